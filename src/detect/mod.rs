@@ -1,0 +1,524 @@
+//! The leak detector: a pure function from timestamped samples of one metric to a verdict
+//! (`leak` / `clean` / `inconclusive`) with the growth rate per minute, its confidence interval
+//! and the evidence behind it. No I/O, no clock: live runs, `analyze`, reports and the fleet scan
+//! all call [`judge`] with values.
+//!
+//! How a series is judged:
+//! 1. Drop the warm-up; split the rest into time blocks (about [`TARGET_BLOCKS`], longer than
+//!    twice the collector period when the series is a sawtooth) and summarise each block by its
+//!    median, or by its minimum for a sawtooth (the floor is what a leak lifts).
+//! 2. Fit Sen's slope to the block summaries; bound it with the Mann–Kendall interval whose
+//!    variance is inflated for autocorrelation (Hamed–Rao). Samples seconds apart are far from
+//!    independent; blocks plus the correction keep the interval honest (see the calibration
+//!    figures in the README, produced by `cargo bench --bench calibrate`).
+//! 3. `leak` when the lower bound exceeds the threshold (and, for counts, the fitted rise spans at
+//!    least [`MIN_RISE_QUANTA`] units); `clean` when the upper bound is within it; else
+//!    `inconclusive`.
+//! 4. Bounded growth: when the recent part of the span (≥ `plateau_fraction`) is by itself
+//!    proven clean, growth has stopped — judge that part. Growth that slows down significantly
+//!    (second half's interval wholly below the first half's) is judged on the second half.
+
+pub mod envelope;
+pub mod stats;
+pub mod synth;
+
+use envelope::{EnvelopeKind, Sawtooth, blocks, detect_sawtooth};
+use serde::Serialize;
+
+/// Number of blocks aimed for: enough for the rank statistics, few enough for O(m²) pairs.
+pub const TARGET_BLOCKS: usize = 120;
+/// Fewer blocks than this and nothing is decided.
+pub const MIN_BLOCKS: usize = 10;
+/// For integer-valued metrics, a leak must have grown by at least this many units over the
+/// judged span: one new socket or thread is not yet evidence of a leak.
+pub const MIN_RISE_QUANTA: f64 = 3.0;
+
+/// The verdict on one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Proven: sustained growth is within the threshold.
+    Clean,
+    /// Not enough evidence either way yet.
+    Inconclusive,
+    /// Confident that sustained growth exceeds the threshold.
+    Leak,
+}
+
+impl Verdict {
+    /// The word used in every output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Leak => "leak",
+            Verdict::Clean => "clean",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// Overall verdict of several metrics: leak if any leaks, clean if all are clean.
+    pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        let mut any = false;
+        let mut all_clean = true;
+        let mut leak = false;
+        for v in verdicts {
+            any = true;
+            leak |= v == Verdict::Leak;
+            all_clean &= v == Verdict::Clean;
+        }
+        if leak {
+            Verdict::Leak
+        } else if any && all_clean {
+            Verdict::Clean
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the detector is asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// Largest acceptable sustained growth, in the metric's unit per minute.
+    pub threshold_per_min: f64,
+    /// Seconds from the first sample that are warm-up and not judged.
+    pub warmup_s: f64,
+    /// Two-sided confidence of the interval (0.95 by default).
+    pub confidence: f64,
+    /// Share of the judged span that must be flat at the end for growth to count as bounded.
+    pub plateau_fraction: f64,
+    /// Smallest step the metric can take (1 for counts such as FDs; 0 for continuous values).
+    pub quantum: f64,
+}
+
+impl Params {
+    /// Defaults for a threshold: 95 %, no warm-up, plateau 30 %, continuous metric.
+    pub fn new(threshold_per_min: f64) -> Self {
+        Params {
+            threshold_per_min,
+            warmup_s: 0.0,
+            confidence: 0.95,
+            plateau_fraction: 0.3,
+            quantum: 0.0,
+        }
+    }
+}
+
+/// Why the verdict is what it is, and what the report can show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Start of the span the verdict rests on, seconds (same clock as the input).
+    pub judged_from_s: f64,
+    /// End of that span, seconds.
+    pub judged_to_s: f64,
+    /// Raw samples inside that span.
+    pub samples: usize,
+    /// Envelope the trend was fitted to.
+    pub envelope: EnvelopeKind,
+    /// Block length, seconds.
+    pub block_s: f64,
+    /// Non-empty blocks fitted.
+    pub blocks: usize,
+    /// Effective number of independent blocks after the autocorrelation correction.
+    pub effective_blocks: f64,
+    /// Mann–Kendall variance inflation applied (1 = none).
+    pub autocorrelation_inflation: f64,
+    /// The sawtooth found, when one was.
+    pub sawtooth: Option<Sawtooth>,
+    /// Start of the flat final part, seconds, when growth was found to have stopped.
+    pub plateau_from_s: Option<f64>,
+    /// True when growth slowed significantly and only the later half was judged.
+    pub decelerating: bool,
+    /// Smallest leak rate (unit/min) this data would flag with ~97.5 % power.
+    pub min_detectable_per_min: Option<f64>,
+    /// Rough extra time (seconds) the run needs to decide, while inconclusive.
+    pub more_time_needed_s: Option<f64>,
+    /// The block summaries `(t seconds, value)` the trend was fitted to (for charts).
+    #[serde(skip)]
+    pub envelope_points: Vec<(f64, f64)>,
+}
+
+/// The detector's answer for one metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgement {
+    /// leak / clean / inconclusive.
+    pub verdict: Verdict,
+    /// Estimated sustained growth, unit per minute.
+    pub slope_per_min: f64,
+    /// Lower bound of the interval, unit per minute (very negative when unbounded).
+    pub ci_low: f64,
+    /// Upper bound of the interval, unit per minute (very large when unbounded).
+    pub ci_high: f64,
+    /// The threshold judged against, unit per minute.
+    pub threshold_per_min: f64,
+    /// Confidence of the interval.
+    pub confidence: f64,
+    /// One sentence for people.
+    pub reason: String,
+    /// Supporting detail.
+    pub evidence: Evidence,
+}
+
+impl Judgement {
+    fn undecided(p: &Params, reason: String, from: f64, to: f64, samples: usize) -> Self {
+        Judgement {
+            verdict: Verdict::Inconclusive,
+            slope_per_min: 0.0,
+            ci_low: f64::MIN,
+            ci_high: f64::MAX,
+            threshold_per_min: p.threshold_per_min,
+            confidence: p.confidence,
+            reason,
+            evidence: Evidence {
+                judged_from_s: from,
+                judged_to_s: to,
+                samples,
+                envelope: EnvelopeKind::Median,
+                block_s: 0.0,
+                blocks: 0,
+                effective_blocks: 0.0,
+                autocorrelation_inflation: 1.0,
+                sawtooth: None,
+                plateau_from_s: None,
+                decelerating: false,
+                min_detectable_per_min: None,
+                more_time_needed_s: None,
+                envelope_points: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether the interval is bounded on both sides.
+    pub fn bounded(&self) -> bool {
+        self.ci_low > f64::MIN && self.ci_high < f64::MAX
+    }
+}
+
+/// Judges one metric. `t` are sample times in seconds (ascending), `y` the values in the unit the
+/// threshold is expressed in (MiB for memory). Non-finite values are ignored.
+pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
+    let n = t.len().min(y.len());
+    let (tt, yy): (Vec<f64>, Vec<f64>) = t[..n]
+        .iter()
+        .zip(&y[..n])
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(a, b)| (*a, *b))
+        .unzip();
+    if tt.is_empty() {
+        return Judgement::undecided(p, "no samples".into(), 0.0, 0.0, 0);
+    }
+    let start = tt[0] + p.warmup_s.max(0.0);
+    let first = tt.partition_point(|v| *v < start);
+    let (tt, yy) = (&tt[first..], &yy[first..]);
+    if tt.len() < MIN_BLOCKS {
+        let (from, to) = (start, tt.last().copied().unwrap_or(start));
+        return Judgement::undecided(
+            p,
+            format!(
+                "only {} samples after warm-up; at least {MIN_BLOCKS} needed",
+                tt.len()
+            ),
+            from,
+            to,
+            tt.len(),
+        );
+    }
+    let full = judge_segment(tt, yy, p);
+    if full.verdict == Verdict::Clean {
+        return full;
+    }
+    // Bounded growth: the longest recent part (≥ plateau_fraction of the span) that is by itself
+    // proven clean. Only a few candidate lengths, so the search costs little confidence.
+    let span = tt[tt.len() - 1] - tt[0];
+    let mut fracs = [0.7, 0.5, p.plateau_fraction];
+    fracs.sort_by(|a, b| b.total_cmp(a));
+    for frac in fracs {
+        if frac < p.plateau_fraction || frac >= 1.0 {
+            continue;
+        }
+        let from = tt[tt.len() - 1] - frac * span;
+        let k = tt.partition_point(|v| *v < from);
+        let tail = judge_segment(&tt[k..], &yy[k..], p);
+        if tail.verdict == Verdict::Clean {
+            let mut j = tail;
+            j.evidence.plateau_from_s = Some(tt[k]);
+            j.reason = format!(
+                "growth stopped: flat for the last {} ({:.0} % of the span); {}",
+                human_secs(tt[tt.len() - 1] - tt[k]),
+                frac * 100.0,
+                j.reason
+            );
+            return j;
+        }
+    }
+    if full.verdict == Verdict::Leak {
+        // Decelerating growth (a cache or pool filling up) is judged on its later half.
+        let mid = tt.partition_point(|v| *v < tt[0] + span / 2.0);
+        let first_half = judge_segment(&tt[..mid], &yy[..mid], p);
+        let second_half = judge_segment(&tt[mid..], &yy[mid..], p);
+        // Both statistically (intervals apart) and practically (less than half the rate).
+        if first_half.bounded()
+            && second_half.bounded()
+            && second_half.ci_high < first_half.ci_low
+            && second_half.slope_per_min < 0.5 * first_half.slope_per_min
+        {
+            let mut j = second_half;
+            j.evidence.decelerating = true;
+            j.reason = format!(
+                "growth is slowing ({:.3} → {:.3} per min); judged on the later half: {}",
+                first_half.slope_per_min, j.slope_per_min, j.reason
+            );
+            return j;
+        }
+    }
+    full
+}
+
+/// Judges one contiguous span with no warm-up or plateau logic.
+fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
+    let n = t.len();
+    let (from, to) = (
+        t.first().copied().unwrap_or(0.0),
+        t.last().copied().unwrap_or(0.0),
+    );
+    if n < MIN_BLOCKS {
+        return Judgement::undecided(p, format!("only {n} samples"), from, to, n);
+    }
+    let span = to - from;
+    let sawtooth = detect_sawtooth(t, y);
+    let mut dts: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    let typical_dt = stats::median_in_place(&mut dts).unwrap_or(0.0);
+    let mut block_s = (span / TARGET_BLOCKS as f64).max(typical_dt);
+    let kind = match sawtooth {
+        Some(s) => {
+            block_s = block_s.max(2.0 * s.period_s);
+            EnvelopeKind::Floor
+        }
+        None => EnvelopeKind::Median,
+    };
+    // A hair over the nominal length so a regular sampling grid does not split on rounding.
+    let b = blocks(t, y, block_s * (1.0 + 1e-9), kind);
+    let mut j = Judgement::undecided(p, String::new(), from, to, n);
+    j.evidence.envelope = kind;
+    j.evidence.block_s = block_s;
+    j.evidence.blocks = b.t.len();
+    j.evidence.sawtooth = sawtooth;
+    j.evidence.envelope_points = b.t.iter().copied().zip(b.y.iter().copied()).collect();
+    if b.t.len() < MIN_BLOCKS {
+        j.reason = format!(
+            "{} blocks of {} in the span; at least {MIN_BLOCKS} needed{}",
+            b.t.len(),
+            human_secs(block_s),
+            if sawtooth.is_some() {
+                " (a sawtooth needs blocks longer than its period)"
+            } else {
+                ""
+            }
+        );
+        return j;
+    }
+    let Some(sen) = stats::sen_slope(&b.t, &b.y, p.confidence) else {
+        j.reason = "no usable pairs of blocks".into();
+        return j;
+    };
+    let per_min = 60.0;
+    j.slope_per_min = sen.slope * per_min;
+    j.ci_low = sen.low.map_or(f64::MIN, |v| v * per_min);
+    j.ci_high = sen.high.map_or(f64::MAX, |v| v * per_min);
+    j.evidence.effective_blocks = sen.effective_n;
+    j.evidence.autocorrelation_inflation = sen.inflation;
+    let thr = p.threshold_per_min;
+    let rise = j.slope_per_min * span / 60.0;
+    let rise_enough = p.quantum <= 0.0 || rise >= MIN_RISE_QUANTA * p.quantum;
+    let judged = human_secs(span);
+    if j.ci_low > thr && rise_enough {
+        j.verdict = Verdict::Leak;
+        j.reason = format!(
+            "growing at {:.3}/min (≥ {:.3} at {:.0} %) over {judged}, above {thr}/min",
+            j.slope_per_min,
+            j.ci_low,
+            p.confidence * 100.0
+        );
+    } else if j.ci_high <= thr {
+        j.verdict = Verdict::Clean;
+        j.reason = format!(
+            "growth ≤ {:.3}/min at {:.0} % over {judged}, within {thr}/min",
+            j.ci_high,
+            p.confidence * 100.0
+        );
+    } else if j.ci_low > thr {
+        j.reason = format!(
+            "rising at {:.3}/min but only {rise:.1} units over {judged}; waiting for more",
+            j.slope_per_min
+        );
+    } else {
+        j.reason = format!(
+            "{:.3}/min, interval [{}, {}] straddles {thr}/min after {judged}",
+            j.slope_per_min,
+            fmt_bound(j.ci_low),
+            fmt_bound(j.ci_high)
+        );
+    }
+    if j.bounded() {
+        let half = (j.ci_high - j.ci_low) / 2.0;
+        j.evidence.min_detectable_per_min = Some(thr.max(0.0) + 2.0 * half);
+        if j.verdict == Verdict::Inconclusive {
+            // The interval narrows roughly as span^-3/2 (slope error of a trend in stationary
+            // noise), so the span needed for it to clear the threshold is
+            // span·(half / |slope − thr|)^(2/3).
+            let gap = (j.slope_per_min - thr).abs();
+            if gap > 0.0 && span > 0.0 {
+                let needed = span * (half / gap).powf(2.0 / 3.0);
+                j.evidence.more_time_needed_s = Some((needed - span).clamp(0.0, 100.0 * span));
+            }
+        }
+    }
+    j
+}
+
+fn fmt_bound(v: f64) -> String {
+    if v <= f64::MIN {
+        "-∞".into()
+    } else if v >= f64::MAX {
+        "+∞".into()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// `5400` → "1h 30m", `95` → "1m 35s".
+pub fn human_secs(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    match (h, m) {
+        (0, 0) => format!("{sec}s"),
+        (0, _) => format!("{m}m {sec}s"),
+        _ => format!("{h}h {m}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: usize, dt: f64, slope_per_min: f64) -> (Vec<f64>, Vec<f64>) {
+        let t: Vec<f64> = (0..n).map(|i| i as f64 * dt).collect();
+        let y = t.iter().map(|v| 100.0 + slope_per_min * v / 60.0).collect();
+        (t, y)
+    }
+
+    #[test]
+    fn empty_constant_one_point() {
+        let p = Params::new(0.1);
+        assert_eq!(judge(&[], &[], &p).verdict, Verdict::Inconclusive);
+        assert_eq!(judge(&[1.0], &[5.0], &p).verdict, Verdict::Inconclusive);
+        let (t, _) = line(600, 1.0, 0.0);
+        let j = judge(&t, &vec![7.0; 600], &p);
+        assert_eq!(j.verdict, Verdict::Clean);
+        assert_eq!(j.slope_per_min, 0.0);
+    }
+
+    #[test]
+    fn exact_ramp_is_leak_with_exact_rate() {
+        let (t, y) = line(3600, 1.0, 1.5);
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.verdict, Verdict::Leak);
+        assert!((j.slope_per_min - 1.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn warmup_is_dropped() {
+        // Steep for 10 minutes, flat after: with a 10-minute warm-up it is clean.
+        let t: Vec<f64> = (0..3600).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|v| v.min(600.0) / 60.0).collect();
+        let mut p = Params::new(0.1);
+        p.warmup_s = 600.0;
+        assert_eq!(judge(&t, &y, &p).verdict, Verdict::Clean);
+    }
+
+    #[test]
+    fn plateau_after_growth_is_bounded() {
+        // Growth over the first 40 % of the judged span, then flat: bounded, not a leak.
+        let t: Vec<f64> = (0..3600).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|v| v.min(1440.0) / 60.0).collect();
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.verdict, Verdict::Clean, "{}", j.reason);
+        assert!(j.evidence.plateau_from_s.is_some());
+    }
+
+    #[test]
+    fn step_leak_is_leak() {
+        // +1 every 3 minutes, flat between: 0.33/min.
+        let t: Vec<f64> = (0..7200).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|v| 10.0 + (v / 180.0).floor()).collect();
+        let mut p = Params::new(0.1);
+        p.quantum = 1.0;
+        let j = judge(&t, &y, &p);
+        assert_eq!(j.verdict, Verdict::Leak, "{}", j.reason);
+    }
+
+    #[test]
+    fn one_new_connection_is_not_a_leak() {
+        // A single extra FD half way: not three quanta of rise.
+        let t: Vec<f64> = (0..300).map(f64::from).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|v| if *v < 150.0 { 9.0 } else { 10.0 })
+            .collect();
+        let mut p = Params::new(0.1);
+        p.quantum = 1.0;
+        assert_ne!(judge(&t, &y, &p).verdict, Verdict::Leak);
+    }
+
+    #[test]
+    fn sawtooth_floor_is_judged() {
+        // Collector every 40 s with 50 units of garbage; floor flat → clean; floor rising → leak.
+        let t: Vec<f64> = (0..7200).map(f64::from).collect();
+        let saw = |v: f64| 50.0 * (v % 40.0) / 40.0;
+        let y: Vec<f64> = t.iter().map(|v| 100.0 + saw(*v)).collect();
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.evidence.envelope, EnvelopeKind::Floor);
+        assert_eq!(j.verdict, Verdict::Clean, "{}", j.reason);
+        let y: Vec<f64> = t.iter().map(|v| 100.0 + saw(*v) + v / 60.0).collect();
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.verdict, Verdict::Leak, "{}", j.reason);
+        assert!((j.slope_per_min - 1.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn gaps_are_tolerated() {
+        let (mut t, mut y) = line(7200, 1.0, 0.5);
+        t.drain(2000..4000);
+        y.drain(2000..4000);
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.verdict, Verdict::Leak);
+        assert!((j.slope_per_min - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn inconclusive_reports_time_needed() {
+        // A gentle slope under heavy noise for a short time.
+        let t: Vec<f64> = (0..240).map(f64::from).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|v| 100.0 + 0.1 * v / 60.0 + 3.0 * ((v * 1.7).sin() + (v * 0.31).cos()))
+            .collect();
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
+        assert!(j.evidence.min_detectable_per_min.is_some());
+    }
+
+    #[test]
+    fn combine_rules() {
+        use Verdict::*;
+        assert_eq!(Verdict::combine([Clean, Leak]), Leak);
+        assert_eq!(Verdict::combine([Clean, Clean]), Clean);
+        assert_eq!(Verdict::combine([Clean, Inconclusive]), Inconclusive);
+        assert_eq!(Verdict::combine([]), Inconclusive);
+    }
+}

@@ -1,0 +1,137 @@
+//! Renders an [`Analysis`] (from `analyze` or a run's final check) as the contract JSON of
+//! SPEC.md or as a table for people.
+
+use crate::analyze::{Analysis, MetricResult};
+use crate::detect::{Judgement, Verdict, human_secs};
+use serde_json::{Map, Value, json};
+
+/// Schema version of the analysis JSON; bump only when adding fields.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// An interval bound as JSON: `null` when the data could not bound it.
+fn bound(v: f64) -> Value {
+    if v <= f64::MIN || v >= f64::MAX {
+        Value::Null
+    } else {
+        json!(round6(v))
+    }
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// One metric's judgement in the contract shape (`verdict`, `slope_per_min`, `ci_low`,
+/// `ci_high`, `threshold_per_min`, `unit`) plus evidence.
+pub fn judgement_json(j: &Judgement, unit: &str) -> Value {
+    json!({
+        "verdict": j.verdict.as_str(),
+        "slope_per_min": round6(j.slope_per_min),
+        "ci_low": bound(j.ci_low),
+        "ci_high": bound(j.ci_high),
+        "threshold_per_min": j.threshold_per_min,
+        "unit": unit,
+        "confidence": j.confidence,
+        "reason": j.reason,
+        "evidence": j.evidence,
+    })
+}
+
+fn metric_json(m: &MetricResult) -> Value {
+    let mut v = judgement_json(&m.judgement, m.kind.rate_unit());
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("kind".into(), json!(m.kind));
+        obj.insert("last_value".into(), json!(m.last_value.map(round6)));
+    }
+    v
+}
+
+/// The `analyze --json` document.
+pub fn to_json(a: &Analysis) -> Value {
+    let metrics: Map<String, Value> = a
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), metric_json(m)))
+        .collect();
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "verdict": a.verdict.as_str(),
+        "span_s": round6(a.span_s),
+        "warmup_s": round6(a.warmup_s),
+        "metrics": metrics,
+    })
+}
+
+fn fmt_rate(v: f64) -> String {
+    if v <= f64::MIN {
+        "-∞".into()
+    } else if v >= f64::MAX {
+        "+∞".into()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The verdict in capitals for tables.
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Leak => "LEAK",
+        Verdict::Clean => "clean",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+/// The sensitivity of a judgement in words a user can act on.
+pub fn sensitivity_words(j: &Judgement, unit: &str) -> String {
+    let mut parts = Vec::new();
+    if j.ci_high < f64::MAX && j.verdict != Verdict::Leak {
+        parts.push(format!(
+            "proven growth ≤ {} {unit} at {:.0} %",
+            fmt_rate(j.ci_high),
+            j.confidence * 100.0
+        ));
+    }
+    if let Some(m) = j.evidence.min_detectable_per_min {
+        parts.push(format!("smallest leak this data can catch ≈ {m:.3} {unit}"));
+    }
+    if let Some(s) = j.evidence.more_time_needed_s {
+        parts.push(format!("needs roughly {} more to decide", human_secs(s)));
+    }
+    parts.join("; ")
+}
+
+/// The human-readable table of `analyze`.
+pub fn to_text(a: &Analysis) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<14} {:<13} {:>10} {:>24} {:>10}  {}\n",
+        "metric", "verdict", "rate", "95% interval", "threshold", "unit"
+    ));
+    for m in &a.metrics {
+        let j = &m.judgement;
+        out.push_str(&format!(
+            "{:<14} {:<13} {:>10.3} {:>24} {:>10}  {}\n",
+            m.name,
+            verdict_word(j.verdict),
+            j.slope_per_min,
+            format!("[{}, {}]", fmt_rate(j.ci_low), fmt_rate(j.ci_high)),
+            j.threshold_per_min,
+            m.kind.rate_unit()
+        ));
+    }
+    out.push_str(&format!(
+        "\noverall: {} ({} of data, warm-up {})\n",
+        verdict_word(a.verdict),
+        human_secs(a.span_s),
+        human_secs(a.warmup_s)
+    ));
+    for m in &a.metrics {
+        let j = &m.judgement;
+        out.push_str(&format!("  {}: {}\n", m.name, j.reason));
+        let s = sensitivity_words(j, m.kind.rate_unit());
+        if !s.is_empty() {
+            out.push_str(&format!("  {:width$}  {s}\n", "", width = m.name.len()));
+        }
+    }
+    out
+}

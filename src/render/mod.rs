@@ -1,0 +1,3 @@
+//! Renderers: data in, bytes out. One module per output format; none of them touches the system.
+
+pub mod analysis;
