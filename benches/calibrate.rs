@@ -137,9 +137,18 @@ fn real_traces() {
             } else {
                 "/min"
             };
+            let b = |v: f64| {
+                if v <= f64::MIN || v >= f64::MAX {
+                    "∞".to_string()
+                } else {
+                    format!("{v:.3}")
+                }
+            };
             println!(
-                "  {file:40} {col:10} want {want:6} got {got:12} {:8.3} {unit} [{:.3}, {:.3}]  {mark}",
-                m.judgement.slope_per_min, m.judgement.ci_low, m.judgement.ci_high
+                "  {file:40} {col:10} want {want:6} got {got:12} {:8.3} {unit} [{}, {}]  {mark}",
+                m.judgement.slope_per_min,
+                b(m.judgement.ci_low),
+                b(m.judgement.ci_high)
             );
         }
     }

@@ -24,8 +24,49 @@ pub struct Cli {
 /// The subcommands of SPEC.md.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Soak-test a target: sample it, check for leaks, pass or fail.
+    Run(Box<RunArgs>),
+    /// Show the live status of a run (the most recent when NAME is omitted).
+    Status {
+        /// Run name.
+        name: Option<String>,
+        /// Print status.json.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List runs.
+    List {
+        /// JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue a run that was killed or interrupted.
+    Resume {
+        /// Run name.
+        name: String,
+    },
+    /// Show the report of a run; export its samples.
+    Report {
+        /// Run name.
+        name: String,
+        /// Print the JSON report.
+        #[arg(long)]
+        json: bool,
+        /// Write the samples as CSV (the `analyze` format).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+    },
     /// Judge a CSV of samples.
     Analyze(AnalyzeArgs),
+    /// Built-in workloads for demos and tests (a leaky and a clean program).
+    #[command(hide = true)]
+    Workload(WorkloadArgs),
+    /// Two short soak tests that catch a real leak and pass a clean program.
+    Demo {
+        /// Seconds each demo run lasts after warm-up (default 40).
+        #[arg(long, default_value = "40s")]
+        duration: String,
+    },
 }
 
 /// `analyze FILE.csv`.
@@ -54,4 +95,85 @@ pub struct AnalyzeArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Run name (a tag such as W3-Production); default: the profile and a timestamp.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// quick, standard or production.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Clean time needed to pass (e.g. 6h).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Time between checks.
+    #[arg(long)]
+    pub check_every: Option<String>,
+    /// Time between samples.
+    #[arg(long)]
+    pub sample_every: Option<String>,
+    /// Time between expensive samples (PSS/USS, FD kinds).
+    #[arg(long)]
+    pub detail_every: Option<String>,
+    /// Warm-up not judged.
+    #[arg(long)]
+    pub warmup: Option<String>,
+    /// Memory threshold (e.g. 0.1, 100KiB/min).
+    #[arg(long)]
+    pub memory_threshold: Option<String>,
+    /// FD threshold per minute.
+    #[arg(long)]
+    pub fd_threshold: Option<String>,
+    /// Thread threshold per minute.
+    #[arg(long)]
+    pub thread_threshold: Option<String>,
+    /// Failed checks tolerated before the run fails.
+    #[arg(long)]
+    pub max_failed_checks: Option<u32>,
+    /// Hard stop: the run ends as interrupted (exit 5) after this long.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// TOML config file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Attach to a running process.
+    #[arg(long, group = "target")]
+    pub pid: Option<i32>,
+    /// Attach to the process whose PID is in this file.
+    #[arg(long, group = "target")]
+    pub pid_file: Option<PathBuf>,
+    /// Measure a cgroup v2 directory.
+    #[arg(long, group = "target")]
+    pub cgroup: Option<PathBuf>,
+    /// With --pid/--pid-file: measure only that process, not its descendants.
+    #[arg(long)]
+    pub no_children: bool,
+    /// Print plain log lines even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    /// The command to spawn and measure (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Hidden `workload` subcommand.
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    /// leaky (memory and FDs grow), clean (churns, bounded) or noisy (bounded, jumpy).
+    pub kind: String,
+    /// How long to run (default: until killed).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Leak rate of the leaky workload, MiB per minute.
+    #[arg(long, default_value_t = 6.0)]
+    pub mib_per_min: f64,
+    /// FD leak rate of the leaky workload, per minute.
+    #[arg(long, default_value_t = 30.0)]
+    pub fds_per_min: f64,
+    /// Exit with this code after --seconds (to simulate a crash).
+    #[arg(long)]
+    pub exit_code: Option<i32>,
 }

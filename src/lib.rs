@@ -7,7 +7,15 @@
 pub mod analyze;
 pub mod app;
 pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod detect;
 pub mod exit;
+pub mod probe;
+pub mod publish;
 pub mod render;
+pub mod runner;
+pub mod store;
+pub mod target;
 pub mod units;
+pub mod workload;

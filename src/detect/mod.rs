@@ -243,8 +243,15 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         }
         let from = tt[tt.len() - 1] - frac * span;
         let k = tt.partition_point(|v| *v < from);
+        if tt.len() - k < 3 * MIN_BLOCKS || k < MIN_BLOCKS {
+            continue;
+        }
         let tail = judge_segment(&tt[k..], &yy[k..], p);
-        if tail.verdict == Verdict::Clean {
+        // Growth that stopped: the part before the plateau rose. A flat stretch after a drop
+        // (a jumpy, bounded series caught in a quiet phase) is no proof of anything.
+        if tail.verdict == Verdict::Clean
+            && judge_segment(&tt[..k], &yy[..k], p).slope_per_min > 0.0
+        {
             let mut j = tail;
             j.evidence.plateau_from_s = Some(tt[k]);
             j.reason = format!(
@@ -393,6 +400,9 @@ fn fmt_bound(v: f64) -> String {
 
 /// `5400` → "1h 30m", `95` → "1m 35s".
 pub fn human_secs(s: f64) -> String {
+    if s > 0.0 && s < 1.0 {
+        return format!("{:.0}ms", s * 1000.0);
+    }
     let s = s.max(0.0).round() as u64;
     let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
     match (h, m) {

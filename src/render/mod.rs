@@ -1,3 +1,4 @@
 //! Renderers: data in, bytes out. One module per output format; none of them touches the system.
 
 pub mod analysis;
+pub mod report;

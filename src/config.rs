@@ -1,0 +1,397 @@
+//! Run settings: the profile's defaults, then the TOML config file, then the flags — read raw
+//! first, then resolved into validated [`RunSettings`] (durations in seconds, rates per minute).
+
+use crate::cli::RunArgs;
+use crate::exit::usage;
+use crate::units::{RateKind, parse_duration, parse_rate};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A soak-test profile (SPEC.md, "Profiles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// 1 h, check every 60 s, sample every 1 s.
+    Quick,
+    /// 6 h, check every 300 s, sample every 5 s.
+    Standard,
+    /// 6 h, check every 600 s, sample every 5 s.
+    Production,
+}
+
+impl Profile {
+    /// Parses a profile name.
+    pub fn parse(s: &str) -> Result<Profile> {
+        match s {
+            "quick" => Ok(Profile::Quick),
+            "standard" => Ok(Profile::Standard),
+            "production" => Ok(Profile::Production),
+            other => Err(usage(format!(
+                "unknown profile '{other}'; choose quick, standard or production"
+            ))),
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Quick => "quick",
+            Profile::Standard => "standard",
+            Profile::Production => "production",
+        }
+    }
+
+    /// (target duration, check every, sample every, detail every), seconds.
+    pub fn defaults(self) -> (f64, f64, f64, f64) {
+        match self {
+            Profile::Quick => (3600.0, 60.0, 1.0, 10.0),
+            Profile::Standard => (21600.0, 300.0, 5.0, 30.0),
+            Profile::Production => (21600.0, 600.0, 5.0, 60.0),
+        }
+    }
+}
+
+/// The config file as written (every field optional; flags override).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Run name.
+    pub name: Option<String>,
+    /// Profile.
+    pub profile: Option<String>,
+    /// Durations as strings (`6h`).
+    pub duration: Option<String>,
+    /// Check interval.
+    pub check_every: Option<String>,
+    /// Sample interval.
+    pub sample_every: Option<String>,
+    /// Detail interval.
+    pub detail_every: Option<String>,
+    /// Warm-up.
+    pub warmup: Option<String>,
+    /// Memory threshold (`0.1`, `100KiB/min`).
+    pub memory_threshold: Option<String>,
+    /// FD threshold.
+    pub fd_threshold: Option<String>,
+    /// Thread threshold.
+    pub thread_threshold: Option<String>,
+    /// Failed checks tolerated.
+    pub max_failed_checks: Option<u32>,
+    /// Hard stop.
+    pub timeout: Option<String>,
+    /// Command to spawn.
+    pub command: Option<Vec<String>>,
+    /// PID to attach to.
+    pub pid: Option<i32>,
+    /// PID file.
+    pub pid_file: Option<PathBuf>,
+    /// cgroup v2 directory.
+    pub cgroup: Option<PathBuf>,
+    /// Measure only the given process.
+    pub no_children: Option<bool>,
+    /// Environment added to a spawned target.
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+/// Reads a TOML config file; errors name the key and line.
+pub fn read_file_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read config '{}': {e}", path.display())))?;
+    toml::from_str::<FileConfig>(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let msg = e.message().replace('\n', " ");
+        match line {
+            Some(l) => usage(format!("config '{}', line {l}: {msg}", path.display())),
+            None => usage(format!("config '{}': {msg}", path.display())),
+        }
+    })
+}
+
+/// What to measure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSpec {
+    /// Spawn this command.
+    Spawn(Vec<String>),
+    /// Attach to a PID.
+    Pid(i32),
+    /// Attach to the PID in a file.
+    PidFile(PathBuf),
+    /// A cgroup v2 directory.
+    Cgroup(PathBuf),
+}
+
+/// Validated settings of a run (stored with it, so `resume` continues with the same ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Unique run name.
+    pub name: String,
+    /// Profile the defaults came from.
+    pub profile: Profile,
+    /// Clean time needed to pass, seconds.
+    pub duration_s: f64,
+    /// Seconds between checks.
+    pub check_every_s: f64,
+    /// Seconds between samples.
+    pub sample_every_s: f64,
+    /// Seconds between expensive samples (at least; paced by their measured cost).
+    pub detail_every_s: f64,
+    /// Warm-up not judged, seconds.
+    pub warmup_s: f64,
+    /// MiB/min.
+    pub memory_threshold: f64,
+    /// FD/min.
+    pub fd_threshold: f64,
+    /// Threads/min.
+    pub thread_threshold: f64,
+    /// Failed checks tolerated.
+    pub max_failed_checks: u32,
+    /// Hard stop, seconds from the start.
+    pub timeout_s: Option<f64>,
+    /// Confidence of the detector's intervals.
+    pub confidence: f64,
+    /// What to measure.
+    pub target: TargetSpec,
+    /// Measure descendants of an attached PID.
+    pub include_children: bool,
+    /// Environment added to a spawned target.
+    pub env: Vec<(String, String)>,
+    /// Seconds between SIGTERM and SIGKILL when stopping a spawned target.
+    pub grace_s: f64,
+}
+
+fn dur(flag: &str, s: &str) -> Result<f64> {
+    parse_duration(s)
+        .map(|d| d.as_secs_f64())
+        .map_err(|e| usage(format!("--{flag}: {e}")))
+}
+
+fn rate(flag: &str, s: &str, kind: RateKind) -> Result<f64> {
+    parse_rate(s, kind).map_err(|e| usage(format!("--{flag}: {e}")))
+}
+
+/// A run name is used in file names: letters, digits, `.`, `_`, `-`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "run name '{name}' may only use letters, digits, '.', '_' and '-' (not starting with '.')"
+        )))
+    }
+}
+
+/// Resolves profile → config file (`--config`, or `leak-sentinel.toml` in the working directory)
+/// → flags into validated settings.
+pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
+    let file = match &args.config {
+        Some(p) => read_file_config(p)?,
+        None if Path::new("leak-sentinel.toml").exists() => {
+            read_file_config(Path::new("leak-sentinel.toml"))?
+        }
+        None => FileConfig::default(),
+    };
+    let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+    let profile = match pick(&args.profile, &file.profile) {
+        Some(p) => Profile::parse(&p)?,
+        None => Profile::Standard,
+    };
+    let (d_duration, d_check, d_sample, d_detail) = profile.defaults();
+    let duration_s = match pick(&args.duration, &file.duration) {
+        Some(s) => dur("duration", &s)?,
+        None => d_duration,
+    };
+    let check_every_s = match pick(&args.check_every, &file.check_every) {
+        Some(s) => dur("check-every", &s)?,
+        None => d_check,
+    };
+    let sample_every_s = match pick(&args.sample_every, &file.sample_every) {
+        Some(s) => dur("sample-every", &s)?,
+        None => d_sample,
+    };
+    let detail_every_s = match pick(&args.detail_every, &file.detail_every) {
+        Some(s) => dur("detail-every", &s)?,
+        None => d_detail.max(sample_every_s),
+    };
+    // Default warm-up: 10 % of the target duration, at most 30 minutes.
+    let warmup_s = match pick(&args.warmup, &file.warmup) {
+        Some(s) => dur("warmup", &s)?,
+        None => (0.1 * duration_s).min(1800.0),
+    };
+    let memory_threshold = match pick(&args.memory_threshold, &file.memory_threshold) {
+        Some(s) => rate("memory-threshold", &s, RateKind::Memory)?,
+        None => 0.1,
+    };
+    let fd_threshold = match pick(&args.fd_threshold, &file.fd_threshold) {
+        Some(s) => rate("fd-threshold", &s, RateKind::Count)?,
+        None => 0.1,
+    };
+    let thread_threshold = match pick(&args.thread_threshold, &file.thread_threshold) {
+        Some(s) => rate("thread-threshold", &s, RateKind::Count)?,
+        None => 0.1,
+    };
+    let timeout_s = match pick(&args.timeout, &file.timeout) {
+        Some(s) => Some(dur("timeout", &s)?),
+        None => None,
+    };
+    if duration_s <= 0.0 {
+        return Err(usage("--duration must be longer than 0s"));
+    }
+    if sample_every_s < 0.05 {
+        return Err(usage(format!(
+            "--sample-every: '{sample_every_s}s' is too fast; the minimum is 50ms"
+        )));
+    }
+    if check_every_s < sample_every_s {
+        return Err(usage("--check-every must be at least --sample-every"));
+    }
+    if timeout_s.is_some_and(|t| t <= 0.0) {
+        return Err(usage("--timeout must be longer than 0s"));
+    }
+    let command = if !args.command.is_empty() {
+        Some(args.command.clone())
+    } else {
+        None
+    };
+    let targets = [
+        command.clone().map(TargetSpec::Spawn),
+        args.pid.map(TargetSpec::Pid),
+        args.pid_file.clone().map(TargetSpec::PidFile),
+        args.cgroup.clone().map(TargetSpec::Cgroup),
+    ];
+    let given: Vec<TargetSpec> = targets.into_iter().flatten().collect();
+    let target = match given.len() {
+        1 => given.into_iter().next().expect("one element"),
+        0 => {
+            let from_file = [
+                file.command
+                    .clone()
+                    .filter(|c| !c.is_empty())
+                    .map(TargetSpec::Spawn),
+                file.pid.map(TargetSpec::Pid),
+                file.pid_file.clone().map(TargetSpec::PidFile),
+                file.cgroup.clone().map(TargetSpec::Cgroup),
+            ];
+            let mut f: Vec<TargetSpec> = from_file.into_iter().flatten().collect();
+            match f.len() {
+                1 => f.remove(0),
+                0 => {
+                    return Err(usage(
+                        "no target: give --pid PID, --pid-file FILE, --cgroup DIR or -- COMMAND ARGS",
+                    ));
+                }
+                _ => return Err(usage("the config file names more than one target")),
+            }
+        }
+        _ => {
+            return Err(usage(
+                "give only one target: --pid, --pid-file, --cgroup or -- COMMAND",
+            ));
+        }
+    };
+    if let TargetSpec::Pid(p) = target {
+        if p <= 0 {
+            return Err(usage(format!("--pid: '{p}' is not a valid PID")));
+        }
+    }
+    let name = match pick(&args.name, &file.name) {
+        Some(n) => n,
+        None => format!(
+            "{}-{}",
+            profile.name(),
+            chrono::Local::now().format("%Y%m%d-%H%M%S")
+        ),
+    };
+    validate_name(&name)?;
+    Ok(RunSettings {
+        name,
+        profile,
+        duration_s,
+        check_every_s,
+        sample_every_s,
+        detail_every_s,
+        warmup_s,
+        memory_threshold,
+        fd_threshold,
+        thread_threshold,
+        max_failed_checks: args
+            .max_failed_checks
+            .or(file.max_failed_checks)
+            .unwrap_or(0),
+        timeout_s,
+        confidence: 0.95,
+        target,
+        include_children: !(args.no_children || file.no_children.unwrap_or(false)),
+        env: file.env.unwrap_or_default().into_iter().collect(),
+        grace_s: 5.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cmd: &[&str]) -> RunArgs {
+        RunArgs {
+            command: cmd.iter().map(|s| s.to_string()).collect(),
+            ..RunArgs::default()
+        }
+    }
+
+    #[test]
+    fn profile_defaults_and_overrides() {
+        let mut a = args(&["sleep", "1"]);
+        a.name = Some("t1".into());
+        a.profile = Some("quick".into());
+        let s = resolve(&a).expect("valid");
+        assert_eq!(
+            (s.duration_s, s.check_every_s, s.sample_every_s),
+            (3600.0, 60.0, 1.0)
+        );
+        assert_eq!(s.warmup_s, 360.0);
+        a.memory_threshold = Some("512KiB/min".into());
+        a.duration = Some("1h30m".into());
+        let s = resolve(&a).expect("valid");
+        assert_eq!(s.duration_s, 5400.0);
+        assert!((s.memory_threshold - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        let mut a = args(&["sleep", "1"]);
+        a.profile = Some("turbo".into());
+        assert!(resolve(&a).is_err());
+        let mut a = args(&[]);
+        a.name = Some("x".into());
+        assert!(resolve(&a).is_err(), "no target");
+        let mut a = args(&["sleep", "1"]);
+        a.name = Some("../etc".into());
+        assert!(resolve(&a).is_err(), "name with a slash");
+        let mut a = args(&["sleep", "1"]);
+        a.check_every = Some("1s".into());
+        a.sample_every = Some("5s".into());
+        assert!(resolve(&a).is_err());
+    }
+
+    #[test]
+    fn config_file_errors_name_key_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "name = \"x\"\nprofile = \"quick\"\nbogus_key = 1\n").expect("write");
+        let e = read_file_config(&p).expect_err("unknown key").to_string();
+        assert!(e.contains("line 3") && e.contains("bogus_key"), "{e}");
+        std::fs::write(&p, "max_failed_checks = \"two\"\n").expect("write");
+        let e = read_file_config(&p).expect_err("wrong type").to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

@@ -1,0 +1,202 @@
+//! Reading one process. A [`ProcHandle`] keeps `/proc/PID` and `/proc/PID/stat` open, so a PID
+//! reused by another process can never be read by mistake (the held handles fail with ESRCH
+//! once the original process is gone), and the hot path is one `pread` plus one `fstatat`.
+
+use procfs::FromRead;
+use procfs::process::{FDTarget, Process};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+/// Why a process could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The process no longer exists.
+    #[error("process {0} is gone")]
+    Gone(i32),
+    /// Not allowed to read it (another user's process).
+    #[error(
+        "cannot read {0}: permission denied (the process belongs to another user; run leak-sentinel as that user or as root)"
+    )]
+    Denied(String),
+    /// Anything else.
+    #[error("reading {path}: {source}")]
+    Other {
+        /// What was read.
+        path: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+fn classify(pid: i32, path: String, e: std::io::Error) -> ProbeError {
+    match e.raw_os_error() {
+        Some(libc::ESRCH) | Some(libc::ENOENT) => ProbeError::Gone(pid),
+        Some(libc::EACCES) | Some(libc::EPERM) => ProbeError::Denied(path),
+        _ => ProbeError::Other { path, source: e },
+    }
+}
+
+fn from_proc(pid: i32, path: &str, e: procfs::ProcError) -> ProbeError {
+    match e {
+        procfs::ProcError::NotFound(_) => ProbeError::Gone(pid),
+        procfs::ProcError::PermissionDenied(_) => ProbeError::Denied(format!("/proc/{pid}/{path}")),
+        procfs::ProcError::Io(io, _) => classify(pid, format!("/proc/{pid}/{path}"), io),
+        other => ProbeError::Other {
+            path: format!("/proc/{pid}/{path}"),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// The cheap fields of one process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatReading {
+    /// Parent PID.
+    pub ppid: i32,
+    /// Start time in clock ticks after boot (identity of the process together with the PID).
+    pub starttime: u64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+    /// Threads.
+    pub threads: u64,
+    /// Zombie (exited, not yet reaped).
+    pub zombie: bool,
+}
+
+/// Expensive per-process fields (smaps_rollup and the FD inventory), bytes and counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Detail {
+    /// Proportional set size.
+    pub pss: Option<u64>,
+    /// Private clean + private dirty.
+    pub uss: Option<u64>,
+    /// Swap.
+    pub swap: Option<u64>,
+    /// Anonymous.
+    pub anon: Option<u64>,
+    /// Rss − Anonymous.
+    pub file: Option<u64>,
+    /// FD counts by kind: socket, pipe, file, anon_inode, other.
+    pub fd_kinds: Option<[u64; 5]>,
+}
+
+/// An open handle on one process.
+#[derive(Debug)]
+pub struct ProcHandle {
+    /// The PID.
+    pub pid: i32,
+    /// Its start time (ticks after boot), fixed at open.
+    pub starttime: u64,
+    process: Process,
+    stat: File,
+    buf: Vec<u8>,
+}
+
+impl ProcHandle {
+    /// Opens `/proc/PID` and its stat file.
+    pub fn open(pid: i32) -> Result<Self, ProbeError> {
+        let process = Process::new(pid).map_err(|e| from_proc(pid, "", e))?;
+        let stat = process
+            .open_relative("stat")
+            .map_err(|e| from_proc(pid, "stat", e))?;
+        let mut h = ProcHandle {
+            pid,
+            starttime: 0,
+            process,
+            stat,
+            buf: Vec::with_capacity(1024),
+        };
+        h.starttime = h.read_stat()?.starttime;
+        Ok(h)
+    }
+
+    /// Reads `/proc/PID/stat` through the held handle (one pread).
+    pub fn read_stat(&mut self) -> Result<StatReading, ProbeError> {
+        self.buf.resize(1024, 0);
+        let mut len = 0;
+        loop {
+            let n = self
+                .stat
+                .read_at(&mut self.buf[len..], len as u64)
+                .map_err(|e| classify(self.pid, format!("/proc/{}/stat", self.pid), e))?;
+            len += n;
+            if n == 0 || len < self.buf.len() {
+                break;
+            }
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        if len == 0 {
+            return Err(ProbeError::Gone(self.pid));
+        }
+        let st = procfs::process::Stat::from_read(&self.buf[..len])
+            .map_err(|e| from_proc(self.pid, "stat", e))?;
+        Ok(StatReading {
+            ppid: st.ppid,
+            starttime: st.starttime,
+            rss_bytes: st.rss.saturating_mul(page_size()),
+            threads: u64::try_from(st.num_threads).unwrap_or(0),
+            zombie: st.state == 'Z',
+        })
+    }
+
+    /// Open FDs (fstat of /proc/PID/fd on Linux ≥ 6.2, a directory walk before).
+    pub fn fd_count(&self) -> Result<u64, ProbeError> {
+        self.process
+            .fd_count()
+            .map(|n| n as u64)
+            .map_err(|e| from_proc(self.pid, "fd", e))
+    }
+
+    /// smaps_rollup and the FD kinds; fields that cannot be read stay `None`.
+    pub fn detail(&self) -> Detail {
+        let mut d = Detail::default();
+        if let Ok(r) = self.process.smaps_rollup() {
+            if let Some(m) = r.memory_map_rollup.0.first() {
+                let get = |k: &str| m.extension.map.get(k).copied();
+                d.pss = get("Pss");
+                d.uss = match (get("Private_Clean"), get("Private_Dirty")) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
+                d.swap = get("Swap");
+                d.anon = get("Anonymous");
+                d.file = match (get("Rss"), d.anon) {
+                    (Some(r), Some(a)) => Some(r.saturating_sub(a)),
+                    _ => None,
+                };
+            }
+        }
+        if let Ok(fds) = self.process.fd() {
+            let mut kinds = [0u64; 5];
+            for fd in fds.flatten() {
+                let k = match fd.target {
+                    FDTarget::Socket(_) | FDTarget::Net(_) => 0,
+                    FDTarget::Pipe(_) => 1,
+                    FDTarget::Path(_) => 2,
+                    FDTarget::AnonInode(_) => 3,
+                    _ => 4,
+                };
+                kinds[k] += 1;
+            }
+            d.fd_kinds = Some(kinds);
+        }
+        d
+    }
+
+    /// The command line, for reports.
+    pub fn cmdline(&self) -> Option<Vec<String>> {
+        self.process.cmdline().ok()
+    }
+}
+
+/// The system page size in bytes.
+pub fn page_size() -> u64 {
+    procfs::page_size()
+}
+
+/// Reads parent PID and start time of any PID without keeping a handle (tree discovery).
+pub fn peek_stat(pid: i32) -> Option<(i32, u64)> {
+    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let st = procfs::process::Stat::from_read(&text[..]).ok()?;
+    Some((st.ppid, st.starttime))
+}

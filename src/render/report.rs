@@ -1,0 +1,256 @@
+//! A run's outputs: the live `status.json`, the final JSON report, the CSV export and the
+//! terminal summary. Data in, bytes out.
+
+use crate::analyze::MetricResult;
+use crate::probe::{Metric, Sample};
+use crate::render::analysis::{judgement_json, sensitivity_words, verdict_word};
+use crate::store::{CheckRow, EventRow};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Schema version of status.json and of the report; bump only when adding fields.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Unix seconds → RFC 3339 in local time with offset (`2025-05-24T20:25:00+08:00`).
+pub fn rfc3339(t: f64) -> String {
+    use chrono::TimeZone;
+    let secs = t.floor() as i64;
+    let nanos = ((t - t.floor()) * 1e9) as u32;
+    chrono::Local
+        .timestamp_opt(secs, nanos)
+        .single()
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+        .unwrap_or_default()
+}
+
+/// Trend word of status.json for one metric's latest judgement.
+pub fn trend_word(j: Option<&MetricResult>, warming_up: bool) -> &'static str {
+    use crate::detect::Verdict;
+    if warming_up {
+        return "warming_up";
+    }
+    match j {
+        None => "inconclusive",
+        Some(m) => match m.judgement.verdict {
+            Verdict::Clean => "stable",
+            Verdict::Leak => "leaking",
+            Verdict::Inconclusive if m.judgement.slope_per_min > m.judgement.threshold_per_min => {
+                "growing"
+            }
+            Verdict::Inconclusive => "inconclusive",
+        },
+    }
+}
+
+/// status.json: the seed's fields first, then more. Written at every check and at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusDoc {
+    /// Run name.
+    pub run_name: String,
+    /// running, completed, failed, interrupted.
+    pub status: String,
+    /// RFC 3339.
+    pub start_time: String,
+    /// Target clean duration, hours.
+    pub target_hours: f64,
+    /// Current clean streak, hours.
+    pub clean_hours_count: f64,
+    /// RFC 3339 of the last check.
+    pub last_check: Option<String>,
+    /// warming_up, stable, growing, leaking, inconclusive.
+    pub memory_trend: String,
+    /// Same for FDs.
+    pub fd_trend: String,
+    /// Same for threads.
+    pub thread_trend: String,
+    /// RFC 3339, when finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<String>,
+    /// When finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+    /// Clean hours at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_clean_hours: Option<f64>,
+    /// Path of the final report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_file: Option<String>,
+    /// Why it failed or stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// Document version.
+    pub schema_version: u32,
+    /// quick, standard, production.
+    pub profile: String,
+    /// Root PID of the target, when there is one.
+    pub pid: Option<i32>,
+    /// PID of the sentinel.
+    pub sentinel_pid: u32,
+    /// Seconds since the start.
+    pub elapsed_s: f64,
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// Checks run and failed.
+    pub checks_total: usize,
+    /// Failed checks.
+    pub checks_failed: usize,
+    /// Failed checks tolerated.
+    pub max_failed_checks: u32,
+    /// Samples recorded.
+    pub samples: usize,
+    /// Latest values (bytes, counts).
+    pub current: serde_json::Map<String, Value>,
+    /// Latest per-metric judgements (contract shape).
+    pub metrics: serde_json::Map<String, Value>,
+}
+
+/// Latest non-empty value of each metric.
+pub fn current_values(samples: &[Sample]) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for m in Metric::ALL {
+        if let Some(v) = samples.iter().rev().find_map(|s| s.get(m)) {
+            out.insert(m.name().into(), json!(v));
+        }
+    }
+    out
+}
+
+/// Per-metric judgements as a JSON object.
+pub fn metrics_json(results: &[MetricResult]) -> serde_json::Map<String, Value> {
+    results
+        .iter()
+        .map(|m| {
+            let mut v = judgement_json(&m.judgement, m.kind.rate_unit());
+            if let Some(o) = v.as_object_mut() {
+                o.insert("last_value".into(), json!(m.last_value));
+            }
+            (m.name.clone(), v)
+        })
+        .collect()
+}
+
+/// The samples as CSV in the `analyze` format: `t_seconds` from the run start and one column per
+/// metric that has any value (empty cell where a sample lacks it).
+pub fn samples_csv(samples: &[Sample], start: f64) -> String {
+    let cols: Vec<Metric> = Metric::ALL
+        .into_iter()
+        .filter(|m| samples.iter().any(|s| s.get(*m).is_some()))
+        .collect();
+    let mut out = String::from("t_seconds");
+    for m in &cols {
+        out.push(',');
+        out.push_str(m.name());
+    }
+    out.push('\n');
+    for s in samples {
+        out.push_str(&format!("{:.3}", s.t - start));
+        for m in &cols {
+            out.push(',');
+            if let Some(v) = s.get(*m) {
+                out.push_str(&format!("{v}"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Checks as JSON (detail parsed back).
+pub fn checks_json(checks: &[CheckRow]) -> Value {
+    Value::Array(
+        checks
+            .iter()
+            .map(|c| {
+                json!({
+                    "time": rfc3339(c.t),
+                    "t": c.t,
+                    "failed": c.failed,
+                    "metrics": serde_json::from_str::<Value>(&c.detail).unwrap_or(Value::Null),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Events as JSON.
+pub fn events_json(events: &[EventRow]) -> Value {
+    Value::Array(
+        events
+            .iter()
+            .map(|e| json!({"time": rfc3339(e.t), "t": e.t, "kind": e.kind, "detail": e.detail}))
+            .collect(),
+    )
+}
+
+/// The terminal summary of a finished (or running) run.
+pub fn summary_text(report: &Value) -> String {
+    let mut out = String::new();
+    let s = |k: &str| report[k].as_str().unwrap_or("").to_string();
+    out.push_str(&format!(
+        "run {}: {} — {}\n",
+        s("run_name"),
+        s("status"),
+        if report["passed"].as_bool() == Some(true) {
+            "PASSED".to_string()
+        } else {
+            format!("verdict {}", s("verdict"))
+        }
+    ));
+    if let Some(r) = report["failure_reason"].as_str() {
+        out.push_str(&format!("  reason: {r}\n"));
+    }
+    out.push_str(&format!(
+        "  target: {}\n  started {}, {:.2} h judged clean of {:.2} h needed; checks {} ({} failed)\n",
+        report["target"]["command"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| report["target"]["kind"].as_str().unwrap_or("").to_string()),
+        s("start_time"),
+        report["final_clean_hours"].as_f64().unwrap_or(0.0),
+        report["target_hours"].as_f64().unwrap_or(0.0),
+        report["checks"]["total"],
+        report["checks"]["failed"],
+    ));
+    if let Some(metrics) = report["metrics"].as_object() {
+        out.push_str(&format!(
+            "  {:<20} {:<13} {:>10} {:>24} {:>10}  {}\n",
+            "metric", "verdict", "rate", "95% interval", "threshold", "unit"
+        ));
+        for (name, m) in metrics {
+            let b = |k: &str| {
+                m[k].as_f64()
+                    .map_or_else(|| "∞".to_string(), |v| format!("{v:.3}"))
+            };
+            let v = m["verdict"].as_str().unwrap_or("");
+            let word = match v {
+                "leak" => verdict_word(crate::detect::Verdict::Leak),
+                "clean" => verdict_word(crate::detect::Verdict::Clean),
+                _ => verdict_word(crate::detect::Verdict::Inconclusive),
+            };
+            out.push_str(&format!(
+                "  {:<20} {:<13} {:>10} {:>24} {:>10}  {}{}\n",
+                name,
+                word,
+                b("slope_per_min"),
+                format!("[{}, {}]", b("ci_low"), b("ci_high")),
+                m["threshold_per_min"],
+                m["unit"].as_str().unwrap_or(""),
+                if m["gate"].as_bool() == Some(true) {
+                    ""
+                } else {
+                    "  (info)"
+                }
+            ));
+        }
+    }
+    if let Some(f) = report["report_file"].as_str() {
+        out.push_str(&format!("  report: {f}\n"));
+    }
+    out
+}
+
+/// Sensitivity line for a gate metric (used by the live log).
+pub fn sensitivity_line(m: &MetricResult) -> String {
+    sensitivity_words(&m.judgement, m.kind.rate_unit())
+}

@@ -1,0 +1,553 @@
+//! Live soak runs of the real binary against the built-in workloads, with short intervals:
+//! leak → exit 1, clean → 0, crash → 4, inconclusive → 3, SIGINT and timeout → 5, kill -9 then
+//! resume, duplicate names, attaching by PID, status/list/report outputs, bad flags.
+
+use assert_cmd::cargo::cargo_bin;
+use leak_sentinel::probe::Metric;
+use leak_sentinel::store::Store;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    cargo_bin("leak-sentinel")
+}
+
+/// `run` with fast settings; `extra` go before `--`.
+fn run_args(state: &Path, name: &str, extra: &[&str], workload: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("--state-dir").arg(state);
+    c.args([
+        "run",
+        "--name",
+        name,
+        "--plain",
+        "--warmup",
+        "2s",
+        "--check-every",
+        "2s",
+    ]);
+    c.args(["--sample-every", "200ms", "--detail-every", "1s"]);
+    c.args(extra);
+    c.arg("--").arg(bin()).arg("workload").args(workload);
+    c
+}
+
+fn run(state: &Path, name: &str, extra: &[&str], workload: &[&str]) -> Output {
+    run_args(state, name, extra, workload)
+        .output()
+        .expect("runs")
+}
+
+fn report(state: &Path, name: &str) -> Value {
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["report", name, "--json"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("report json")
+}
+
+fn status(state: &Path, name: &str) -> Value {
+    let p = state.join("runs").join(name).join("status.json");
+    serde_json::from_str(&std::fs::read_to_string(p).expect("status.json")).expect("json")
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sample_count(state: &Path, name: &str) -> usize {
+    let store = Store::open(state).expect("store");
+    match store.find_run(name).expect("query") {
+        Some(r) => store.samples(r.id).expect("samples").len(),
+        None => 0,
+    }
+}
+
+#[test]
+fn leaking_child_fails_with_exit_1_and_a_report_naming_the_metric() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), "leaky", &["--duration", "60s"], &["leaky"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = report(dir.path(), "leaky");
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["passed"], false);
+    assert_eq!(r["verdict"], "leak");
+    let reason = r["failure_reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("rss_bytes") || reason.contains("fds"),
+        "{reason}"
+    );
+    assert_eq!(r["metrics"]["rss_bytes"]["unit"], "MiB/min");
+    let file = r["report_file"].as_str().expect("path");
+    assert!(file.contains("reports/leak_sentinel_leaky_"), "{file}");
+    let st = status(dir.path(), "leaky");
+    assert_eq!(st["status"], "failed");
+    assert_eq!(st["passed"], false);
+    assert_eq!(st["report_file"], file);
+    assert_eq!(st["memory_trend"], "leaking");
+}
+
+#[test]
+fn clean_churning_child_passes_with_exit_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), "clean", &["--duration", "12s"], &["clean"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let st = status(dir.path(), "clean");
+    assert_eq!(st["status"], "completed");
+    assert_eq!(st["passed"], true);
+    assert!(st["final_clean_hours"].as_f64().expect("hours") >= 12.0 / 3600.0 - 1e-6);
+    for key in [
+        "run_name",
+        "start_time",
+        "target_hours",
+        "clean_hours_count",
+        "last_check",
+        "memory_trend",
+        "fd_trend",
+        "completion_time",
+    ] {
+        assert!(st.get(key).is_some(), "status.json lacks {key}");
+    }
+    // The spawned target was stopped at the end.
+    let pid = st["pid"].as_i64().expect("pid") as i32;
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
+    );
+    // The CSV export is in the analyze format and analyze agrees it is not a leak.
+    let csv = dir.path().join("clean.csv");
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["report", "clean", "--csv"])
+        .arg(&csv)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    assert!(
+        text.starts_with("t_seconds,rss_bytes"),
+        "{}",
+        &text[..60.min(text.len())]
+    );
+    let out = Command::new(bin())
+        .arg("analyze")
+        .arg(&csv)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_ne!(v["metrics"]["rss_bytes"]["verdict"], "leak");
+}
+
+#[test]
+fn crashing_child_gives_exit_4() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(
+        dir.path(),
+        "crash",
+        &["--duration", "60s"],
+        &["clean", "--seconds", "3", "--exit-code", "3"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = report(dir.path(), "crash");
+    assert_eq!(r["passed"], false);
+    assert_eq!(r["target"]["exit"]["code"], 3);
+    assert!(
+        r["failure_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("exited with code 3")
+    );
+}
+
+#[test]
+fn jumpy_bounded_memory_is_inconclusive_exit_3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), "noisy", &["--duration", "8s"], &["noisy"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let st = status(dir.path(), "noisy");
+    assert_eq!(st["passed"], false);
+    assert!(
+        st["failure_reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("inconclusive")
+    );
+}
+
+#[test]
+fn sigint_gives_partial_report_and_exit_5() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = run_args(dir.path(), "intr", &["--duration", "10m"], &["clean"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("samples", Duration::from_secs(20), || {
+        sample_count(dir.path(), "intr") >= 15
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("kill");
+    let code = child.wait().expect("wait").code();
+    assert_eq!(code, Some(5));
+    let r = report(dir.path(), "intr");
+    assert_eq!(r["status"], "interrupted");
+    assert!(r["samples"].as_u64().expect("n") >= 15);
+    assert!(
+        r["failure_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("SIGINT")
+    );
+    // The target was forwarded the stop.
+    let pid = r["target"]["pid"].as_i64().expect("pid");
+    assert!(
+        !Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .is_empty()
+    );
+}
+
+#[test]
+fn timeout_stops_with_exit_5() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = Instant::now();
+    let out = run(
+        dir.path(),
+        "to",
+        &["--duration", "10m", "--timeout", "4s"],
+        &["clean"],
+    );
+    assert_eq!(out.status.code(), Some(5));
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    let r = report(dir.path(), "to");
+    assert!(
+        r["failure_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("timed out")
+    );
+}
+
+fn kill9(child: &mut Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let _ = child.wait();
+}
+
+#[test]
+fn kill_9_then_resume_loses_no_committed_sample() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = run_args(dir.path(), "crashy", &["--duration", "8s"], &["clean"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("samples", Duration::from_secs(20), || {
+        sample_count(dir.path(), "crashy") >= 20
+    });
+    kill9(&mut child);
+    let before = {
+        let store = Store::open(dir.path()).expect("store");
+        let r = store.find_run("crashy").expect("q").expect("run");
+        assert_eq!(r.status, "running");
+        store.samples(r.id).expect("samples")
+    };
+    // A new run under the same name is refused while the old one waits to be resumed.
+    let out = run(dir.path(), "crashy", &["--duration", "8s"], &["clean"]);
+    assert_eq!(out.status.code(), Some(2));
+    // status tells that the sentinel is gone.
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["status", "crashy", "--json"])
+        .output()
+        .expect("runs");
+    let st: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(st["sentinel_alive"], false);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["resume", "crashy"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::open(dir.path()).expect("store");
+    let r = store.find_run("crashy").expect("q").expect("run");
+    let after = store.samples(r.id).expect("samples");
+    assert!(after.len() > before.len());
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "committed samples unchanged"
+    );
+    let events = store.events(r.id).expect("events");
+    let resume = events
+        .iter()
+        .find(|e| e.kind == "resume")
+        .expect("resume event");
+    assert!(
+        resume.detail.contains("no samples from"),
+        "{}",
+        resume.detail
+    );
+    assert!(after.iter().all(|s| s.get(Metric::RssBytes).is_some()));
+}
+
+#[test]
+fn resume_fails_clearly_when_the_target_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = run_args(dir.path(), "gone", &["--duration", "60s"], &["clean"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("samples", Duration::from_secs(20), || {
+        sample_count(dir.path(), "gone") >= 5
+    });
+    let pid = status(dir.path(), "gone")["pid"].as_i64().expect("pid") as i32;
+    kill9(&mut child);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill target");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["resume", "gone"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        report(dir.path(), "gone")["failure_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("gone")
+    );
+}
+
+#[test]
+fn duplicate_live_name_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut first = run_args(
+        dir.path(),
+        "dup",
+        &["--duration", "10m", "--timeout", "30s"],
+        &["clean"],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    wait_for("first run", Duration::from_secs(20), || {
+        sample_count(dir.path(), "dup") >= 2
+    });
+    let out = run(dir.path(), "dup", &["--duration", "10s"], &["clean"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already live"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    assert_eq!(first.wait().expect("wait").code(), Some(5));
+}
+
+#[test]
+fn attach_by_pid_and_pid_file_leave_the_target_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut target = Command::new(bin())
+        .args(["workload", "clean"])
+        .spawn()
+        .expect("spawn");
+    let pid = target.id().to_string();
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args([
+            "run",
+            "--name",
+            "attached",
+            "--plain",
+            "--warmup",
+            "2s",
+            "--check-every",
+            "2s",
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "6s",
+            "--pid",
+            &pid,
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "attached target left alone"
+    );
+    let pid_file = dir.path().join("app.pid");
+    std::fs::write(&pid_file, format!("{pid}\n")).expect("write");
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args([
+            "run",
+            "--name",
+            "viafile",
+            "--plain",
+            "--warmup",
+            "1s",
+            "--check-every",
+            "1s",
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "2s",
+            "--pid-file",
+        ])
+        .arg(&pid_file)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(report(dir.path(), "viafile")["target"]["kind"], "pid_file");
+    let _ = target.kill();
+    let _ = target.wait();
+}
+
+#[test]
+fn list_and_status_outputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), "short", &["--duration", "4s"], &["clean"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["list", "--json"])
+        .output()
+        .expect("runs");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["name"], "short");
+    assert_eq!(v[0]["exit_code"], 0);
+    let out = Command::new(bin())
+        .env("LEAK_SENTINEL_DIR", dir.path())
+        .args(["status"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("short: completed"), "{text}");
+    // Files are private to the user.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("leak-sentinel.db"))
+        .expect("db")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn bad_flags_and_durations_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["run", "--duration", "soon", "--", "true"],
+        vec!["run", "--profile", "turbo", "--", "true"],
+        vec!["run", "--memory-threshold", "lots", "--", "true"],
+        vec!["run", "--sample-every", "0s", "--", "true"],
+        vec!["run", "--name", "a/b", "--", "true"],
+        vec!["run"],
+        vec!["run", "--pid", "1", "--", "true"],
+        vec!["run", "--pid", "999999999"],
+        vec!["run", "--", "/nonexistent/program"],
+        vec!["run", "--config", "/nonexistent.toml", "--", "true"],
+        vec!["status", "nothing-here"],
+        vec!["resume", "nothing-here"],
+    ];
+    for args in cases {
+        let out = Command::new(bin())
+            .arg("--state-dir")
+            .arg(dir.path())
+            .args(&args)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
