@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How often the process tree is searched for new descendants.
-const TREE_REFRESH: Duration = Duration::from_secs(5);
+pub const TREE_REFRESH: Duration = Duration::from_secs(5);
 
 /// Wall-clock now, Unix seconds (stored and shown; intervals use `Instant`).
 pub fn now_unix() -> f64 {
@@ -168,6 +168,8 @@ struct Live<'a> {
     last_results: Vec<MetricResult>,
     view: View,
     warned: std::collections::HashSet<String>,
+    /// Signal forwarded to a spawned target when the run stops (SIGTERM unless one was received).
+    stop_signal: nix::sys::signal::Signal,
 }
 
 /// Live terminal view (indicatif) or plain log lines.
@@ -222,7 +224,52 @@ fn fmt_value(m: Metric, v: f64) -> String {
     }
 }
 
-impl Live<'_> {
+impl<'a> Live<'a> {
+    /// A live run over what the store already holds (nothing for a new run).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        state: &'a Path,
+        store: Store,
+        run_id: i64,
+        s: RunSettings,
+        target: Target,
+        started_at: f64,
+        samples: Vec<Sample>,
+        checks: &[crate::store::CheckRow],
+        view: View,
+    ) -> Live<'a> {
+        Live {
+            state,
+            store,
+            run_id,
+            s,
+            target,
+            started_at,
+            samples,
+            checks_total: checks.len(),
+            checks_failed: checks.iter().filter(|c| c.failed).count(),
+            last_failed_t: checks.iter().filter(|c| c.failed).map(|c| c.t).next_back(),
+            last_check_t: checks.last().map(|c| c.t),
+            last_results: Vec::new(),
+            view,
+            warned: Default::default(),
+            stop_signal: nix::sys::signal::Signal::SIGTERM,
+        }
+    }
+
+    /// Runs the loop to its end and finishes the run; losing the store ends the run, but the
+    /// target is still stopped and the reason recorded.
+    fn drive(mut self, wake: &mpsc::Receiver<Wake>) -> Result<Exit> {
+        let end = match self.run_loop(wake) {
+            Ok(end) => end,
+            Err(e) => {
+                self.event("error", &format!("{e:#}"));
+                End::Interrupted(format!("sentinel error: {e:#}"))
+            }
+        };
+        self.finish(end)
+    }
+
     fn event(&self, kind: &str, detail: &str) {
         if let Err(e) = self
             .store
@@ -431,10 +478,10 @@ impl Live<'_> {
                 self.streak(now)
             },
             format!(
-                "{since} · {} · checks {}/{} failed",
+                "{since} · {} · checks {} ({} failed)",
                 msg.join(" · "),
-                self.checks_failed,
-                self.checks_total
+                self.checks_total,
+                self.checks_failed
             ),
         );
         Ok(())
@@ -459,9 +506,13 @@ impl Live<'_> {
             if next_sample > now_i {
                 match wake.recv_timeout(next_sample - now_i) {
                     Ok(Wake::Signal(sig)) => {
-                        let name = nix::sys::signal::Signal::try_from(sig)
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_else(|_| sig.to_string());
+                        let signal = nix::sys::signal::Signal::try_from(sig)
+                            .unwrap_or(nix::sys::signal::Signal::SIGTERM);
+                        // Forward SIGINT/SIGTERM as received; SIGHUP becomes SIGTERM.
+                        if signal != nix::sys::signal::Signal::SIGHUP {
+                            self.stop_signal = signal;
+                        }
+                        let name = signal.as_str().to_string();
                         self.event("signal", &name);
                         return Ok(End::Interrupted(format!("interrupted by {name}")));
                     }
@@ -527,7 +578,9 @@ impl Live<'_> {
     /// Ends the run: stop a spawned target, final judgement, report, status, exit code.
     fn finish(&mut self, end: End) -> Result<Exit> {
         self.view.finish();
-        let stop_exit = self.target.stop(Duration::from_secs_f64(self.s.grace_s));
+        let stop_exit = self
+            .target
+            .stop(Duration::from_secs_f64(self.s.grace_s), self.stop_signal);
         let now = now_unix();
         let gate = gate_metrics(&self.target.info, &self.samples);
         let mut all: Vec<Metric> = gate.clone();
@@ -709,22 +762,17 @@ pub fn run(state: &Path, s: RunSettings, plain: bool) -> Result<Exit> {
         started_at,
     )?;
     let view = View::new(plain, &s);
-    let mut live = Live {
+    let mut live = Live::new(
         state,
         store,
         run_id,
         s,
         target,
         started_at,
-        samples: Vec::new(),
-        checks_total: 0,
-        checks_failed: 0,
-        last_failed_t: None,
-        last_check_t: None,
-        last_results: Vec::new(),
+        Vec::new(),
+        &[],
         view,
-        warned: Default::default(),
-    };
+    );
     live.event("start", &serde_json::to_string(&live.target.info)?);
     live.view.log(&format!(
         "{} started: {} (PID {}), profile {}, pass after {} clean (warm-up {}, check every {}, sample every {}); status {}",
@@ -738,16 +786,11 @@ pub fn run(state: &Path, s: RunSettings, plain: bool) -> Result<Exit> {
         crate::detect::human_secs(live.s.sample_every_s),
         status_path(state, &live.s.name).display()
     ));
+    for w in live.target.access_warnings() {
+        live.warn_once(&w.clone(), &w);
+    }
     live.write_status(&live.status_doc(started_at, "running"));
-    let end = match live.run_loop(&wake) {
-        Ok(end) => end,
-        Err(e) => {
-            // Losing the store ends the run; still try to stop the target and say why.
-            live.event("error", &format!("{e:#}"));
-            End::Interrupted(format!("sentinel error: {e:#}"))
-        }
-    };
-    live.finish(end)
+    live.drive(&wake)
 }
 
 /// `resume NAME`: continues a run whose sentinel was killed or interrupted.
@@ -792,7 +835,7 @@ pub fn resume(state: &Path, name: &str, plain: bool) -> Result<Exit> {
         crate::detect::human_secs(now - last_t)
     );
     store.append_event(row.id, now, "resume", &gap)?;
-    let mut target = match attached {
+    let (target, gone) = match attached {
         Ok(mut t) => {
             t.info = TargetInfo {
                 command: info.command.clone(),
@@ -804,59 +847,34 @@ pub fn resume(state: &Path, name: &str, plain: bool) -> Result<Exit> {
                 // It was ours: stop it at the end as if we had spawned it.
                 t.adopt_process_group();
             }
-            t
+            t.refresh_tree();
+            (t, None)
         }
-        Err(e) => {
-            // The target did not survive the sentinel's absence: the run fails, clearly.
-            let exit = TargetExit {
+        // The target did not survive the sentinel's absence: the run fails, clearly.
+        Err(e) => (
+            Target::detached(info),
+            Some(TargetExit {
                 code: None,
                 signal: None,
                 description: format!("the target is gone: {}", crate::app::one_line(&e)),
-            };
-            let mut live = Live {
-                state,
-                store,
-                run_id: row.id,
-                s,
-                target: Target::detached(info),
-                started_at: row.started_at,
-                samples,
-                checks_total: checks.len(),
-                checks_failed: checks.iter().filter(|c| c.failed).count(),
-                last_failed_t: checks.iter().filter(|c| c.failed).map(|c| c.t).next_back(),
-                last_check_t: checks.last().map(|c| c.t),
-                last_results: Vec::new(),
-                view,
-                warned: Default::default(),
-            };
-            live.event("target_exit", &exit.description);
-            return live.finish(End::TargetExited(exit));
-        }
+            }),
+        ),
     };
-    target.refresh_tree();
-    let mut live = Live {
+    let mut live = Live::new(
         state,
         store,
-        run_id: row.id,
+        row.id,
         s,
         target,
-        started_at: row.started_at,
+        row.started_at,
         samples,
-        checks_total: checks.len(),
-        checks_failed: checks.iter().filter(|c| c.failed).count(),
-        last_failed_t: checks.iter().filter(|c| c.failed).map(|c| c.t).next_back(),
-        last_check_t: checks.last().map(|c| c.t),
-        last_results: Vec::new(),
+        &checks,
         view,
-        warned: Default::default(),
-    };
+    );
+    if let Some(exit) = gone {
+        live.event("target_exit", &exit.description);
+        return live.finish(End::TargetExited(exit));
+    }
     live.view.log(&format!("{name} resumed: {gap}"));
-    let end = match live.run_loop(&wake) {
-        Ok(end) => end,
-        Err(e) => {
-            live.event("error", &format!("{e:#}"));
-            End::Interrupted(format!("sentinel error: {e:#}"))
-        }
-    };
-    live.finish(end)
+    live.drive(&wake)
 }

@@ -408,14 +408,19 @@ impl Target {
         (s, first_err)
     }
 
-    /// Stops a spawned target: SIGTERM to its process group (and any tracked descendant that
-    /// left it), SIGKILL after `grace`. Attached targets are left alone. Returns how it ended.
-    pub fn stop(&mut self, grace: Duration) -> Option<TargetExit> {
+    /// Stops a spawned target: `signal` (SIGTERM, or the SIGINT/SIGTERM the sentinel received,
+    /// forwarded) to its process group and any tracked descendant that left it, SIGKILL after
+    /// `grace`. Attached targets are left alone. Returns how it ended.
+    pub fn stop(
+        &mut self,
+        grace: Duration,
+        signal: nix::sys::signal::Signal,
+    ) -> Option<TargetExit> {
         use nix::sys::signal::{Signal, kill, killpg};
         use nix::unistd::Pid;
         if self.child.is_none() {
             let pgid = Pid::from_raw(self.owned_pgid?);
-            let _ = killpg(pgid, Signal::SIGTERM);
+            let _ = killpg(pgid, signal);
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline && self.poll_exit().is_none() {
                 std::thread::sleep(Duration::from_millis(20));
@@ -428,9 +433,9 @@ impl Target {
             return Some(describe_status(s.code(), s.signal()));
         }
         let pgid = Pid::from_raw(child.id() as i32);
-        let _ = killpg(pgid, Signal::SIGTERM);
+        let _ = killpg(pgid, signal);
         for pid in self.procs.keys() {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            let _ = kill(Pid::from_raw(*pid), signal);
         }
         let deadline = Instant::now() + grace;
         loop {
@@ -468,6 +473,20 @@ impl Target {
     /// that [`Target::stop`] stops it as if this sentinel had spawned it.
     pub fn adopt_process_group(&mut self) {
         self.owned_pgid = self.info.pid;
+    }
+
+    /// Readings this sentinel is not allowed to take (another user's process): one warning per
+    /// process whose smaps_rollup or FD table is closed to us. The cheap fields still work.
+    pub fn access_warnings(&self) -> Vec<String> {
+        self.procs
+            .values()
+            .filter_map(|h| match h.check_detail_access() {
+                Err(ProbeError::Denied(path)) => Some(format!(
+                    "cannot read {path}: permission denied (the process belongs to another user); PSS/USS/swap and FDs by kind will be missing — run leak-sentinel as that user or as root for them"
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether the target was spawned by this sentinel.

@@ -551,3 +551,123 @@ fn bad_flags_and_durations_exit_2_with_one_line() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+/// The cgroup v2 mount point, from /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        post.starts_with("cgroup2 ")
+            .then(|| pre.split(' ').nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
+
+#[test]
+fn cgroup_target_is_measured() {
+    let root =
+        cgroup2_mount().expect("a cgroup v2 hierarchy is mounted (tests run as root on Linux)");
+    let cg = root.join(format!("leak-sentinel-test-{}", std::process::id()));
+    std::fs::create_dir(&cg).expect("creating a test cgroup (needs root)");
+    let mut target = Command::new(bin())
+        .args(["workload", "clean"])
+        .spawn()
+        .expect("spawn");
+    std::fs::write(cg.join("cgroup.procs"), target.id().to_string())
+        .expect("moving the workload into the cgroup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args([
+            "run",
+            "--name",
+            "cg",
+            "--plain",
+            "--warmup",
+            "2s",
+            "--check-every",
+            "2s",
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "4s",
+            "--cgroup",
+        ])
+        .arg(&cg)
+        .output()
+        .expect("runs");
+    let _ = target.kill();
+    let _ = target.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::fs::remove_dir(&cg);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = report(dir.path(), "cg");
+    assert_eq!(r["target"]["kind"], "cgroup");
+    let store = Store::open(dir.path()).expect("store");
+    let run = store.find_run("cg").expect("q").expect("run");
+    let samples = store.samples(run.id).expect("samples");
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.get(Metric::Processes) == Some(1.0))
+    );
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.get(Metric::RssBytes).unwrap_or(0.0) > 1e6)
+    );
+}
+
+#[test]
+fn another_users_process_is_measured_with_a_clear_warning() {
+    // The cheap fields of another user's process are world-readable; smaps_rollup and the FD
+    // table are not. The run goes on with a one-time warning saying what is missing and why.
+    let mut target = Command::new("sleep").arg("60").spawn().expect("spawn");
+    let dir = tempfile::tempdir().expect("tempdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin())
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args([
+            "run",
+            "--name",
+            "x",
+            "--plain",
+            "--warmup",
+            "1s",
+            "--check-every",
+            "1s",
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "3s",
+            "--pid",
+            &target.id().to_string(),
+        ])
+        .output()
+        .expect("setpriv runs (util-linux)");
+    let _ = target.kill();
+    let _ = target.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(
+        warnings[0].contains("permission denied") && warnings[0].contains("another user"),
+        "{text}"
+    );
+}

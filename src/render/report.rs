@@ -200,15 +200,19 @@ pub fn summary_text(report: &Value) -> String {
         out.push_str(&format!("  reason: {r}\n"));
     }
     out.push_str(&format!(
-        "  target: {}\n  started {}, {:.2} h judged clean of {:.2} h needed; checks {} ({} failed)\n",
+        "  target: {}\n  started {}, clean {} of {} needed; checks {} ({} failed)\n",
         report["target"]["command"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
+            .map(|a| a
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(" "))
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| report["target"]["kind"].as_str().unwrap_or("").to_string()),
         s("start_time"),
-        report["final_clean_hours"].as_f64().unwrap_or(0.0),
-        report["target_hours"].as_f64().unwrap_or(0.0),
+        crate::detect::human_secs(report["final_clean_hours"].as_f64().unwrap_or(0.0) * 3600.0),
+        crate::detect::human_secs(report["target_hours"].as_f64().unwrap_or(0.0) * 3600.0),
         report["checks"]["total"],
         report["checks"]["failed"],
     ));
