@@ -10,7 +10,8 @@
 //!   (RSS, threads, FD count); the share spent in `refresh_tree` (the /proc scan) is shown too;
 //! * the raw floor: one held fd of /proc/PID/stat read with pread and parsed by hand, plus
 //!   fstatat(/proc/PID, "fd") whose st_size is the FD count on Linux >= 6.2;
-//! * the detail path (`Target::sample(t, true)`: smaps_rollup and FD kinds), at the 1 s pace;
+//! * the detail path (`Target::sample(t, true)` + `Target::inventory()`: smaps_rollup and the FD
+//!   inventory), at the 1 s pace;
 //! * psrecord's per-sample psutil calls over the 100-process tree at 1 s, timed by the python
 //!   script itself with `time.thread_time()`.
 //!
@@ -530,8 +531,10 @@ fn main() {
             let detail = slow.then(|| {
                 eprintln!("tree of {n}, pace {pace:?}: detail path…");
                 let d = paced(DETAIL_SAMPLES, pace, || {
+                    // As a detail sample of the runner: smaps_rollup plus the FD inventory.
                     let (s, _) = target.sample(now_unix(), true);
                     std::hint::black_box(&s);
+                    std::hint::black_box(target.inventory());
                     s.get(Metric::Processes).unwrap_or(0.0) as usize
                 });
                 median_us_per_proc(&d)

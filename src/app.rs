@@ -30,8 +30,24 @@ pub fn main(cli: Cli) -> Result<Exit> {
                 w.mib_per_min,
                 w.fds_per_min,
                 w.exit_code,
+                w.leak.as_deref(),
+                w.per_min,
             )?;
             std::process::exit(code);
+        }
+        Command::Health { pid, cgroup, json } => {
+            let target = match (pid, cgroup) {
+                (Some(p), _) => crate::target::Target::attach(p, true, None)?,
+                (None, Some(dir)) => crate::target::Target::cgroup(dir)?,
+                (None, None) => return Err(usage("give --pid PID or --cgroup DIR")),
+            };
+            let h = crate::health::look(target)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&h.doc)?);
+            } else {
+                print!("{}", h.text);
+            }
+            Ok(Exit::Passed)
         }
         Command::Demo { duration } => {
             parse_duration(&duration).map_err(|e| usage(format!("--duration: {e}")))?;

@@ -58,6 +58,18 @@ pub enum Command {
     },
     /// Judge a CSV of samples.
     Analyze(AnalyzeArgs),
+    /// One look at a process or cgroup now: memory, FDs against their limit, threads, top groups.
+    Health {
+        /// The process (and its descendants).
+        #[arg(long, group = "what", required = true)]
+        pid: Option<i32>,
+        /// A cgroup v2 directory.
+        #[arg(long, group = "what", required = true)]
+        cgroup: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Built-in workloads for demos and tests (a leaky and a clean program).
     #[command(hide = true)]
     Workload(WorkloadArgs),
@@ -151,6 +163,13 @@ pub struct RunArgs {
     /// With --pid/--pid-file: measure only that process, not its descendants.
     #[arg(long)]
     pub no_children: bool,
+    /// Run this once when the run fails on a leak, e.g. 'gcore -o {dir}/core {pid}'
+    /// ({pid}: the target's PID, {dir}: a fresh snapshot directory); output recorded in the report.
+    #[arg(long, value_name = "CMD")]
+    pub on_leak: Option<String>,
+    /// Time limit of the --on-leak command.
+    #[arg(long, value_name = "DUR")]
+    pub on_leak_timeout: Option<String>,
     /// Print plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -162,7 +181,8 @@ pub struct RunArgs {
 /// Hidden `workload` subcommand.
 #[derive(Debug, Args)]
 pub struct WorkloadArgs {
-    /// leaky (memory and FDs grow), clean (churns, bounded) or noisy (bounded, jumpy).
+    /// leaky (memory and FDs grow), clean (churns, bounded), noisy (bounded, jumpy) or single
+    /// (leaks only what --leak says).
     pub kind: String,
     /// How long to run (default: until killed).
     #[arg(long)]
@@ -176,4 +196,10 @@ pub struct WorkloadArgs {
     /// Exit with this code after --seconds (to simulate a crash).
     #[arg(long)]
     pub exit_code: Option<i32>,
+    /// What a `single` workload leaks: tcp:HOST:PORT, files:DIR, pipes, eventfd, threads, anon.
+    #[arg(long)]
+    pub leak: Option<String>,
+    /// Leaked objects per minute for --leak (anon: MiB per minute).
+    #[arg(long, default_value_t = 120.0)]
+    pub per_min: f64,
 }

@@ -93,6 +93,10 @@ pub struct FileConfig {
     pub no_children: Option<bool>,
     /// Environment added to a spawned target.
     pub env: Option<BTreeMap<String, String>>,
+    /// Snapshot hook at failure.
+    pub on_leak: Option<String>,
+    /// Its time limit.
+    pub on_leak_timeout: Option<String>,
 }
 
 /// Reads a TOML config file; errors name the key and line.
@@ -162,6 +166,16 @@ pub struct RunSettings {
     pub env: Vec<(String, String)>,
     /// Seconds between SIGTERM and SIGKILL when stopping a spawned target.
     pub grace_s: f64,
+    /// Snapshot hook run once at failure (`{pid}`, `{dir}` substituted).
+    #[serde(default)]
+    pub on_leak: Option<String>,
+    /// Time limit of the hook, seconds.
+    #[serde(default = "default_hook_timeout")]
+    pub on_leak_timeout_s: f64,
+}
+
+fn default_hook_timeout() -> f64 {
+    120.0
 }
 
 fn dur(flag: &str, s: &str) -> Result<f64> {
@@ -334,6 +348,11 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         include_children: !(args.no_children || file.no_children.unwrap_or(false)),
         env: file.env.unwrap_or_default().into_iter().collect(),
         grace_s: 5.0,
+        on_leak_timeout_s: match pick(&args.on_leak_timeout, &file.on_leak_timeout) {
+            Some(s) => dur("on-leak-timeout", &s)?,
+            None => default_hook_timeout(),
+        },
+        on_leak: pick(&args.on_leak, &file.on_leak),
     })
 }
 

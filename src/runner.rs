@@ -4,6 +4,9 @@
 use crate::analyze::{self, MetricResult, Settings};
 use crate::config::{RunSettings, TargetSpec};
 use crate::detect::Verdict;
+use crate::diagnose::fds::{Inventory, Tracker};
+use crate::diagnose::maps::MapsSummary;
+use crate::diagnose::{Diagnosis, Runtime};
 use crate::exit::{Exit, usage};
 use crate::probe::{Metric, Sample};
 use crate::publish::write_atomic;
@@ -170,6 +173,16 @@ struct Live<'a> {
     warned: std::collections::HashSet<String>,
     /// Signal forwarded to a spawned target when the run stops (SIGTERM unless one was received).
     stop_signal: nix::sys::signal::Signal,
+    /// First-seen times of open descriptors.
+    tracker: Tracker,
+    /// The last FD inventory.
+    last_inv: Inventory,
+    /// Whether a maps snapshot after warm-up (the diagnosis baseline) exists.
+    maps_baseline_taken: bool,
+    /// When the last maps snapshot was taken, and what it cost.
+    last_maps: Option<(Instant, Duration)>,
+    /// Runtime of the target, once detected.
+    runtime: Option<Runtime>,
 }
 
 /// Live terminal view (indicatif) or plain log lines.
@@ -254,7 +267,171 @@ impl<'a> Live<'a> {
             view,
             warned: Default::default(),
             stop_signal: nix::sys::signal::Signal::SIGTERM,
+            tracker: Tracker::default(),
+            last_inv: Inventory::default(),
+            maps_baseline_taken: false,
+            last_maps: None,
+            runtime: None,
         }
+    }
+
+    /// On resume: the open descriptors and snapshots recorded so far.
+    fn restore_diagnosis_state(&mut self) -> Result<()> {
+        let open = self.store.fd_state_at(self.run_id, f64::MAX)?;
+        for (e, t) in &open {
+            self.tracker.seed(e, *t);
+        }
+        self.last_inv = Inventory {
+            entries: open.into_iter().map(|(e, _)| e).collect(),
+            partial: false,
+        };
+        self.maps_baseline_taken = self
+            .store
+            .latest_snapshot(self.run_id, "maps")?
+            .is_some_and(|(t, _)| t >= self.warmup_end());
+        Ok(())
+    }
+
+    /// Takes an FD inventory: kinds into the sample, changes into the store.
+    fn take_inventory(&mut self, s: &mut Sample) -> Result<()> {
+        let inv = self.target.inventory();
+        if !inv.entries.is_empty() || !inv.partial {
+            let mut kinds = [0.0; 5];
+            for e in &inv.entries {
+                kinds[e.kind.bucket()] += 1.0;
+            }
+            let metrics = [
+                Metric::FdsSocket,
+                Metric::FdsPipe,
+                Metric::FdsFile,
+                Metric::FdsAnonInode,
+                Metric::FdsOther,
+            ];
+            for (m, v) in metrics.into_iter().zip(kinds) {
+                s.set(m, Some(v));
+            }
+        }
+        let changes = self.tracker.update(s.t, &inv, &self.last_inv);
+        self.store
+            .append_fd_changes(self.run_id, s.t, &changes.opened, &changes.closed)?;
+        let mut inv = inv;
+        if inv.partial {
+            // Keep what a partial read missed, so it is not reported as newly opened later.
+            let read: std::collections::HashSet<i32> = inv.entries.iter().map(|e| e.pid).collect();
+            let missed: Vec<_> = self
+                .last_inv
+                .entries
+                .iter()
+                .filter(|e| !read.contains(&e.pid))
+                .cloned()
+                .collect();
+            inv.entries.extend(missed);
+        }
+        self.last_inv = inv;
+        Ok(())
+    }
+
+    /// Takes a maps snapshot when one is due: the baseline right after warm-up, then every
+    /// 10 detail intervals (and never more often than 100 × its own cost), and `force`d at the end.
+    fn maybe_maps(&mut self, t: f64, force: bool) -> Result<()> {
+        let after_warmup = t >= self.warmup_end();
+        let due = force
+            || (after_warmup && !self.maps_baseline_taken)
+            || self.last_maps.is_none_or(|(at, cost)| {
+                at.elapsed()
+                    >= Duration::from_secs_f64(10.0 * self.s.detail_every_s).max(cost * 100)
+            });
+        if !due {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let maps = self.target.maps(t);
+        self.last_maps = Some((Instant::now(), t0.elapsed()));
+        if maps.region_count == 0 {
+            return Ok(());
+        }
+        self.store
+            .append_snapshot(self.run_id, t, "maps", &serde_json::to_string(&maps)?)?;
+        self.maps_baseline_taken |= after_warmup;
+        if self.runtime.is_none() {
+            if let Some(pid) = self
+                .target
+                .info
+                .pid
+                .or_else(|| self.target.pids().first().copied())
+            {
+                let rt = crate::diagnose::detect_runtime(pid, Some(&maps));
+                self.runtime = Some(rt);
+                self.store.append_snapshot(
+                    self.run_id,
+                    t,
+                    "runtime",
+                    &serde_json::to_string(&rt)?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The diagnosis: baseline at the end of warm-up, current state now (read afresh when the
+    /// target is still there).
+    fn diagnosis(&mut self, now: f64, alive: bool, leaking: &[String]) -> Result<Diagnosis> {
+        if alive {
+            let mut scratch = Sample::at(now);
+            self.take_inventory(&mut scratch)?;
+            self.maybe_maps(now, true)?;
+        }
+        let parse = |j: Option<(f64, String)>| {
+            j.and_then(|(_, s)| serde_json::from_str::<MapsSummary>(&s).ok())
+        };
+        let base =
+            parse(
+                self.store
+                    .baseline_snapshot(self.run_id, "maps", self.warmup_end(), now)?,
+            );
+        let cur = parse(self.store.latest_snapshot(self.run_id, "maps")?);
+        let base_t = base.as_ref().map_or(self.warmup_end(), |m| m.t);
+        let fds_before: Vec<_> = self
+            .store
+            .fd_state_at(self.run_id, base_t)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        let fds_now = self.store.fd_state_at(self.run_id, f64::MAX)?;
+        let thread_at = |t: f64| {
+            self.samples
+                .iter()
+                .filter(|s| s.t >= t)
+                .find_map(|s| s.get(Metric::Threads))
+        };
+        let threads = match (
+            thread_at(base_t),
+            self.samples
+                .iter()
+                .rev()
+                .find_map(|s| s.get(Metric::Threads)),
+        ) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        };
+        if self.runtime.is_none() {
+            self.runtime = self
+                .store
+                .latest_snapshot(self.run_id, "runtime")?
+                .and_then(|(_, j)| serde_json::from_str(&j).ok());
+        }
+        Ok(crate::diagnose::diagnose(&crate::diagnose::Input {
+            fds_before: &fds_before,
+            fds_now: &fds_now,
+            maps_before: base.as_ref(),
+            maps_now: cur.as_ref(),
+            threads,
+            runtime: self.runtime,
+            leaking,
+            now,
+            baseline_t: Some(base_t),
+            partial: self.last_inv.partial || cur.as_ref().is_some_and(|m| m.partial),
+        }))
     }
 
     /// Runs the loop to its end and finishes the run; losing the store ends the run, but the
@@ -444,10 +621,19 @@ impl<'a> Live<'a> {
         Ok(None)
     }
 
-    fn take_sample(&mut self, detail: bool) -> Result<()> {
-        let (s, err) = self.target.sample(now_unix(), detail);
+    /// Takes one sample (and, when `detail`, the FD inventory and maybe a maps snapshot).
+    /// Returns the time the maps snapshot took, if one was taken.
+    fn take_sample(&mut self, detail: bool) -> Result<Duration> {
+        let (mut s, err) = self.target.sample(now_unix(), detail);
         if let Some(e) = err {
             self.warn_once(&format!("{e}"), &format!("{e}"));
+        }
+        let mut maps_cost = Duration::ZERO;
+        if detail {
+            self.take_inventory(&mut s)?;
+            let t0 = Instant::now();
+            self.maybe_maps(s.t, false)?;
+            maps_cost = t0.elapsed();
         }
         self.store.append_sample(self.run_id, &s)?;
         let msg: Vec<String> = gate_metrics(&self.target.info, &self.samples)
@@ -484,7 +670,7 @@ impl<'a> Live<'a> {
                 self.checks_failed
             ),
         );
-        Ok(())
+        Ok(maps_cost)
     }
 
     /// The loop. Returns why it ended.
@@ -544,10 +730,11 @@ impl<'a> Live<'a> {
                 t.elapsed() >= gap
             });
             let t0 = Instant::now();
-            self.take_sample(detail_due)?;
+            let maps_cost = self.take_sample(detail_due)?;
             if detail_due {
                 last_detail = Some(t0);
-                detail_cost = t0.elapsed();
+                // The maps snapshot has its own pacing: leave it out of this one.
+                detail_cost = t0.elapsed().saturating_sub(maps_cost);
             }
             let now = now_unix();
             if let Some(limit) = self.s.timeout_s {
@@ -578,9 +765,6 @@ impl<'a> Live<'a> {
     /// Ends the run: stop a spawned target, final judgement, report, status, exit code.
     fn finish(&mut self, end: End) -> Result<Exit> {
         self.view.finish();
-        let stop_exit = self
-            .target
-            .stop(Duration::from_secs_f64(self.s.grace_s), self.stop_signal);
         let now = now_unix();
         let gate = gate_metrics(&self.target.info, &self.samples);
         let mut all: Vec<Metric> = gate.clone();
@@ -595,6 +779,49 @@ impl<'a> Live<'a> {
             .filter(|r| gate.iter().any(|g| g.name() == r.name))
             .collect();
         let verdict = Verdict::combine(gate_results.iter().map(|r| r.judgement.verdict));
+        // Diagnosis and snapshot hook while the target still runs; then stop it.
+        let alive = !matches!(end, End::TargetExited(_)) && !self.target.pids().is_empty();
+        let leaking: Vec<String> = gate_results
+            .iter()
+            .filter(|r| r.judgement.verdict == Verdict::Leak)
+            .map(|r| r.name.clone())
+            .collect();
+        let hook = match (&end, &self.s.on_leak) {
+            (End::Leak(_), Some(cmd)) if alive => {
+                let dir = run_dir(self.state, &self.s.name)
+                    .join(format!("snapshot-{}", now.floor() as i64));
+                self.view
+                    .log(&format!("running the --on-leak hook in {}", dir.display()));
+                let r = crate::diagnose::hook::run(
+                    cmd,
+                    self.target.info.pid,
+                    &dir,
+                    Duration::from_secs_f64(self.s.on_leak_timeout_s),
+                );
+                self.event(
+                    "snapshot_hook",
+                    &format!(
+                        "{} → exit {:?}{}, {} file(s)",
+                        r.command,
+                        r.exit_code,
+                        if r.timed_out { " (timed out)" } else { "" },
+                        r.files.len()
+                    ),
+                );
+                Some(r)
+            }
+            _ => None,
+        };
+        let diagnosis = match self.diagnosis(now, alive, &leaking) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.view.log(&format!("warning: diagnosis failed: {e:#}"));
+                None
+            }
+        };
+        let stop_exit = self
+            .target
+            .stop(Duration::from_secs_f64(self.s.grace_s), self.stop_signal);
         let (status, exit, reason, passed) = match &end {
             End::Passed => ("completed", Exit::Passed, None, true),
             End::Leak(r) => ("failed", Exit::Leak, Some(r.clone()), false),
@@ -678,6 +905,8 @@ impl<'a> Live<'a> {
                 "list": rr::checks_json(&checks),
             },
             "events": rr::events_json(&events),
+            "diagnosis": diagnosis,
+            "snapshot_hook": hook,
             "report_file": report_path.display().to_string(),
             "status_file": status_path(self.state, &self.s.name).display().to_string(),
         });
@@ -875,6 +1104,7 @@ pub fn resume(state: &Path, name: &str, plain: bool) -> Result<Exit> {
         live.event("target_exit", &exit.description);
         return live.finish(End::TargetExited(exit));
     }
+    live.restore_diagnosis_state()?;
     live.view.log(&format!("{name} resumed: {gap}"));
     live.drive(&wake)
 }

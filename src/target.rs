@@ -215,7 +215,8 @@ impl Target {
                 continue;
             };
             seen.push(pid);
-            if self.procs.contains_key(&pid) || self.not_ours.contains_key(&pid) {
+            // Never measure the sentinel itself (it may be a descendant of an attached shell).
+            if pid == self.me || self.procs.contains_key(&pid) || self.not_ours.contains_key(&pid) {
                 continue;
             }
             if let Some((ppid, start)) = peek_stat(pid) {
@@ -317,7 +318,8 @@ impl Target {
         }
     }
 
-    /// Reads the tree: cheap fields always, smaps_rollup and FD kinds when `detail`.
+    /// Reads the tree: cheap fields always, smaps_rollup when `detail` (FD kinds come from
+    /// [`Target::inventory`]).
     /// Processes that vanished since the last refresh are dropped (the root's end is noticed by
     /// [`Target::poll_exit`]). Returns the sample and the first non-"gone" error, if any.
     pub fn sample(&mut self, t: f64, detail: bool) -> (Sample, Option<ProbeError>) {
@@ -325,7 +327,6 @@ impl Target {
         let mut first_err = None;
         let mut gone = Vec::new();
         let mut processes = 0.0;
-        let mut kinds_seen = false;
         for (pid, h) in self.procs.iter_mut() {
             let st = match h.read_stat() {
                 Ok(st) if !st.zombie => st,
@@ -362,40 +363,12 @@ impl Target {
                         s.add(m, v as f64);
                     }
                 }
-                if let Some(k) = d.fd_kinds {
-                    kinds_seen = true;
-                    for (m, v) in [
-                        Metric::FdsSocket,
-                        Metric::FdsPipe,
-                        Metric::FdsFile,
-                        Metric::FdsAnonInode,
-                        Metric::FdsOther,
-                    ]
-                    .into_iter()
-                    .zip(k)
-                    {
-                        s.add(m, v as f64);
-                    }
-                }
             }
         }
         let root = self.info.pid;
         for pid in gone {
             if Some(pid) != root {
                 self.procs.remove(&pid);
-            }
-        }
-        if kinds_seen {
-            for m in [
-                Metric::FdsSocket,
-                Metric::FdsPipe,
-                Metric::FdsFile,
-                Metric::FdsAnonInode,
-                Metric::FdsOther,
-            ] {
-                if s.get(m).is_none() {
-                    s.set(m, Some(0.0));
-                }
             }
         }
         s.set(Metric::Processes, Some(processes));
@@ -487,6 +460,16 @@ impl Target {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The FD inventory of the tree (kinds and targets of every descriptor).
+    pub fn inventory(&self) -> crate::diagnose::fds::Inventory {
+        crate::diagnose::fds::inventory(&self.pids())
+    }
+
+    /// The memory-map breakdown of the tree.
+    pub fn maps(&self, t: f64) -> crate::diagnose::maps::MapsSummary {
+        crate::diagnose::maps::snapshot(&self.pids(), t)
     }
 
     /// Whether the target was spawned by this sentinel.

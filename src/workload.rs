@@ -9,14 +9,102 @@ use std::time::{Duration, Instant};
 
 const TICK: Duration = Duration::from_millis(200);
 
+/// One kind of resource a `single` workload leaks, for diagnosis tests and demos.
+enum Leak {
+    Tcp(String),
+    Files(std::path::PathBuf),
+    Pipes,
+    Eventfd,
+    Threads,
+    Anon,
+}
+
+fn parse_leak(s: &str) -> Result<Leak> {
+    Ok(match s.split_once(':') {
+        Some(("tcp", addr)) => Leak::Tcp(addr.to_string()),
+        Some(("files", dir)) => Leak::Files(dir.into()),
+        _ => match s {
+            "pipes" => Leak::Pipes,
+            "eventfd" => Leak::Eventfd,
+            "threads" => Leak::Threads,
+            "anon" => Leak::Anon,
+            other => {
+                return Err(crate::exit::usage(format!(
+                    "--leak: '{other}' is not one of tcp:HOST:PORT, files:DIR, pipes, eventfd, threads, anon"
+                )));
+            }
+        },
+    })
+}
+
+/// Leaks one `what` every `60 / per_min` seconds until killed (or `seconds`).
+fn single(what: &str, per_min: f64, seconds: Option<f64>) -> Result<i32> {
+    use std::os::fd::OwnedFd;
+    let leak = parse_leak(what)?;
+    let start = Instant::now();
+    let every = Duration::from_secs_f64(60.0 / per_min.max(0.001));
+    let mut kept_fds: Vec<OwnedFd> = Vec::new();
+    let mut kept_streams: Vec<TcpStream> = Vec::new();
+    let mut kept_files: Vec<std::fs::File> = Vec::new();
+    let mut kept_mem: Vec<Vec<u8>> = Vec::new();
+    let mut n = 0u64;
+    loop {
+        if seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s) {
+            return Ok(0);
+        }
+        n += 1;
+        match &leak {
+            Leak::Tcp(addr) => kept_streams.push(
+                TcpStream::connect(addr.as_str())
+                    .with_context(|| format!("connecting to {addr}"))?,
+            ),
+            Leak::Files(dir) => {
+                let p = dir.join(format!("leak-{}-{n}.log", std::process::id()));
+                kept_files.push(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&p)
+                        .with_context(|| format!("opening {}", p.display()))?,
+                );
+            }
+            Leak::Pipes => {
+                let (r, w) = nix::unistd::pipe().context("pipe")?;
+                kept_fds.push(r);
+                kept_fds.push(w);
+            }
+            Leak::Eventfd => {
+                kept_fds.push(nix::sys::eventfd::EventFd::new().context("eventfd")?.into())
+            }
+            Leak::Threads => {
+                std::thread::spawn(|| {
+                    loop {
+                        std::thread::park();
+                    }
+                });
+            }
+            // 1 MiB per tick, touched: anonymous memory (large allocations are their own mmaps).
+            Leak::Anon => kept_mem.push(vec![0x3C; 1 << 20]),
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// Runs a workload until `seconds` (or forever), then exits with `exit_code` (default 0).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     kind: &str,
     seconds: Option<f64>,
     mib_per_min: f64,
     fds_per_min: f64,
     exit_code: Option<i32>,
+    leak: Option<&str>,
+    per_min: f64,
 ) -> Result<i32> {
+    if kind == "single" {
+        let what = leak.ok_or_else(|| crate::exit::usage("workload single needs --leak"))?;
+        return single(what, per_min, seconds);
+    }
     let start = Instant::now();
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback listener")?;
     let addr = listener.local_addr()?;
@@ -34,7 +122,7 @@ pub fn run(
         "noisy" => (false, true),
         other => {
             return Err(crate::exit::usage(format!(
-                "unknown workload '{other}'; use leaky, clean or noisy"
+                "unknown workload '{other}'; use leaky, clean, noisy or single"
             )));
         }
     };

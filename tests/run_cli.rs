@@ -464,7 +464,7 @@ fn attach_by_pid_and_pid_file_leave_the_target_running() {
             "--sample-every",
             "200ms",
             "--duration",
-            "2s",
+            "5s",
             "--pid-file",
         ])
         .arg(&pid_file)

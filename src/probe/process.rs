@@ -2,7 +2,7 @@
 //! reused by another process can never be read by mistake (the held handles fail with ESRCH
 //! once the original process is gone), and the hot path is one `pread` plus one `fstatat`.
 
-use procfs::process::{FDTarget, Process};
+use procfs::process::Process;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -62,7 +62,7 @@ pub struct StatReading {
     pub zombie: bool,
 }
 
-/// Expensive per-process fields (smaps_rollup and the FD inventory), bytes and counts.
+/// Expensive per-process fields (smaps_rollup), bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Detail {
     /// Proportional set size.
@@ -75,8 +75,6 @@ pub struct Detail {
     pub anon: Option<u64>,
     /// Rss − Anonymous.
     pub file: Option<u64>,
-    /// FD counts by kind: socket, pipe, file, anon_inode, other.
-    pub fd_kinds: Option<[u64; 5]>,
 }
 
 /// An open handle on one process.
@@ -141,7 +139,7 @@ impl ProcHandle {
             .map_err(|e| from_proc(self.pid, "fd", e))
     }
 
-    /// smaps_rollup and the FD kinds; fields that cannot be read stay `None`.
+    /// smaps_rollup; fields that cannot be read stay `None`.
     pub fn detail(&self) -> Detail {
         let mut d = Detail::default();
         if let Ok(r) = self.process.smaps_rollup() {
@@ -159,20 +157,6 @@ impl ProcHandle {
                     _ => None,
                 };
             }
-        }
-        if let Ok(fds) = self.process.fd() {
-            let mut kinds = [0u64; 5];
-            for fd in fds.flatten() {
-                let k = match fd.target {
-                    FDTarget::Socket(_) | FDTarget::Net(_) => 0,
-                    FDTarget::Pipe(_) => 1,
-                    FDTarget::Path(_) => 2,
-                    FDTarget::AnonInode(_) => 3,
-                    _ => 4,
-                };
-                kinds[k] += 1;
-            }
-            d.fd_kinds = Some(kinds);
         }
         d
     }

@@ -222,6 +222,10 @@ pub fn summary_text(report: &Value) -> String {
             "metric", "verdict", "rate", "95% interval", "threshold", "unit"
         ));
         for (name, m) in metrics {
+            // Informational metrics only when they say something.
+            if m["gate"].as_bool() == Some(false) && m["ci_high"].is_null() {
+                continue;
+            }
             let b = |k: &str| {
                 m[k].as_f64()
                     .map_or_else(|| "∞".to_string(), |v| format!("{v:.3}"))
@@ -247,6 +251,63 @@ pub fn summary_text(report: &Value) -> String {
                 }
             ));
         }
+    }
+    let d = &report["diagnosis"];
+    let lines = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let findings = lines(&d["findings"]);
+    if !findings.is_empty() {
+        out.push_str(&format!(
+            "  diagnosis{} (since the end of warm-up{}):\n",
+            d["runtime"]
+                .as_str()
+                .map(|r| format!(" — runtime {r}"))
+                .unwrap_or_default(),
+            if d["partial"].as_bool() == Some(true) {
+                "; partial: a process vanished mid-read"
+            } else {
+                ""
+            }
+        ));
+        for f in findings {
+            out.push_str(&format!("    {f}\n"));
+        }
+    }
+    let suggestions = lines(&d["suggestions"]);
+    if !suggestions.is_empty() {
+        out.push_str("  what to do next:\n");
+        for s in suggestions {
+            out.push_str(&format!("    - {s}\n"));
+        }
+    }
+    let hook = &report["snapshot_hook"];
+    if hook.is_object() {
+        out.push_str(&format!(
+            "  snapshot hook: {} → exit {}{}; files in {}: {}\n",
+            hook["command"].as_str().unwrap_or(""),
+            hook["exit_code"],
+            if hook["timed_out"].as_bool() == Some(true) {
+                " (timed out)"
+            } else {
+                ""
+            },
+            hook["dir"].as_str().unwrap_or(""),
+            hook["files"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|f| f[0].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ));
     }
     if let Some(f) = report["report_file"].as_str() {
         out.push_str(&format!("  report: {f}\n"));

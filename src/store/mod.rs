@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Version of the schema this build writes; older databases are migrated forward on open.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One run as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +150,153 @@ impl Store {
                 .execute_batch(&sql)
                 .context("creating the store schema")?;
         }
+        if version < 2 {
+            // v2: FD inventory changes (one row per descriptor opened or closed, not per sample)
+            // and diagnosis snapshots (memory maps) as JSON.
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS fd_changes (
+                         run_id INTEGER NOT NULL, t REAL NOT NULL, opened INTEGER NOT NULL,
+                         pid INTEGER NOT NULL, fd INTEGER NOT NULL, kind TEXT NOT NULL,
+                         target TEXT NOT NULL, grp TEXT NOT NULL);
+                     CREATE INDEX IF NOT EXISTS fd_changes_run ON fd_changes(run_id, t);
+                     CREATE TABLE IF NOT EXISTS snapshots (
+                         run_id INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, json TEXT NOT NULL);
+                     CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots(run_id, kind, t);
+                     PRAGMA user_version = 2;
+                     COMMIT;",
+                )
+                .context("migrating the store to schema 2")?;
+        }
         Ok(())
+    }
+
+    /// Records descriptors opened and closed at `t` (one transaction).
+    pub fn append_fd_changes(
+        &self,
+        id: i64,
+        t: f64,
+        opened: &[crate::diagnose::fds::FdEntry],
+        closed: &[crate::diagnose::fds::FdEntry],
+    ) -> Result<()> {
+        if opened.is_empty() && closed.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO fd_changes (run_id, t, opened, pid, fd, kind, target, grp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (flag, list) in [(1, opened), (0, closed)] {
+                for e in list {
+                    let kind = serde_json::to_value(e.kind)?
+                        .as_str()
+                        .unwrap_or("other")
+                        .to_string();
+                    st.execute(params![id, t, flag, e.pid, e.fd, kind, e.target, e.group])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The descriptors open at time `t` (all changes up to `t` replayed), with the time each
+    /// was opened.
+    pub fn fd_state_at(
+        &self,
+        id: i64,
+        t: f64,
+    ) -> Result<Vec<(crate::diagnose::fds::FdEntry, f64)>> {
+        use crate::diagnose::fds::{FdEntry, FdKind};
+        let mut st = self.conn.prepare(
+            "SELECT t, opened, pid, fd, kind, target, grp FROM fd_changes WHERE run_id = ?1 AND t <= ?2 ORDER BY t, rowid",
+        )?;
+        let mut open: std::collections::HashMap<(i32, i32, String), (FdEntry, f64)> =
+            std::collections::HashMap::new();
+        let rows = st.query_map(params![id, t], |r| {
+            Ok((
+                r.get::<_, f64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i32>(2)?,
+                r.get::<_, i32>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (t, opened, pid, fd, kind, target, group) = row?;
+            let kind: FdKind =
+                serde_json::from_value(serde_json::Value::String(kind)).unwrap_or(FdKind::Other);
+            let e = FdEntry {
+                pid,
+                fd,
+                kind,
+                target,
+                group,
+            };
+            if opened == 1 {
+                open.entry(e.key()).or_insert((e, t));
+            } else {
+                open.remove(&e.key());
+            }
+        }
+        let mut v: Vec<(FdEntry, f64)> = open.into_values().collect();
+        v.sort_by_key(|(e, _)| (e.pid, e.fd));
+        Ok(v)
+    }
+
+    /// Stores a snapshot (JSON) of `kind` at `t`.
+    pub fn append_snapshot(&self, id: i64, t: f64, kind: &str, json: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO snapshots (run_id, t, kind, json) VALUES (?1, ?2, ?3, ?4)",
+            params![id, t, kind, json],
+        )?;
+        Ok(())
+    }
+
+    /// The diagnosis baseline: the first snapshot of `kind` taken at or after `from` (the end
+    /// of warm-up) and before `before`; failing that, the last one before `before`.
+    pub fn baseline_snapshot(
+        &self,
+        id: i64,
+        kind: &str,
+        from: f64,
+        before: f64,
+    ) -> Result<Option<(f64, String)>> {
+        let first_after = self
+            .conn
+            .query_row(
+                "SELECT t, json FROM snapshots WHERE run_id = ?1 AND kind = ?2 AND t >= ?3 AND t < ?4 ORDER BY t LIMIT 1",
+                params![id, kind, from, before],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if first_after.is_some() {
+            return Ok(first_after);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT t, json FROM snapshots WHERE run_id = ?1 AND kind = ?2 AND t < ?3 ORDER BY t DESC LIMIT 1",
+                params![id, kind, before],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The latest snapshot of `kind`.
+    pub fn latest_snapshot(&self, id: i64, kind: &str) -> Result<Option<(f64, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT t, json FROM snapshots WHERE run_id = ?1 AND kind = ?2 ORDER BY t DESC LIMIT 1",
+                params![id, kind],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// Creates a run; fails if the name exists.
@@ -165,7 +311,7 @@ impl Store {
     /// Deletes a run and everything recorded for it.
     pub fn delete_run(&self, id: i64) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        for table in ["samples", "checks", "events"] {
+        for table in ["samples", "checks", "events", "fd_changes", "snapshots"] {
             tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
         }
         tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;
@@ -280,8 +426,8 @@ impl Store {
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let mut values: Vec<rusqlite::types::Value> = vec![id.into(), s.t.into()];
-        values.extend(s.values.iter().map(|v| match v {
-            Some(x) => rusqlite::types::Value::Real(*x),
+        values.extend(Metric::ALL.iter().map(|m| match s.get(*m) {
+            Some(x) => rusqlite::types::Value::Real(x),
             None => rusqlite::types::Value::Null,
         }));
         st.execute(rusqlite::params_from_iter(values))?;
@@ -363,6 +509,70 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fd_changes_replay() {
+        use crate::diagnose::fds::{FdEntry, FdKind};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        let id = s.create_run("r", "{}", "{}", 0.0).expect("create");
+        let e = |fd| FdEntry {
+            pid: 1,
+            fd,
+            kind: FdKind::Tcp,
+            target: format!("t{fd}"),
+            group: "g".into(),
+        };
+        s.append_fd_changes(id, 1.0, &[e(3), e(4)], &[])
+            .expect("append");
+        s.append_fd_changes(id, 2.0, &[e(5)], &[e(3)])
+            .expect("append");
+        let at1: Vec<i32> = s
+            .fd_state_at(id, 1.5)
+            .expect("replay")
+            .iter()
+            .map(|(e, _)| e.fd)
+            .collect();
+        assert_eq!(at1, vec![3, 4]);
+        let now = s.fd_state_at(id, f64::MAX).expect("replay");
+        assert_eq!(
+            now.iter().map(|(e, t)| (e.fd, *t)).collect::<Vec<_>>(),
+            vec![(4, 1.0), (5, 2.0)]
+        );
+        assert_eq!(now[0].0.kind, FdKind::Tcp);
+    }
+
+    /// A database written by schema 1 (the first release) opens and is migrated forward.
+    #[test]
+    fn migrates_a_schema_1_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let c = Connection::open(dir.path().join("leak-sentinel.db")).expect("open");
+            c.execute_batch(
+                "CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, settings TEXT NOT NULL,
+                   target TEXT NOT NULL, status TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL,
+                   verdict TEXT, exit_code INTEGER, failure_reason TEXT, report_file TEXT);
+                 CREATE TABLE samples (run_id INTEGER NOT NULL, t REAL NOT NULL, rss_bytes REAL, pss_bytes REAL,
+                   uss_bytes REAL, swap_bytes REAL, anon_bytes REAL, file_bytes REAL, cgroup_memory_bytes REAL,
+                   fds REAL, fds_socket REAL, fds_pipe REAL, fds_file REAL, fds_anon_inode REAL, fds_other REAL,
+                   threads REAL, processes REAL);
+                 CREATE TABLE checks (run_id INTEGER NOT NULL, t REAL NOT NULL, failed INTEGER NOT NULL, detail TEXT NOT NULL);
+                 CREATE TABLE events (run_id INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
+                 INSERT INTO runs (name, settings, target, status, started_at) VALUES ('old', '{}', '{}', 'completed', 5.0);
+                 INSERT INTO samples (run_id, t, rss_bytes) VALUES (1, 6.0, 1024.0);
+                 PRAGMA user_version = 1;",
+            )
+            .expect("v1 schema");
+        }
+        let s = Store::open(dir.path()).expect("migrates");
+        let r = s.find_run("old").expect("q").expect("kept");
+        assert_eq!(
+            s.samples(r.id).expect("samples")[0].get(Metric::RssBytes),
+            Some(1024.0)
+        );
+        s.append_snapshot(r.id, 7.0, "maps", "{}")
+            .expect("v2 table exists");
+    }
 
     #[test]
     fn round_trip_and_reopen() {

@@ -1,0 +1,636 @@
+//! Diagnosis: what leaks, where, and what to do next. The inventories ([`fds`], [`maps`]) are
+//! read at the edges; [`diagnose`] is a pure function from a baseline (end of warm-up) and a
+//! current state to grouped findings and suggested fix directions for the runtime detected.
+
+pub mod fds;
+pub mod hook;
+pub mod maps;
+
+use crate::detect::human_secs;
+use fds::{FdEntry, FdKind};
+use maps::MapsSummary;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// The runtime of the target, which decides the heap-dump tool to suggest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// HotSpot/OpenJDK (libjvm.so mapped).
+    Jvm,
+    /// CPython (libpython mapped or a python executable).
+    Cpython,
+    /// Node.js / V8.
+    Node,
+    /// A Go binary (Go build info in the executable).
+    Go,
+    /// Anything else: C, C++, Rust…
+    Native,
+}
+
+impl Runtime {
+    /// Detects the runtime from the executable path, the mapped files and whether the
+    /// executable carries Go build info.
+    pub fn detect(exe: &str, mapped: &[String], go_buildinfo: bool) -> Runtime {
+        let base = exe.rsplit('/').next().unwrap_or(exe);
+        let has = |needle: &str| mapped.iter().any(|p| p.contains(needle));
+        if has("libjvm.so") || base == "java" {
+            Runtime::Jvm
+        } else if base.starts_with("python") || has("libpython") {
+            Runtime::Cpython
+        } else if base == "node" || base == "nodejs" || has("libnode.so") {
+            Runtime::Node
+        } else if go_buildinfo {
+            Runtime::Go
+        } else {
+            Runtime::Native
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Jvm => "JVM",
+            Runtime::Cpython => "CPython",
+            Runtime::Node => "Node.js",
+            Runtime::Go => "Go",
+            Runtime::Native => "native (C/C++/Rust)",
+        }
+    }
+
+    fn heap_tool(self) -> &'static str {
+        match self {
+            Runtime::Jvm => {
+                "take a heap dump and compare two of them (jcmd PID GC.heap_dump /tmp/h.hprof, then Eclipse MAT's leak suspects)"
+            }
+            Runtime::Cpython => {
+                "compare tracemalloc snapshots (or run memray) to find the allocation sites that keep growing; py-spy dump --pid PID shows what it is doing"
+            }
+            Runtime::Node => {
+                "take two heap snapshots (node --heapsnapshot-signal=SIGUSR2, kill -USR2 PID) and compare them in Chrome DevTools"
+            }
+            Runtime::Go => {
+                "compare two heap profiles (go tool pprof -base old.pb.gz new.pb.gz from /debug/pprof/heap)"
+            }
+            Runtime::Native => {
+                "find the allocation sites with heaptrack or valgrind --tool=massif, or take a core (gcore -o DIR/core PID) for offline analysis"
+            }
+        }
+    }
+}
+
+/// A group of descriptors added since the baseline and still open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FdGroup {
+    /// The group key (`tcp → 127.0.0.1:6379 ESTABLISHED`, `files under /var/log/app/`).
+    pub group: String,
+    /// Kind of its descriptors.
+    pub kind: FdKind,
+    /// Added since the baseline and still open.
+    pub added: usize,
+    /// Open in the group now.
+    pub now: usize,
+    /// Unix seconds the oldest added one was first seen.
+    pub oldest_first_seen: Option<f64>,
+    /// Processes holding them.
+    pub pids: Vec<i32>,
+    /// One example target.
+    pub example: String,
+    /// One line for people.
+    pub text: String,
+}
+
+/// Memory grown in one class since the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemFinding {
+    /// heap, anonymous, thread_stack, file, shared, stack, other.
+    pub class: String,
+    /// Resident bytes at the baseline.
+    pub rss_before: u64,
+    /// Resident bytes now.
+    pub rss_after: u64,
+    /// One line for people.
+    pub text: String,
+}
+
+/// The whole diagnosis.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// Runtime detected.
+    pub runtime: Option<Runtime>,
+    /// Unix seconds of the baseline and of the current state.
+    pub baseline_t: Option<f64>,
+    /// Unix seconds of the current state.
+    pub t: f64,
+    /// Descriptor groups added and never closed, largest first.
+    pub fd_groups: Vec<FdGroup>,
+    /// Memory classes that grew, largest first.
+    pub memory: Vec<MemFinding>,
+    /// Thread count at the baseline and now.
+    pub threads: Option<(f64, f64)>,
+    /// The findings, one line each, most important first.
+    pub findings: Vec<String>,
+    /// Suggested fix directions.
+    pub suggestions: Vec<String>,
+    /// True when an inventory behind it was partial (a process vanished mid-read).
+    pub partial: bool,
+}
+
+/// What the diagnosis is computed from.
+#[derive(Debug, Clone, Default)]
+pub struct Input<'a> {
+    /// Descriptors at the baseline.
+    pub fds_before: &'a [FdEntry],
+    /// Descriptors now, with the time each was first seen.
+    pub fds_now: &'a [(FdEntry, f64)],
+    /// Maps at the baseline.
+    pub maps_before: Option<&'a MapsSummary>,
+    /// Maps now.
+    pub maps_now: Option<&'a MapsSummary>,
+    /// Threads at the baseline and now.
+    pub threads: Option<(f64, f64)>,
+    /// Runtime detected.
+    pub runtime: Option<Runtime>,
+    /// Names of the gate metrics judged `leak` (rss_bytes, fds, threads…).
+    pub leaking: &'a [String],
+    /// Unix seconds now.
+    pub now: f64,
+    /// Unix seconds of the baseline.
+    pub baseline_t: Option<f64>,
+    /// Any inventory partial.
+    pub partial: bool,
+}
+
+const MIB: f64 = 1_048_576.0;
+
+fn group_text(g: &FdGroup, now: f64) -> String {
+    let oldest = g
+        .oldest_first_seen
+        .map(|t| format!(", oldest {}", human_secs(now - t)))
+        .unwrap_or_default();
+    let who = if g.pids.len() == 1 {
+        format!(", all opened by PID {}", g.pids[0])
+    } else {
+        format!(", in {} processes", g.pids.len())
+    };
+    let what = if let Some(rest) = g.group.strip_prefix("tcp → ") {
+        let (addr, state) = rest.rsplit_once(' ').unwrap_or((rest, ""));
+        format!("TCP sockets to {addr} ({state})")
+    } else if let Some(rest) = g.group.strip_prefix("tcp accepted on ") {
+        let (addr, state) = rest.rsplit_once(' ').unwrap_or((rest, ""));
+        format!("accepted TCP connections on {addr} ({state})")
+    } else if let Some(dir) = g.group.strip_prefix("files under ") {
+        format!("regular files under {dir}")
+    } else {
+        g.group.clone()
+    };
+    format!("+{} {what}{oldest}{who}", g.added)
+}
+
+/// Groups the descriptors added since the baseline and still open.
+pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGroup> {
+    let base: HashSet<(i32, i32, String)> = before.iter().map(|e| e.key()).collect();
+    let mut groups: BTreeMap<String, FdGroup> = BTreeMap::new();
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    for (e, _) in now {
+        *totals.entry(e.group.clone()).or_default() += 1;
+    }
+    for (e, seen) in now {
+        if base.contains(&e.key()) {
+            continue;
+        }
+        let g = groups.entry(e.group.clone()).or_insert_with(|| FdGroup {
+            group: e.group.clone(),
+            kind: e.kind,
+            added: 0,
+            now: totals.get(&e.group).copied().unwrap_or(0),
+            oldest_first_seen: None,
+            pids: Vec::new(),
+            example: e.target.clone(),
+            text: String::new(),
+        });
+        g.added += 1;
+        g.oldest_first_seen = Some(g.oldest_first_seen.map_or(*seen, |o: f64| o.min(*seen)));
+        if !g.pids.contains(&e.pid) {
+            g.pids.push(e.pid);
+        }
+    }
+    let mut out: Vec<FdGroup> = groups.into_values().collect();
+    for g in &mut out {
+        g.pids.sort_unstable();
+        g.text = group_text(g, t);
+    }
+    out.sort_by(|a, b| b.added.cmp(&a.added).then(a.group.cmp(&b.group)));
+    out
+}
+
+/// Memory classes that grew by at least 1 MiB, with region-level detail for anonymous memory.
+pub fn memory_findings(before: &MapsSummary, now: &MapsSummary) -> Vec<MemFinding> {
+    let classes: BTreeSet<&String> = before.classes.keys().chain(now.classes.keys()).collect();
+    let mut out = Vec::new();
+    for class in classes {
+        let b = before.classes.get(class).map_or(0, |t| t.rss);
+        let a = now.classes.get(class).map_or(0, |t| t.rss);
+        if a <= b + (1 << 20) {
+            continue;
+        }
+        let delta = (a - b) as f64 / MIB;
+        let text = match class.as_str() {
+            "anonymous" | "heap" => {
+                let old: BTreeMap<(i32, u64), u64> = before
+                    .regions
+                    .iter()
+                    .filter(|r| &r.class == class)
+                    .map(|r| ((r.pid, r.start), r.rss))
+                    .collect();
+                let mut grew = Vec::new();
+                let mut new_regions = (0usize, 0u64);
+                for r in now.regions.iter().filter(|r| &r.class == class) {
+                    match old.get(&(r.pid, r.start)) {
+                        Some(o) if r.rss > *o + (1 << 20) => grew.push(r.rss - o),
+                        Some(_) => {}
+                        None => {
+                            new_regions.0 += 1;
+                            new_regions.1 += r.rss;
+                        }
+                    }
+                }
+                grew.sort_unstable_by(|a, b| b.cmp(a));
+                let mut parts = Vec::new();
+                if !grew.is_empty() {
+                    parts.push(format!(
+                        "{} region{} grew by {:.0} MiB (malloc arena or runtime heap)",
+                        grew.len(),
+                        if grew.len() == 1 { "" } else { "s" },
+                        grew.iter().sum::<u64>() as f64 / MIB
+                    ));
+                }
+                if new_regions.0 > 0 {
+                    parts.push(format!(
+                        "{} new region{} of ≥ 1 MiB (+{:.0} MiB: large allocations or new arenas)",
+                        new_regions.0,
+                        if new_regions.0 == 1 { "" } else { "s" },
+                        new_regions.1 as f64 / MIB
+                    ));
+                }
+                let label = if class == "heap" {
+                    "heap (brk)"
+                } else {
+                    "anonymous memory"
+                };
+                if parts.is_empty() {
+                    format!("+{delta:.1} MiB {label}, spread over small regions")
+                } else {
+                    format!("+{delta:.1} MiB {label}: {}", parts.join("; "))
+                }
+            }
+            "thread_stack" => format!("+{delta:.1} MiB of thread stacks"),
+            "file" => {
+                let grown: Vec<String> = now
+                    .by_path
+                    .iter()
+                    .filter_map(|(p, t)| {
+                        let o = before
+                            .by_path
+                            .iter()
+                            .find(|(q, _)| q == p)
+                            .map_or(0, |(_, t)| t.rss);
+                        (t.rss > o + (1 << 20))
+                            .then(|| format!("{p} +{:.0} MiB", (t.rss - o) as f64 / MIB))
+                    })
+                    .take(3)
+                    .collect();
+                format!("+{delta:.1} MiB file-backed memory ({})", grown.join(", "))
+            }
+            "shared" => format!("+{delta:.1} MiB shared memory (/dev/shm, SysV, memfd)"),
+            other => format!("+{delta:.1} MiB in {other} mappings"),
+        };
+        out.push(MemFinding {
+            class: class.clone(),
+            rss_before: b,
+            rss_after: a,
+            text,
+        });
+    }
+    out.sort_by_key(|m| std::cmp::Reverse(m.rss_after - m.rss_before));
+    out
+}
+
+fn suggestion_for_group(g: &FdGroup, rt: Runtime) -> String {
+    let lang = match rt {
+        Runtime::Jvm => " (try-with-resources; HTTP client and JDBC pool limits)",
+        Runtime::Cpython => " (with-blocks; one requests.Session, response.close())",
+        Runtime::Node => {
+            " (an http.Agent with keepAlive and maxSockets; socket.destroy() on errors)"
+        }
+        Runtime::Go => " (defer resp.Body.Close(); one shared http.Client)",
+        Runtime::Native => " (close() on every path, including errors)",
+    };
+    match g.kind {
+        FdKind::Tcp if g.group.contains("CLOSE_WAIT") => format!(
+            "{}: the peer closed these connections but the program never closed its end — a missing close on an error or timeout path{lang}",
+            g.group
+        ),
+        FdKind::Tcp if g.group.starts_with("tcp accepted") => format!(
+            "{}: accepted connections are never closed — a handler that returns without closing, or keep-alive without an idle timeout{lang}",
+            g.group
+        ),
+        FdKind::Tcp => format!(
+            "{}: a client or connection pool opens connections to this peer and does not close or reuse them — check pooling and that every request path releases its connection{lang}",
+            g.group
+        ),
+        FdKind::Udp | FdKind::Unix | FdKind::Socket => {
+            format!("{}: sockets are created and not closed{lang}", g.group)
+        }
+        FdKind::File => format!(
+            "{}: files are opened and not closed — look for an open without close on an error path{lang}",
+            g.group
+        ),
+        FdKind::Dir => format!(
+            "{}: directory handles (opendir/os.scandir) not closed",
+            g.group
+        ),
+        FdKind::Pipe => format!(
+            "{}: pipes are not closed — typically child processes whose stdin/stdout pipes are never closed or waited for",
+            g.group
+        ),
+        FdKind::AnonInode => format!(
+            "{}: event objects (eventfd/epoll/timerfd/inotify) created per task and never closed — e.g. a new event loop, selector or timer per request",
+            g.group
+        ),
+        FdKind::Device | FdKind::Memfd | FdKind::Other => {
+            format!("{}: descriptors opened and not closed", g.group)
+        }
+    }
+}
+
+/// Builds the diagnosis.
+pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
+    let rt = inp.runtime.unwrap_or(Runtime::Native);
+    let mut d = Diagnosis {
+        runtime: inp.runtime,
+        baseline_t: inp.baseline_t,
+        t: inp.now,
+        threads: inp.threads,
+        partial: inp.partial,
+        ..Diagnosis::default()
+    };
+    d.fd_groups = fd_groups(inp.fds_before, inp.fds_now, inp.now);
+    if let (Some(b), Some(a)) = (inp.maps_before, inp.maps_now) {
+        d.memory = memory_findings(b, a);
+    }
+    let leaking = |m: &str| inp.leaking.iter().any(|l| l == m);
+    let fds_leak = leaking("fds");
+    let mem_leak = inp.leaking.iter().any(|l| l.ends_with("_bytes"));
+    let thr_leak = leaking("threads");
+    // Findings in order of what failed the run.
+    let mut fd_lines: Vec<String> = d.fd_groups.iter().take(5).map(|g| g.text.clone()).collect();
+    let mut mem_lines: Vec<String> = d.memory.iter().take(4).map(|m| m.text.clone()).collect();
+    let mut thr_lines = Vec::new();
+    if let Some((b, a)) = inp.threads {
+        if a > b {
+            let stacks = d
+                .memory
+                .iter()
+                .find(|m| m.class == "thread_stack")
+                .map(|m| {
+                    format!(
+                        " (+{:.0} MiB of stacks)",
+                        (m.rss_after - m.rss_before) as f64 / MIB
+                    )
+                })
+                .unwrap_or_default();
+            thr_lines.push(format!("+{:.0} threads{stacks}", a - b));
+        }
+    }
+    if fds_leak {
+        d.findings.append(&mut fd_lines);
+    }
+    if thr_leak {
+        d.findings.append(&mut thr_lines);
+    }
+    if mem_leak {
+        d.findings.append(&mut mem_lines);
+    }
+    d.findings.append(&mut fd_lines);
+    d.findings.append(&mut thr_lines);
+    d.findings.append(&mut mem_lines);
+    // Suggestions.
+    if fds_leak || (!mem_leak && !thr_leak) {
+        for g in d.fd_groups.iter().take(3) {
+            d.suggestions.push(suggestion_for_group(g, rt));
+        }
+    }
+    if thr_leak {
+        d.suggestions.push(match rt {
+            Runtime::Jvm => "threads grow: executors created per task and never shut down — use one bounded ExecutorService; jcmd PID Thread.print shows who they are".into(),
+            Runtime::Go => "threads grow: goroutines blocked in cgo or syscalls pin OS threads — look at /debug/pprof/goroutine and threadcreate".into(),
+            Runtime::Cpython => "threads grow: threads started per task and never joined or ended — use one concurrent.futures pool; py-spy dump --pid PID lists them".into(),
+            _ => "threads grow: threads created per task and never joined or ended — use a bounded pool; gdb -p PID -batch -ex 'thread apply all bt' shows where they wait".into(),
+        });
+    }
+    if mem_leak {
+        let anon = d
+            .memory
+            .iter()
+            .any(|m| m.class == "anonymous" || m.class == "heap");
+        if anon || d.memory.is_empty() {
+            let why = match rt {
+                Runtime::Jvm | Runtime::Cpython | Runtime::Node | Runtime::Go => format!(
+                    "{} heap grows: objects stay reachable (unbounded caches or maps, listeners never removed, per-request state kept in globals)",
+                    rt.name()
+                ),
+                Runtime::Native => {
+                    "anonymous memory grows: allocations not freed (or a cache without bound)"
+                        .into()
+                }
+            };
+            d.suggestions
+                .push(format!("{why}; to confirm: {}", rt.heap_tool()));
+        }
+        if d.memory.iter().any(|m| m.class == "file") {
+            d.suggestions.push(
+                "file-backed memory grows: files mapped and never unmapped, or a mapped file (database, log) growing".into(),
+            );
+        }
+        if d.memory.iter().any(|m| m.class == "shared") {
+            d.suggestions.push(
+                "shared memory grows: /dev/shm files or SysV segments created and never removed"
+                    .into(),
+            );
+        }
+    }
+    d
+}
+
+/// Whether an executable carries Go build information (the `\xff Go buildinf:` magic in its
+/// first 64 MiB).
+pub fn exe_is_go(exe: &std::path::Path) -> bool {
+    use std::io::Read;
+    const MAGIC: &[u8] = b"\xff Go buildinf:";
+    let Ok(f) = std::fs::File::open(exe) else {
+        return false;
+    };
+    let mut buf = Vec::new();
+    if f.take(64 << 20).read_to_end(&mut buf).is_err() {
+        return false;
+    }
+    buf.windows(MAGIC.len()).any(|w| w == MAGIC)
+}
+
+/// Detects the runtime of a live process.
+pub fn detect_runtime(pid: i32, maps: Option<&MapsSummary>) -> Runtime {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let mapped: Vec<String> = maps
+        .map(|m| m.by_path.iter().map(|(p, _)| p.clone()).collect())
+        .unwrap_or_default();
+    let exe_s = exe.display().to_string();
+    let mut rt = Runtime::detect(&exe_s, &mapped, false);
+    if rt == Runtime::Native && exe_is_go(&exe) {
+        rt = Runtime::Go;
+    }
+    rt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(pid: i32, fd: i32, kind: FdKind, target: &str, group: &str) -> FdEntry {
+        FdEntry {
+            pid,
+            fd,
+            kind,
+            target: target.into(),
+            group: group.into(),
+        }
+    }
+
+    #[test]
+    fn groups_added_descriptors_with_age_and_owner() {
+        let before = vec![e(10, 3, FdKind::Pipe, "pipe:[1]", "pipes")];
+        let now: Vec<(FdEntry, f64)> = (0..412)
+            .map(|i| {
+                (
+                    e(
+                        10,
+                        100 + i,
+                        FdKind::Tcp,
+                        &format!("tcp 127.0.0.1:{} → 127.0.0.1:6379 ESTABLISHED", 40000 + i),
+                        "tcp → 127.0.0.1:6379 ESTABLISHED",
+                    ),
+                    1000.0 + f64::from(i),
+                )
+            })
+            .chain([(before[0].clone(), 0.0)])
+            .collect();
+        let g = fd_groups(&before, &now, 1000.0 + 3.0 * 3600.0 + 600.0);
+        assert_eq!(g.len(), 1, "the pipe was there at the baseline");
+        assert_eq!(g[0].added, 412);
+        assert_eq!(
+            g[0].text,
+            "+412 TCP sockets to 127.0.0.1:6379 (ESTABLISHED), oldest 3h 10m, all opened by PID 10"
+        );
+    }
+
+    #[test]
+    fn suggestions_follow_the_signature_and_runtime() {
+        let now = vec![(
+            e(
+                7,
+                9,
+                FdKind::File,
+                "/var/log/app/a.log",
+                "files under /var/log/app/",
+            ),
+            5.0,
+        )];
+        let leaking = vec!["fds".to_string()];
+        let d = diagnose(&Input {
+            fds_now: &now,
+            runtime: Some(Runtime::Go),
+            leaking: &leaking,
+            now: 65.0,
+            ..Input::default()
+        });
+        assert_eq!(
+            d.findings[0],
+            "+1 regular files under /var/log/app/, oldest 1m 0s, all opened by PID 7"
+        );
+        assert!(
+            d.suggestions[0].contains("not closed") && d.suggestions[0].contains("defer"),
+            "{:?}",
+            d.suggestions
+        );
+        let leaking = vec!["rss_bytes".to_string()];
+        let d = diagnose(&Input {
+            runtime: Some(Runtime::Jvm),
+            leaking: &leaking,
+            ..Input::default()
+        });
+        assert!(d.suggestions[0].contains("jcmd"), "{:?}", d.suggestions);
+    }
+
+    #[test]
+    fn memory_growth_traced_to_a_region() {
+        let mut before = MapsSummary::default();
+        before.classes.insert(
+            "anonymous".into(),
+            maps::Totals {
+                rss: 10 << 20,
+                ..Default::default()
+            },
+        );
+        before.regions.push(maps::Region {
+            pid: 1,
+            start: 0x1000,
+            size: 64 << 20,
+            rss: 10 << 20,
+            class: "anonymous".into(),
+        });
+        let mut now = before.clone();
+        now.classes.insert(
+            "anonymous".into(),
+            maps::Totals {
+                rss: 350 << 20,
+                ..Default::default()
+            },
+        );
+        now.regions[0].rss = 340 << 20;
+        now.regions.push(maps::Region {
+            pid: 1,
+            start: 0x9000_0000,
+            size: 10 << 20,
+            rss: 10 << 20,
+            class: "anonymous".into(),
+        });
+        let f = memory_findings(&before, &now);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].text,
+            "+340.0 MiB anonymous memory: 1 region grew by 330 MiB (malloc arena or runtime heap); 1 new region of ≥ 1 MiB (+10 MiB: large allocations or new arenas)"
+        );
+    }
+
+    #[test]
+    fn runtime_detection() {
+        assert_eq!(
+            Runtime::detect("/usr/lib/jvm/bin/java", &[], false),
+            Runtime::Jvm
+        );
+        assert_eq!(
+            Runtime::detect("/usr/bin/python3.11", &[], false),
+            Runtime::Cpython
+        );
+        assert_eq!(Runtime::detect("/usr/bin/node", &[], false), Runtime::Node);
+        assert_eq!(Runtime::detect("/srv/app", &[], true), Runtime::Go);
+        assert_eq!(
+            Runtime::detect("/srv/app", &["/usr/lib/libjvm.so".into()], false),
+            Runtime::Jvm
+        );
+        assert_eq!(
+            Runtime::detect("/usr/sbin/nginx", &[], false),
+            Runtime::Native
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Diagnosis end to end: real children leaking one kind of resource each are failed by a live
+//! run, and the report names the right group with a matching suggestion; the snapshot hook's
+//! output is recorded; `health` reports the FD limit the kernel enforces.
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the `single` workload leaking `what` under a fast soak run; returns the report.
+fn leak_run(state: &Path, name: &str, what: &str, extra: &[&str]) -> Value {
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .arg("--state-dir")
+        .arg(state)
+        .args([
+            "run",
+            "--name",
+            name,
+            "--plain",
+            "--warmup",
+            "2s",
+            "--check-every",
+            "2s",
+        ])
+        .args([
+            "--sample-every",
+            "200ms",
+            "--detail-every",
+            "500ms",
+            "--duration",
+            "60s",
+        ])
+        .args(extra)
+        .arg("--")
+        .arg(cargo_bin("leak-sentinel"))
+        .args(["workload", "single", "--leak", what, "--per-min", "300"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{name}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(["report", name, "--json"])
+        .output()
+        .expect("report");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("report json");
+    // The terminal report shows the same diagnosis.
+    let text = Command::new(cargo_bin("leak-sentinel"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(["report", name])
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("what to do next:"), "{text}");
+    r
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn tcp_connections_to_a_local_server_are_named_with_peer_and_state() {
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = server.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in server.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = leak_run(
+        dir.path(),
+        "tcp",
+        &format!("tcp:{addr}"),
+        &["--on-leak", "echo target={pid}; echo dump > {dir}/info.txt"],
+    );
+    let d = &r["diagnosis"];
+    let g = &d["fd_groups"][0];
+    assert_eq!(g["group"], format!("tcp → {addr} ESTABLISHED"), "{d}");
+    assert_eq!(g["kind"], "tcp");
+    assert!(g["added"].as_u64().expect("n") >= 3);
+    assert!(strings(&d["findings"])[0].starts_with("+"), "{d}");
+    assert!(strings(&d["findings"])[0].contains(&format!("TCP sockets to {addr} (ESTABLISHED)")));
+    assert!(strings(&d["suggestions"])[0].contains("connection"), "{d}");
+    // The hook ran once, with the target's PID, and its file is recorded.
+    let hook = &r["snapshot_hook"];
+    assert_eq!(hook["exit_code"], 0, "{hook}");
+    let pid = r["target"]["pid"].as_i64().expect("pid");
+    assert_eq!(hook["stdout"], format!("target={pid}\n"));
+    assert_eq!(hook["files"][0][0], "info.txt");
+    assert!(
+        r["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "snapshot_hook")
+    );
+}
+
+#[test]
+fn leaked_files_name_their_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let logs_path = std::fs::canonicalize(logs.path()).expect("canonical");
+    let r = leak_run(
+        dir.path(),
+        "files",
+        &format!("files:{}", logs_path.display()),
+        &[],
+    );
+    let d = &r["diagnosis"];
+    assert_eq!(
+        d["fd_groups"][0]["group"],
+        format!("files under {}/", logs_path.display()),
+        "{d}"
+    );
+    assert!(
+        strings(&d["findings"])[0]
+            .contains(&format!("regular files under {}/", logs_path.display()))
+    );
+    assert!(strings(&d["findings"])[0].contains("all opened by PID"));
+    assert!(strings(&d["suggestions"])[0].contains("not closed"), "{d}");
+}
+
+#[test]
+fn pipes_eventfds_threads_and_anonymous_memory_get_their_group_and_suggestion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = leak_run(dir.path(), "pipes", "pipes", &[]);
+    let d = &r["diagnosis"];
+    assert_eq!(d["fd_groups"][0]["group"], "pipes", "{d}");
+    assert!(
+        strings(&d["suggestions"])[0].contains("pipes are not closed"),
+        "{d}"
+    );
+
+    let r = leak_run(dir.path(), "eventfd", "eventfd", &[]);
+    let d = &r["diagnosis"];
+    assert_eq!(d["fd_groups"][0]["group"], "anon_inode:[eventfd]", "{d}");
+    assert!(
+        strings(&d["suggestions"])[0].contains("event objects"),
+        "{d}"
+    );
+
+    let r = leak_run(dir.path(), "threads", "threads", &[]);
+    let d = &r["diagnosis"];
+    assert!(
+        r["failure_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("threads"),
+        "{r}"
+    );
+    assert!(
+        strings(&d["findings"])
+            .iter()
+            .any(|f| f.ends_with("threads") || f.contains(" threads (")),
+        "{d}"
+    );
+    assert!(
+        strings(&d["suggestions"])
+            .iter()
+            .any(|s| s.contains("threads grow")),
+        "{d}"
+    );
+
+    let r = leak_run(dir.path(), "anon", "anon", &[]);
+    let d = &r["diagnosis"];
+    assert!(
+        r["failure_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("rss_bytes"),
+        "{r}"
+    );
+    assert_eq!(d["memory"][0]["class"], "anonymous", "{d}");
+    assert!(
+        strings(&d["findings"])
+            .iter()
+            .any(|f| f.contains("anonymous memory")),
+        "{d}"
+    );
+    assert!(
+        strings(&d["suggestions"])
+            .iter()
+            .any(|s| s.contains("allocations not freed")),
+        "{d}"
+    );
+}
+
+#[test]
+fn health_reports_the_fd_limit_the_kernel_enforces() {
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .args(["health", "--pid", &std::process::id().to_string(), "--json"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let as_limit = |x: u64| {
+        if x == libc::RLIM_INFINITY {
+            Value::Null
+        } else {
+            Value::from(x)
+        }
+    };
+    assert_eq!(v["fds"]["soft_limit"], as_limit(soft));
+    assert_eq!(v["fds"]["hard_limit"], as_limit(hard));
+    let open = std::fs::read_dir("/proc/self/fd").expect("fd dir").count() as u64;
+    let of_pid = v["fds"]["of_pid"].as_u64().expect("count");
+    assert!(
+        of_pid + 3 >= open && of_pid <= open + 3,
+        "{of_pid} vs {open}"
+    );
+    assert!(v["memory"]["rss_bytes"].as_f64().expect("rss") > 0.0);
+    assert!(v["threads"].as_f64().expect("threads") >= 1.0);
+    // Text form, and a clear error for a process that does not exist.
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .args(["health", "--pid", &std::process::id().to_string()])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("limit soft"));
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .args(["health", "--pid", "999999999"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
