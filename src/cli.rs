@@ -55,6 +55,12 @@ pub enum Command {
         /// Write the samples as CSV (the `analyze` format).
         #[arg(long, value_name = "FILE")]
         csv: Option<PathBuf>,
+        /// Compare with a baseline saved by `baseline save`.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Level change that counts as a regression, percent.
+        #[arg(long, default_value_t = 10.0)]
+        tolerance: f64,
     },
     /// Judge a CSV of samples.
     Analyze(AnalyzeArgs),
@@ -70,6 +76,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Nightly schedules: cron line, systemd units, dated runs.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+    /// Baselines: steady-state levels and rates of a run, for later comparison.
+    #[command(subcommand)]
+    Baseline(BaselineCmd),
     /// Built-in workloads for demos and tests (a leaky and a clean program).
     #[command(hide = true)]
     Workload(WorkloadArgs),
@@ -110,7 +122,8 @@ pub struct AnalyzeArgs {
 }
 
 /// `run`.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunArgs {
     /// Run name (a tag such as W3-Production); default: the profile and a timestamp.
     #[arg(long)]
@@ -170,6 +183,12 @@ pub struct RunArgs {
     /// Time limit of the --on-leak command.
     #[arg(long, value_name = "DUR")]
     pub on_leak_timeout: Option<String>,
+    /// Environment for a spawned target, `K=V` (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Compare the run with a baseline saved by `baseline save` (report section, not the exit code).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Print plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -196,10 +215,61 @@ pub struct WorkloadArgs {
     /// Exit with this code after --seconds (to simulate a crash).
     #[arg(long)]
     pub exit_code: Option<i32>,
+    /// Working set of the clean workload, MiB.
+    #[arg(long, default_value_t = 16)]
+    pub cache_mib: usize,
     /// What a `single` workload leaks: tcp:HOST:PORT, files:DIR, pipes, eventfd, threads, anon.
     #[arg(long)]
     pub leak: Option<String>,
     /// Leaked objects per minute for --leak (anon: MiB per minute).
     #[arg(long, default_value_t = 120.0)]
     pub per_min: f64,
+}
+
+/// `schedule …`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Write a schedule, print its next fire times and crontab line (and systemd units).
+    Create {
+        /// Schedule name (runs are named NAME-YYYYMMDD).
+        name: String,
+        /// Cron expression, five fields (e.g. "0 3 * * *").
+        #[arg(long)]
+        cron: String,
+        /// Write NAME.service and NAME.timer into this directory.
+        #[arg(long, value_name = "DIR")]
+        systemd: Option<PathBuf>,
+        /// The run's flags and target (as for `run`).
+        #[command(flatten)]
+        run: Box<RunArgs>,
+    },
+    /// List schedules.
+    List {
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a schedule, its next fire times, crontab line and units.
+    Show {
+        /// Schedule name.
+        name: String,
+    },
+    /// Run a schedule now (what cron and systemd call).
+    Run {
+        /// Schedule name.
+        name: String,
+    },
+}
+
+/// `baseline …`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCmd {
+    /// Save a run's steady-state summary as a baseline file.
+    Save {
+        /// Run name.
+        run: String,
+        /// Output file.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
 }

@@ -172,6 +172,9 @@ pub struct RunSettings {
     /// Time limit of the hook, seconds.
     #[serde(default = "default_hook_timeout")]
     pub on_leak_timeout_s: f64,
+    /// Baseline file to compare the run with.
+    #[serde(default)]
+    pub baseline: Option<PathBuf>,
 }
 
 fn default_hook_timeout() -> f64 {
@@ -346,13 +349,32 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         confidence: 0.95,
         target,
         include_children: !(args.no_children || file.no_children.unwrap_or(false)),
-        env: file.env.unwrap_or_default().into_iter().collect(),
+        env: {
+            let mut env: Vec<(String, String)> = file.env.unwrap_or_default().into_iter().collect();
+            for kv in &args.env {
+                let (k, v) = kv
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| usage(format!("--env: '{kv}' must be KEY=VALUE")))?;
+                env.retain(|(old, _)| old != k);
+                env.push((k.to_string(), v.to_string()));
+            }
+            env
+        },
         grace_s: 5.0,
         on_leak_timeout_s: match pick(&args.on_leak_timeout, &file.on_leak_timeout) {
             Some(s) => dur("on-leak-timeout", &s)?,
             None => default_hook_timeout(),
         },
         on_leak: pick(&args.on_leak, &file.on_leak),
+        baseline: match &args.baseline {
+            Some(p) => {
+                // Fail now, not six hours from now.
+                crate::baseline::load(p)?;
+                Some(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            }
+            None => None,
+        },
     })
 }
 

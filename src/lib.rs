@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod app;
+pub mod baseline;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -17,6 +18,7 @@ pub mod probe;
 pub mod publish;
 pub mod render;
 pub mod runner;
+pub mod schedule;
 pub mod store;
 pub mod target;
 pub mod units;

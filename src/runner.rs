@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Level change against a `--baseline` that counts as a regression, percent.
+pub const BASELINE_TOLERANCE_PCT: f64 = 10.0;
+
 /// How often the process tree is searched for new descendants.
 pub const TREE_REFRESH: Duration = Duration::from_secs(5);
 
@@ -822,6 +825,24 @@ impl<'a> Live<'a> {
         let stop_exit = self
             .target
             .stop(Duration::from_secs_f64(self.s.grace_s), self.stop_signal);
+        let baseline_cmp = match &self.s.baseline {
+            Some(path) => match crate::baseline::load(path) {
+                Ok(b) => {
+                    let cur = crate::baseline::summarize(&self.s, &self.samples, self.started_at);
+                    Some(json!({
+                        "baseline_file": path,
+                        "baseline_run": b.run_name,
+                        "tolerance_pct": BASELINE_TOLERANCE_PCT,
+                        "changes": crate::baseline::compare(&b, &cur, BASELINE_TOLERANCE_PCT),
+                    }))
+                }
+                Err(e) => {
+                    self.view.log(&format!("warning: {e:#}"));
+                    None
+                }
+            },
+            None => None,
+        };
         let (status, exit, reason, passed) = match &end {
             End::Passed => ("completed", Exit::Passed, None, true),
             End::Leak(r) => ("failed", Exit::Leak, Some(r.clone()), false),
@@ -906,6 +927,7 @@ impl<'a> Live<'a> {
             },
             "events": rr::events_json(&events),
             "diagnosis": diagnosis,
+            "baseline_comparison": baseline_cmp,
             "snapshot_hook": hook,
             "report_file": report_path.display().to_string(),
             "status_file": status_path(self.state, &self.s.name).display().to_string(),

@@ -20,7 +20,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         };
     }
     humantime::parse_duration(s)
+        .or_else(|e| fractional(s).ok_or(e))
         .map_err(|e| format!("'{s}' is not a valid duration ({e}); write e.g. 90s, 45m, 6h, 1h30m"))
+}
+
+/// `1.5h`, `0.25d`: one fractional number with one unit (humantime takes integers only; the
+/// seed's Makefile passes `hours=…`).
+fn fractional(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => v / 1000.0,
+        "s" | "sec" => v,
+        "m" | "min" => v * 60.0,
+        "h" | "hour" | "hours" => v * 3600.0,
+        "d" | "day" | "days" => v * 86400.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
 /// What a rate measures, which decides the units it may carry.
@@ -87,6 +105,8 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(21600)));
         assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0.001h"), Ok(Duration::from_millis(3600)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5").is_err());
         assert!(parse_duration("").is_err());

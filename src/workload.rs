@@ -100,6 +100,7 @@ pub fn run(
     exit_code: Option<i32>,
     leak: Option<&str>,
     per_min: f64,
+    cache_mib: usize,
 ) -> Result<i32> {
     if kind == "single" {
         let what = leak.ok_or_else(|| crate::exit::usage("workload single needs --leak"))?;
@@ -109,7 +110,9 @@ pub fn run(
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback listener")?;
     let addr = listener.local_addr()?;
     // A warm working set, as a service has after start-up.
-    let mut cache: Vec<Vec<u8>> = (0..16).map(|i| vec![i as u8 + 1; 1 << 20]).collect();
+    let mut cache: Vec<Vec<u8>> = (0..cache_mib.max(1))
+        .map(|i| vec![i as u8 + 1; 1 << 20])
+        .collect();
     let mut leaked_mem: Vec<Vec<u8>> = Vec::new();
     let mut leaked_conns: Vec<(TcpStream, TcpStream)> = Vec::new();
     let mut fd_debt = 0.0;

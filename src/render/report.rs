@@ -287,6 +287,20 @@ pub fn summary_text(report: &Value) -> String {
             out.push_str(&format!("    - {s}\n"));
         }
     }
+    if let Some(changes) = report["baseline_comparison"]["changes"].as_array() {
+        out.push_str(&format!(
+            "  against baseline {} (run {}):\n",
+            report["baseline_comparison"]["baseline_file"]
+                .as_str()
+                .unwrap_or(""),
+            report["baseline_comparison"]["baseline_run"]
+                .as_str()
+                .unwrap_or("")
+        ));
+        for c in changes {
+            out.push_str(&format!("    {}\n", c["text"].as_str().unwrap_or("")));
+        }
+    }
     let hook = &report["snapshot_hook"];
     if hook.is_object() {
         out.push_str(&format!(

@@ -1,0 +1,292 @@
+//! Schedules, baselines and the Makefile fragment, end to end: cron validation, the crontab line
+//! reproducing an awkward argv through `sh -c`, systemd units that `systemd-analyze verify`
+//! accepts, a baseline flagging a memory regression, and the seed's make targets.
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn ls(state: &Path) -> Command {
+    let mut c = Command::new(cargo_bin("leak-sentinel"));
+    c.arg("--state-dir").arg(state);
+    c
+}
+
+#[test]
+fn bad_cron_expressions_get_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for cron in ["0 3 * *", "61 * * * *", "every night", "0 3 * * * *"] {
+        let out = ls(dir.path())
+            .args(["schedule", "create", "n", "--cron", cron, "--", "true"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{cron}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{cron}: {err}");
+        assert!(err.contains("--cron"), "{err}");
+    }
+}
+
+#[test]
+fn crontab_line_and_systemd_units_carry_an_awkward_command_unchanged() {
+    let top = tempfile::tempdir().expect("tempdir");
+    // A working directory with a space, a quote, a dollar and a percent sign.
+    let wd = top.path().join("soak it's $HOME 100%");
+    std::fs::create_dir_all(&wd).expect("mkdir");
+    let state = wd.join("state");
+    let args = ["a b", "it's", "$HOME", "100%", "\"quoted\"", "back\\slash"];
+    let script =
+        "import sys, json, time; json.dump(sys.argv[1:], open('argv.json', 'w')); time.sleep(600)";
+    let units = wd.join("units");
+    let out = ls(&state)
+        .current_dir(&wd)
+        .args([
+            "schedule",
+            "create",
+            "W3-Nightly",
+            "--cron",
+            "0 3 * * *",
+            "--timeout",
+            "7h",
+        ])
+        .args([
+            "--env",
+            "GOGC=50",
+            "--duration",
+            "3s",
+            "--warmup",
+            "1s",
+            "--check-every",
+            "1s",
+        ])
+        .args(["--sample-every", "200ms", "--systemd"])
+        .arg(&units)
+        .args(["--", "python3", "-c", script])
+        .args(args)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Three next fire times at 03:00.
+    let fires: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  20") && l.contains("T03:00:00"))
+        .collect();
+    assert_eq!(fires.len(), 3, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("0 3 * * * "))
+        .expect("a crontab line");
+    assert!(
+        !line.replace("\\%", "").contains('%'),
+        "every % escaped for cron: {line}"
+    );
+    // What cron does: the command is the rest of the line, with \% turned back into %.
+    let cmd = line
+        .splitn(6, ' ')
+        .nth(5)
+        .expect("command")
+        .replace("\\%", "%");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .status()
+        .expect("sh runs");
+    assert!(status.success());
+    let argv: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(wd.join("argv.json")).expect("target ran"))
+            .expect("json");
+    assert_eq!(argv, args);
+    let out = ls(&state).args(["list", "--json"]).output().expect("runs");
+    let runs: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let name = runs[0]["name"].as_str().expect("name");
+    assert!(name.starts_with("W3-Nightly-20"), "dated run name: {name}");
+    assert_eq!(runs[0]["exit_code"], 0);
+    // The units: OnCalendar from the cron expression, RuntimeMaxSec from the timeout, and
+    // systemd-analyze accepts them.
+    let timer =
+        std::fs::read_to_string(units.join("leak-sentinel-W3-Nightly.timer")).expect("timer");
+    assert!(timer.contains("OnCalendar=*-*-* 03:00:00"), "{timer}");
+    let service =
+        std::fs::read_to_string(units.join("leak-sentinel-W3-Nightly.service")).expect("service");
+    assert!(service.contains("RuntimeMaxSec=25500"), "{service}");
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(units.join("leak-sentinel-W3-Nightly.service"))
+        .arg(units.join("leak-sentinel-W3-Nightly.timer"))
+        .output()
+        .expect("systemd-analyze is installed (.ci/run installs systemd)");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // schedule list and show.
+    let out = ls(&state)
+        .args(["schedule", "list"])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("W3-Nightly"));
+    let out = ls(&state)
+        .args(["schedule", "show", "W3-Nightly"])
+        .output()
+        .expect("runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("\"GOGC\": \"50\""), "{shown}");
+}
+
+fn clean_run(state: &Path, name: &str, cache_mib: &str, extra: &[&str]) -> std::process::Output {
+    ls(state)
+        .args([
+            "run",
+            "--name",
+            name,
+            "--plain",
+            "--warmup",
+            "2s",
+            "--check-every",
+            "2s",
+        ])
+        .args(["--sample-every", "200ms", "--duration", "6s"])
+        .args(extra)
+        .arg("--")
+        .arg(cargo_bin("leak-sentinel"))
+        .args(["workload", "clean", "--cache-mib", cache_mib])
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn baseline_flags_a_run_that_uses_more_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = clean_run(dir.path(), "w2", "16", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let file = dir.path().join("w2_gc_baseline.json");
+    let out = ls(dir.path())
+        .args(["baseline", "save", "w2", "-o"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("file")).expect("json");
+    assert!(b["levels"]["rss_bytes"]["median"].as_f64().expect("median") > 16.0 * 1048576.0);
+    assert!(b["rates"]["rss_bytes"]["slope_per_min"].is_number());
+    // The same program with four times the working set, compared at run time and in report.
+    let out = clean_run(
+        dir.path(),
+        "w3",
+        "64",
+        &["--baseline", file.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("REGRESSION: rss_bytes median"));
+    let out = ls(dir.path())
+        .args(["report", "w3", "--json", "--baseline"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let changes = r["baseline_comparison"]["changes"]
+        .as_array()
+        .expect("changes");
+    let rss = changes
+        .iter()
+        .find(|c| c["metric"] == "rss_bytes" && c["aspect"] == "level")
+        .expect("rss level compared");
+    assert_eq!(rss["regression"], true, "{rss}");
+    assert!(rss["change_pct"].as_f64().expect("pct") > 100.0);
+    // The baseline run against itself: no regression.
+    let out = ls(dir.path())
+        .args(["report", "w2", "--json", "--baseline"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        r["baseline_comparison"]["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|c| c["regression"] == false)
+    );
+    // A file that is not a baseline is refused at start.
+    let out = clean_run(dir.path(), "w4", "16", &["--baseline", "/etc/hostname"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn makefile_targets_drive_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mk = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/leak-sentinel.mk");
+    let bin = cargo_bin("leak-sentinel");
+    let make = |args: &[&str]| {
+        Command::new("make")
+            .arg("-s")
+            .arg("-f")
+            .arg(&mk)
+            .args(args)
+            .arg(format!(
+                "LEAK_SENTINEL={} --state-dir {}",
+                bin.display(),
+                dir.path().display()
+            ))
+            .arg(format!("SOAK_CMD={} workload clean", bin.display()))
+            .arg("SENTINEL_ARGS=--plain --warmup 1s --check-every 1s --sample-every 200ms")
+            .current_dir(dir.path())
+            .output()
+            .expect("make is installed")
+    };
+    let out = make(&["w3-quick-test", "quick_duration=3s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = make(&["w3-start-tagged", "run_name=W3-MyTest", "hours=0.001"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = make(&["w3-status", "run_name=W3-MyTest"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("W3-MyTest: completed"));
+    let out = make(&["w3-schedule", "run_name=W3-Nightly", "cron=0 3 * * *"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 3 * * * cd "));
+    let out = make(&["mem-health", &format!("PID={}", std::process::id())]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("limit soft"));
+    // A missing run name is a make error, not a run.
+    let out = make(&["w3-start-tagged"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set run_name"));
+}
