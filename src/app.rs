@@ -28,14 +28,53 @@ pub fn main(cli: Cli) -> Result<Exit> {
             csv,
             baseline,
             tolerance,
-        } => report_cmd(
-            state,
-            &name,
-            json,
-            csv.as_deref(),
-            baseline.as_deref(),
-            tolerance,
-        ),
+            html,
+        } => {
+            if let Some(path) = &html {
+                let store = open_existing(state)?;
+                let row = store
+                    .find_run(&name)?
+                    .ok_or_else(|| usage(format!("no run named '{name}'")))?;
+                let page =
+                    crate::render::html::render(&crate::report_data::run_report(&store, &row)?)?;
+                write_user_file(path, page.as_bytes())?;
+                store.append_event(
+                    row.id,
+                    runner::now_unix(),
+                    "html_report",
+                    &path.display().to_string(),
+                )?;
+                eprintln!("wrote {} ({} KiB)", path.display(), page.len() / 1024);
+                if row.report_file.is_none() && !json && csv.is_none() {
+                    // A live run has no final report yet; the HTML is its partial report.
+                    return Ok(Exit::Passed);
+                }
+            }
+            report_cmd(
+                state,
+                &name,
+                json,
+                csv.as_deref(),
+                baseline.as_deref(),
+                tolerance,
+            )
+        }
+        Command::Compare { a, b, json } => {
+            let store = open_existing(state)?;
+            let ra = store
+                .find_run(&a)?
+                .ok_or_else(|| usage(format!("no run named '{a}'")))?;
+            let rb = store
+                .find_run(&b)?
+                .ok_or_else(|| usage(format!("no run named '{b}'")))?;
+            let c = crate::compare::compare(&store, &ra, &rb)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", crate::compare::to_text(&c));
+            }
+            Ok(Exit::Passed)
+        }
         Command::Schedule(cmd) => schedule_cmd(state, cmd),
         Command::Baseline(crate::cli::BaselineCmd::Save { run, output }) => {
             let store = open_existing(state)?;
@@ -133,6 +172,12 @@ fn analyze_cmd(a: &AnalyzeArgs) -> Result<Exit> {
     }
     let table = analyze::read_csv(&a.file).map_err(|e| usage(e.to_string()))?;
     let result = analyze::analyze_table(&table, &settings);
+    if let Some(path) = &a.html {
+        let name = a.file.display().to_string();
+        let page =
+            render::html::render(&crate::report_data::analysis_report(&name, &table, &result))?;
+        write_user_file(path, page.as_bytes())?;
+    }
     if a.json {
         println!("{}", render::analysis::to_json(&result));
     } else {
@@ -307,10 +352,24 @@ fn report_cmd(
     if let (Some(c), Some(o)) = (comparison, report.as_object_mut()) {
         o.insert("baseline_comparison".into(), c);
     }
+    let html: Vec<String> = store
+        .events(row.id)?
+        .into_iter()
+        .filter(|e| e.kind == "html_report")
+        .map(|e| e.detail)
+        .collect();
+    if let Some(o) = report.as_object_mut() {
+        if !html.is_empty() {
+            o.insert("html_files".into(), serde_json::json!(html));
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render::report::summary_text(&report));
+        for h in &html {
+            println!("  html: {h}");
+        }
     }
     Ok(Exit::Passed)
 }
@@ -487,4 +546,10 @@ fn print_schedule(
         }
     }
     Ok(())
+}
+
+/// Writes a file the user asked for (a report to attach somewhere): plain permissions, clear error.
+fn write_user_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes)
+        .map_err(|e| usage(format!("cannot write '{}': {e}", path.display())))
 }

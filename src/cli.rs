@@ -58,12 +58,25 @@ pub enum Command {
         /// Compare with a baseline saved by `baseline save`.
         #[arg(long, value_name = "FILE")]
         baseline: Option<PathBuf>,
+        /// Write a self-contained HTML report with charts.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Level change that counts as a regression, percent.
         #[arg(long, default_value_t = 10.0)]
         tolerance: f64,
     },
     /// Judge a CSV of samples.
     Analyze(AnalyzeArgs),
+    /// Two runs side by side: settings, levels and rates, what changed beyond noise.
+    Compare {
+        /// The earlier run (a).
+        a: String,
+        /// The later run (b).
+        b: String,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// One look at a process or cgroup now: memory, FDs against their limit, threads, top groups.
     Health {
         /// The process (and its descendants).
@@ -119,6 +132,9 @@ pub struct AnalyzeArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML report with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `run`.

@@ -38,15 +38,16 @@ pub fn parse_cron(s: &str) -> Result<CronExpr> {
             fields.len()
         )));
     }
+    // Expanding every field first names the field at fault ("minute 61 is outside 0-59") and
+    // rejects what croner accepts beyond standard cron (L, #, W, ?).
+    for (i, f) in fields.iter().enumerate() {
+        expand_field(f, FIELDS[i]).map_err(|e| usage(format!("--cron: '{s}': {e}")))?;
+    }
     let cron = croner::Cron::from_str(&text).map_err(|e| {
         usage(format!(
             "--cron: '{s}' is not a valid cron expression ({e})"
         ))
     })?;
-    // Expanding every field also rejects what croner accepts beyond standard cron (L, #, W, ?).
-    for (i, f) in fields.iter().enumerate() {
-        expand_field(f, FIELDS[i]).map_err(|e| usage(format!("--cron: '{s}': {e}")))?;
-    }
     Ok(CronExpr { text, fields, cron })
 }
 

@@ -1,4 +1,5 @@
 //! Renderers: data in, bytes out. One module per output format; none of them touches the system.
 
 pub mod analysis;
+pub mod html;
 pub mod report;

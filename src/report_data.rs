@@ -1,0 +1,354 @@
+//! Gathers what the HTML report and `compare` show — from a stored run or from an `analyze`
+//! table — into the renderers' input values.
+
+use crate::analyze::{Analysis, MetricKind, Table};
+use crate::config::RunSettings;
+use crate::detect::{Verdict, human_secs};
+use crate::probe::{Metric, Sample};
+use crate::render::html::{Chart, Report, Series};
+use crate::render::report::rfc3339;
+use crate::runner::judge_run;
+use crate::store::{RunRow, Store};
+use crate::units::MIB;
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+fn fmt_b(v: f64) -> String {
+    if v <= f64::MIN || v >= f64::MAX {
+        "∞".into()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn series(samples: &[Sample], start: f64, m: Metric) -> Vec<(f64, f64)> {
+    let scale = if m.name().ends_with("_bytes") {
+        1.0 / MIB
+    } else {
+        1.0
+    };
+    samples
+        .iter()
+        .filter_map(|s| s.get(m).map(|v| (s.t - start, v * scale)))
+        .collect()
+}
+
+/// The HTML report of a stored run (finished or not).
+pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
+    let s: RunSettings =
+        serde_json::from_str(&row.settings).context("reading the run's settings")?;
+    let samples = store.samples(row.id)?;
+    let start = row.started_at;
+    let judged = [
+        Metric::RssBytes,
+        Metric::CgroupMemoryBytes,
+        Metric::PssBytes,
+        Metric::Fds,
+        Metric::Threads,
+    ];
+    let results = judge_run(&samples, start, &s, &judged);
+    let find = |m: Metric| {
+        results
+            .iter()
+            .find(|r| r.name == m.name())
+            .map(|r| r.judgement.clone())
+    };
+    let mut charts = Vec::new();
+    for (m, title) in [
+        (Metric::RssBytes, "Resident memory (RSS)"),
+        (Metric::CgroupMemoryBytes, "cgroup memory.current"),
+    ] {
+        let pts = series(&samples, start, m);
+        if !pts.is_empty() {
+            charts.push(Chart {
+                metric: m.name().into(),
+                title: title.into(),
+                unit: "MiB".into(),
+                series: vec![Series {
+                    name: m.name().into(),
+                    points: pts,
+                }],
+                stacked: Vec::new(),
+                judgement: find(m),
+            });
+        }
+    }
+    let pss = series(&samples, start, Metric::PssBytes);
+    if !pss.is_empty() {
+        let mut lines = vec![Series {
+            name: "pss_bytes".into(),
+            points: pss,
+        }];
+        let uss = series(&samples, start, Metric::UssBytes);
+        if !uss.is_empty() {
+            lines.push(Series {
+                name: "uss_bytes".into(),
+                points: uss,
+            });
+        }
+        charts.push(Chart {
+            metric: "pss_bytes".into(),
+            title: "Proportional and unique memory (PSS, USS)".into(),
+            unit: "MiB".into(),
+            series: lines,
+            stacked: Vec::new(),
+            judgement: find(Metric::PssBytes),
+        });
+    }
+    let kinds = [
+        (Metric::FdsSocket, "sockets"),
+        (Metric::FdsPipe, "pipes"),
+        (Metric::FdsFile, "files"),
+        (Metric::FdsAnonInode, "anon_inode"),
+        (Metric::FdsOther, "other"),
+    ];
+    // Stacked bands need one x grid: the detail samples that carry every kind.
+    let detail: Vec<&Sample> = samples
+        .iter()
+        .filter(|x| kinds.iter().all(|(m, _)| x.get(*m).is_some()))
+        .collect();
+    let stacked: Vec<Series> = kinds
+        .iter()
+        .map(|(m, name)| Series {
+            name: (*name).into(),
+            points: detail
+                .iter()
+                .map(|x| (x.t - start, x.get(*m).unwrap_or(0.0)))
+                .collect(),
+        })
+        .filter(|s| s.points.iter().any(|p| p.1 > 0.0))
+        .collect();
+    charts.push(Chart {
+        metric: "fds".into(),
+        title: "Open file descriptors (total, and by kind)".into(),
+        unit: "FDs".into(),
+        series: vec![Series {
+            name: "fds".into(),
+            points: series(&samples, start, Metric::Fds),
+        }],
+        stacked,
+        judgement: find(Metric::Fds),
+    });
+    charts.push(Chart {
+        metric: "threads".into(),
+        title: "Threads".into(),
+        unit: "threads".into(),
+        series: vec![Series {
+            name: "threads".into(),
+            points: series(&samples, start, Metric::Threads),
+        }],
+        stacked: Vec::new(),
+        judgement: find(Metric::Threads),
+    });
+    let report: Option<Value> = row
+        .report_file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let verdict = row.verdict.as_deref().map(|v| match v {
+        "leak" => Verdict::Leak,
+        "clean" => Verdict::Clean,
+        _ => Verdict::Inconclusive,
+    });
+    let verdict_words = match (row.status.as_str(), row.exit_code) {
+        ("running", _) => "RUNNING (partial report)".to_string(),
+        (_, Some(0)) => "PASSED".into(),
+        (_, Some(1)) => "LEAK DETECTED".into(),
+        (_, Some(3)) => "INCONCLUSIVE".into(),
+        (_, Some(4)) => "FAILED: TARGET EXITED".into(),
+        (_, Some(5)) => "INTERRUPTED".into(),
+        (st, _) => st.to_uppercase(),
+    };
+    let target: Value = serde_json::from_str(&row.target).unwrap_or(Value::Null);
+    let command = target["command"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    let checks = store.checks(row.id)?;
+    let events = store.events(row.id)?;
+    let end = row
+        .ended_at
+        .or(samples.last().map(|x| x.t))
+        .unwrap_or(start);
+    let facts = vec![
+        ("run".to_string(), row.name.clone()),
+        (
+            "target".into(),
+            format!("{} {}", target["kind"].as_str().unwrap_or(""), command),
+        ),
+        ("profile".into(), s.profile.name().into()),
+        ("started".into(), rfc3339(start)),
+        ("ended".into(), row.ended_at.map_or("—".into(), rfc3339)),
+        ("duration".into(), human_secs(end - start)),
+        ("target clean time".into(), human_secs(s.duration_s)),
+        ("warm-up".into(), human_secs(s.warmup_s)),
+        ("samples".into(), samples.len().to_string()),
+        (
+            "checks".into(),
+            format!(
+                "{} ({} failed)",
+                checks.len(),
+                checks.iter().filter(|c| c.failed).count()
+            ),
+        ),
+        (
+            "exit code".into(),
+            row.exit_code.map_or("—".into(), |c| c.to_string()),
+        ),
+    ];
+    let table = results
+        .iter()
+        .map(|r| {
+            let j = &r.judgement;
+            [
+                r.name.clone(),
+                j.verdict.as_str().into(),
+                format!("{:.3}", j.slope_per_min),
+                fmt_b(j.ci_low),
+                fmt_b(j.ci_high),
+                j.threshold_per_min.to_string(),
+                r.kind.rate_unit().into(),
+            ]
+        })
+        .collect();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (findings, suggestions) = report
+        .as_ref()
+        .map(|r| {
+            (
+                strings(&r["diagnosis"]["findings"]),
+                strings(&r["diagnosis"]["suggestions"]),
+            )
+        })
+        .unwrap_or_default();
+    let mut sections = Vec::new();
+    if let Some(r) = &report {
+        if let Some(ch) = r["baseline_comparison"]["changes"].as_array() {
+            sections.push((
+                "Against the baseline".to_string(),
+                ch.iter()
+                    .filter_map(|c| c["text"].as_str().map(String::from))
+                    .collect(),
+            ));
+        }
+        if r["snapshot_hook"].is_object() {
+            let hk = &r["snapshot_hook"];
+            sections.push((
+                "Snapshot hook".to_string(),
+                vec![
+                    format!(
+                        "{} → exit {}",
+                        hk["command"].as_str().unwrap_or(""),
+                        hk["exit_code"]
+                    ),
+                    format!(
+                        "files in {}: {}",
+                        hk["dir"].as_str().unwrap_or(""),
+                        hk["files"]
+                    ),
+                ],
+            ));
+        }
+    }
+    Ok(Report {
+        title: row.name.clone(),
+        facts,
+        verdict,
+        verdict_words,
+        reason: row.failure_reason.clone(),
+        warmup_s: s.warmup_s,
+        checks: checks.iter().map(|c| (c.t - start, c.failed)).collect(),
+        events: events
+            .iter()
+            .map(|e| (e.t - start, e.kind.clone(), e.detail.clone()))
+            .collect(),
+        charts,
+        table,
+        findings,
+        suggestions,
+        sections,
+    })
+}
+
+/// The HTML report of an `analyze` table.
+pub fn analysis_report(name: &str, table: &Table, a: &Analysis) -> Report {
+    let charts = a
+        .metrics
+        .iter()
+        .filter_map(|m| {
+            let values = &table.columns.iter().find(|(n, _)| *n == m.name)?.1;
+            let scale = m.kind.scale();
+            let pts: Vec<(f64, f64)> = table
+                .t
+                .iter()
+                .zip(values)
+                .filter(|(_, v)| v.is_finite())
+                .map(|(t, v)| (*t, v * scale))
+                .collect();
+            Some(Chart {
+                metric: m.name.clone(),
+                title: m.name.clone(),
+                unit: match m.kind {
+                    MetricKind::Memory => "MiB".into(),
+                    MetricKind::Fds => "FDs".into(),
+                    MetricKind::Threads => "threads".into(),
+                    MetricKind::Other => "units".into(),
+                },
+                series: vec![Series {
+                    name: m.name.clone(),
+                    points: pts,
+                }],
+                stacked: Vec::new(),
+                judgement: Some(m.judgement.clone()),
+            })
+        })
+        .collect();
+    Report {
+        title: name.into(),
+        facts: vec![
+            ("file".into(), name.into()),
+            ("span".into(), human_secs(a.span_s)),
+            ("warm-up".into(), human_secs(a.warmup_s)),
+            ("rows".into(), table.t.len().to_string()),
+        ],
+        verdict: Some(a.verdict),
+        verdict_words: match a.verdict {
+            Verdict::Leak => "LEAK".into(),
+            Verdict::Clean => "CLEAN".into(),
+            Verdict::Inconclusive => "INCONCLUSIVE".into(),
+        },
+        reason: None,
+        warmup_s: a.warmup_s,
+        charts,
+        table: a
+            .metrics
+            .iter()
+            .map(|m| {
+                let j = &m.judgement;
+                [
+                    m.name.clone(),
+                    j.verdict.as_str().into(),
+                    format!("{:.3}", j.slope_per_min),
+                    fmt_b(j.ci_low),
+                    fmt_b(j.ci_high),
+                    j.threshold_per_min.to_string(),
+                    m.kind.rate_unit().into(),
+                ]
+            })
+            .collect(),
+        ..Report::default()
+    }
+}

@@ -1,0 +1,237 @@
+//! The HTML report and `compare`: the page parses, has one chart per metric with the expected
+//! number of points, says the verdict in words, fetches nothing; headless Chromium renders it;
+//! compare names the leaking metric and the direction of change.
+
+use assert_cmd::cargo::cargo_bin;
+use scraper::{Html, Selector};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn ls(state: &Path) -> Command {
+    let mut c = Command::new(cargo_bin("leak-sentinel"));
+    c.arg("--state-dir").arg(state);
+    c
+}
+
+fn soak(state: &Path, name: &str, workload: &str) -> i32 {
+    let out = ls(state)
+        .args([
+            "run",
+            "--name",
+            name,
+            "--plain",
+            "--warmup",
+            "2s",
+            "--check-every",
+            "2s",
+        ])
+        .args([
+            "--sample-every",
+            "200ms",
+            "--detail-every",
+            "1s",
+            "--duration",
+            "6s",
+        ])
+        .arg("--")
+        .arg(cargo_bin("leak-sentinel"))
+        .args(["workload", workload])
+        .output()
+        .expect("runs");
+    out.status.code().unwrap_or(-1)
+}
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).expect("selector")
+}
+
+/// Checks the page: structure, points, verdict words, nothing external. Returns it parsed.
+fn check_page(html: &str, verdict_words: &str, metrics: &[&str]) -> Html {
+    let doc = Html::parse_document(html);
+    let verdict: String = doc
+        .select(&sel("#verdict"))
+        .next()
+        .expect("verdict badge")
+        .text()
+        .collect();
+    assert_eq!(verdict, verdict_words);
+    for m in metrics {
+        let fig = doc
+            .select(&sel(&format!("figure[data-metric=\"{m}\"]")))
+            .next()
+            .unwrap_or_else(|| panic!("a chart for {m}"));
+        assert_eq!(fig.select(&sel("svg")).count(), 1, "{m}: one inline svg");
+        let want: usize = fig
+            .value()
+            .attr("data-points")
+            .expect("data-points")
+            .parse()
+            .expect("number");
+        assert!(want >= 10, "{m}: {want} points");
+        // The series is the longest polyline of the chart.
+        let longest = fig
+            .select(&sel("polyline"))
+            .map(|p| {
+                p.value()
+                    .attr("points")
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .count()
+            })
+            .max()
+            .expect("polylines");
+        assert_eq!(longest, want, "{m}: drawn points");
+    }
+    assert_eq!(doc.select(&sel("script")).count(), 0, "no scripts");
+    assert_eq!(
+        doc.select(&sel("link")).count(),
+        0,
+        "no external stylesheets"
+    );
+    for el in doc.select(&sel("[src], [href]")) {
+        for attr in ["src", "href"] {
+            if let Some(v) = el.value().attr(attr) {
+                assert!(!v.contains("://"), "external reference {v}");
+            }
+        }
+    }
+    assert!(
+        !html.contains("@import") && !html.contains("url("),
+        "no fetched resources"
+    );
+    doc
+}
+
+#[test]
+fn run_reports_in_html_and_compare_names_the_leak() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_eq!(soak(dir.path(), "clean", "clean"), 0);
+    assert_eq!(soak(dir.path(), "leaky", "leaky"), 1);
+    let store = leak_sentinel::store::Store::open(dir.path()).expect("store");
+    for (name, words) in [("clean", "PASSED"), ("leaky", "LEAK DETECTED")] {
+        let file = dir.path().join(format!("{name}.html"));
+        let out = ls(dir.path())
+            .args(["report", name, "--html"])
+            .arg(&file)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("html: {}", file.display()))
+        );
+        let html = std::fs::read_to_string(&file).expect("html");
+        let doc = check_page(&html, words, &["rss_bytes", "fds", "threads"]);
+        let run = store.find_run(name).expect("q").expect("run");
+        let samples = store.samples(run.id).expect("samples").len();
+        let rss = doc
+            .select(&sel("figure[data-metric=\"rss_bytes\"]"))
+            .next()
+            .expect("rss chart");
+        assert_eq!(
+            rss.value().attr("data-points"),
+            Some(samples.to_string().as_str()),
+            "every sample drawn"
+        );
+        let table: String = doc
+            .select(&sel("#verdicts"))
+            .next()
+            .expect("verdict table")
+            .text()
+            .collect();
+        assert!(table.contains("rss_bytes") && table.contains("MiB/min"));
+        if name == "leaky" {
+            let findings: String = doc
+                .select(&sel("#findings"))
+                .next()
+                .expect("diagnosis")
+                .text()
+                .collect();
+            assert!(
+                findings.contains("TCP") || findings.contains("anonymous"),
+                "{findings}"
+            );
+            assert!(doc.select(&sel("#reason")).next().is_some());
+        }
+    }
+    let out = ls(dir.path())
+        .args(["compare", "clean", "leaky", "--json"])
+        .output()
+        .expect("runs");
+    let c: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rss = &c["metrics"]["rss_bytes"];
+    assert_eq!(rss["rate_b"]["verdict"], "leak", "{c}");
+    assert_eq!(rss["rate_a"]["verdict"], "clean", "{c}");
+    assert_eq!(rss["rate_direction"], "up");
+    assert_eq!(rss["rate_beyond_noise"], true);
+    assert_eq!(c["metrics"]["fds"]["rate_direction"], "up");
+    let out = ls(dir.path())
+        .args(["compare", "leaky", "clean"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rss_bytes") && text.contains("leak"),
+        "{text}"
+    );
+}
+
+#[test]
+fn analyze_writes_the_same_report_for_a_csv_and_chromium_renders_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/traces/d2_python_leak_1mib_per_min.csv");
+    let file = dir.path().join("d2.html");
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .arg("analyze")
+        .arg(&csv)
+        .arg("--html")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let html = std::fs::read_to_string(&file).expect("html");
+    check_page(&html, "LEAK", &["rss_bytes", "pss_bytes", "fds", "threads"]);
+    // A real browser draws it without complaint.
+    let png = dir.path().join("d2.png");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .args([
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1100,3000",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", file.display()))
+        .output()
+        .expect("chromium is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("CONSOLE"), "console messages: {stderr}");
+    let size = std::fs::metadata(&png).expect("screenshot").len();
+    assert!(size > 20_000, "a real picture, {size} bytes");
+}
