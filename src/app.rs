@@ -76,6 +76,47 @@ pub fn main(cli: Cli) -> Result<Exit> {
             Ok(Exit::Passed)
         }
         Command::Schedule(cmd) => schedule_cmd(state, cmd),
+        Command::Annotate {
+            text,
+            tags,
+            grafana_url,
+            grafana_token_file,
+        } => {
+            let token = crate::publish::notify::grafana_token(grafana_token_file.as_deref())?;
+            let tags: Vec<String> = tags
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+            let v = crate::publish::notify::annotate(
+                &grafana_url,
+                token.as_deref(),
+                &text,
+                &tags,
+                runner::now_unix(),
+            )?;
+            println!("annotation added: {v}");
+            Ok(Exit::Passed)
+        }
+        Command::Grafana(g) => {
+            let (doc, out) = match g {
+                crate::cli::GrafanaCmd::Templates { output } => {
+                    (render::grafana::templates(), output)
+                }
+                crate::cli::GrafanaCmd::Dashboard { output } => {
+                    (render::grafana::dashboard(), output)
+                }
+            };
+            let text = serde_json::to_string_pretty(&doc)?;
+            match out {
+                Some(p) => {
+                    write_user_file(&p, text.as_bytes())?;
+                    println!("wrote {}", p.display());
+                }
+                None => println!("{text}"),
+            }
+            Ok(Exit::Passed)
+        }
         Command::Baseline(crate::cli::BaselineCmd::Save { run, output }) => {
             let store = open_existing(state)?;
             let row = store

@@ -89,6 +89,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Put a milestone annotation on Grafana (e.g. "W2 GC Optimization Deployed").
+    Annotate {
+        /// Annotation text.
+        #[arg(long)]
+        text: String,
+        /// Comma-separated tags.
+        #[arg(long, default_value = "leak-sentinel")]
+        tags: String,
+        /// Grafana base URL.
+        #[arg(long, env = "GRAFANA_URL")]
+        grafana_url: String,
+        /// File whose first line is the API token (else GRAFANA_TOKEN).
+        #[arg(long)]
+        grafana_token_file: Option<PathBuf>,
+    },
+    /// Grafana files: the annotation templates and a dashboard for the exported metrics.
+    #[command(subcommand)]
+    Grafana(GrafanaCmd),
     /// Nightly schedules: cron line, systemd units, dated runs.
     #[command(subcommand)]
     Schedule(ScheduleCmd),
@@ -199,6 +217,21 @@ pub struct RunArgs {
     /// Time limit of the --on-leak command.
     #[arg(long, value_name = "DUR")]
     pub on_leak_timeout: Option<String>,
+    /// Serve Prometheus metrics on ADDR (127.0.0.1:9464 when given without a value).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    pub metrics_addr: Option<String>,
+    /// Webhook URL notified on start, failed check, completion and crash (repeatable).
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Vec<String>,
+    /// Webhook body: json (default) or slack.
+    #[arg(long, value_name = "FORMAT")]
+    pub notify_format: Option<String>,
+    /// Grafana base URL for annotations (token from GRAFANA_TOKEN or --grafana-token-file).
+    #[arg(long, value_name = "URL", env = "GRAFANA_URL")]
+    pub grafana_url: Option<String>,
+    /// File whose first line is the Grafana API token.
+    #[arg(long, value_name = "FILE")]
+    pub grafana_token_file: Option<PathBuf>,
     /// Environment for a spawned target, `K=V` (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -287,5 +320,22 @@ pub enum BaselineCmd {
         /// Output file.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
+    },
+}
+
+/// `grafana …`.
+#[derive(Debug, Subcommand)]
+pub enum GrafanaCmd {
+    /// Write the annotation templates (milestone, optimisation, alert) and a webhook example.
+    Templates {
+        /// Output file (default: stdout).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Write a Grafana dashboard JSON for the metrics `run --metrics-addr` exports.
+    Dashboard {
+        /// Output file (default: stdout).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
     },
 }

@@ -95,6 +95,16 @@ pub struct FileConfig {
     pub env: Option<BTreeMap<String, String>>,
     /// Snapshot hook at failure.
     pub on_leak: Option<String>,
+    /// Prometheus endpoint address.
+    pub metrics_addr: Option<String>,
+    /// Webhook URLs.
+    pub notify: Option<Vec<String>>,
+    /// Webhook body format.
+    pub notify_format: Option<String>,
+    /// Grafana base URL.
+    pub grafana_url: Option<String>,
+    /// Grafana token file.
+    pub grafana_token_file: Option<PathBuf>,
     /// Its time limit.
     pub on_leak_timeout: Option<String>,
 }
@@ -175,6 +185,21 @@ pub struct RunSettings {
     /// Baseline file to compare the run with.
     #[serde(default)]
     pub baseline: Option<PathBuf>,
+    /// Prometheus endpoint address.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
+    /// Webhook URLs.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Webhook body format.
+    #[serde(default)]
+    pub notify_format: Option<crate::publish::notify::Format>,
+    /// Grafana base URL.
+    #[serde(default)]
+    pub grafana_url: Option<String>,
+    /// Grafana token file (the token itself is never stored).
+    #[serde(default)]
+    pub grafana_token_file: Option<PathBuf>,
 }
 
 fn default_hook_timeout() -> f64 {
@@ -367,6 +392,36 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             None => default_hook_timeout(),
         },
         on_leak: pick(&args.on_leak, &file.on_leak),
+        metrics_addr: pick(&args.metrics_addr, &file.metrics_addr),
+        notify: {
+            let mut v = file.notify.clone().unwrap_or_default();
+            v.extend(args.notify.iter().cloned());
+            for u in &v {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(usage(format!("--notify: '{u}' is not an http(s) URL")));
+                }
+            }
+            v
+        },
+        notify_format: match pick(&args.notify_format, &file.notify_format).as_deref() {
+            None | Some("json") => None,
+            Some("slack") => Some(crate::publish::notify::Format::Slack),
+            Some(other) => {
+                return Err(usage(format!(
+                    "--notify-format: '{other}' is not json or slack"
+                )));
+            }
+        },
+        grafana_url: match pick(&args.grafana_url, &file.grafana_url) {
+            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                return Err(usage(format!("--grafana-url: '{u}' is not an http(s) URL")));
+            }
+            other => other,
+        },
+        grafana_token_file: args
+            .grafana_token_file
+            .clone()
+            .or(file.grafana_token_file.clone()),
         baseline: match &args.baseline {
             Some(p) => {
                 // Fail now, not six hours from now.

@@ -186,6 +186,10 @@ struct Live<'a> {
     last_maps: Option<(Instant, Duration)>,
     /// Runtime of the target, once detected.
     runtime: Option<Runtime>,
+    /// The Prometheus endpoint, when `--metrics-addr` is set.
+    exporter: Option<crate::publish::metrics::Exporter>,
+    /// Webhooks and Grafana, when configured.
+    notifier: Option<crate::publish::notify::Notifier>,
 }
 
 /// Live terminal view (indicatif) or plain log lines.
@@ -275,6 +279,60 @@ impl<'a> Live<'a> {
             maps_baseline_taken: false,
             last_maps: None,
             runtime: None,
+            exporter: None,
+            notifier: None,
+        }
+    }
+
+    /// Starts the Prometheus endpoint and the notification worker the settings ask for.
+    fn start_publishers(&mut self) -> Result<()> {
+        use crate::publish::notify::{Notifier, Targets, grafana_token};
+        if let Some(addr) = &self.s.metrics_addr {
+            let e = crate::publish::metrics::Exporter::start(
+                addr,
+                &self.s.name,
+                self.s.profile.name(),
+            )?;
+            self.view
+                .log(&format!("metrics on http://{}/metrics", e.addr));
+            self.exporter = Some(e);
+        }
+        let targets = Targets {
+            webhooks: self.s.notify.clone(),
+            format: self.s.notify_format,
+            grafana_url: self.s.grafana_url.clone(),
+            grafana_token: if self.s.grafana_url.is_some() {
+                grafana_token(self.s.grafana_token_file.as_deref())?
+            } else {
+                None
+            },
+        };
+        if targets.any() {
+            self.notifier = Some(Notifier::start(targets));
+        }
+        Ok(())
+    }
+
+    /// Queues a notification (no-op without targets).
+    fn notify(&self, event: &str, text: String, extra: Value) {
+        if let Some(n) = &self.notifier {
+            n.send(crate::publish::notify::Note {
+                event: event.into(),
+                run: self.s.name.clone(),
+                profile: self.s.profile.name().into(),
+                text,
+                t: now_unix(),
+                extra,
+            });
+        }
+    }
+
+    /// Records what the notification worker delivered (or failed to).
+    fn drain_outcomes(&self) {
+        let Some(n) = &self.notifier else { return };
+        while let Ok(o) = n.outcomes.try_recv() {
+            let kind = if o.ok { "notified" } else { "notify_failed" };
+            self.event(kind, &format!("{} {}: {}", o.channel, o.event, o.detail));
         }
     }
 
@@ -570,6 +628,11 @@ impl<'a> Live<'a> {
                 .map(|r| format!("{}: {}", r.name, r.judgement.reason))
                 .collect();
             self.event("check_failed", &leaks.join("; "));
+            self.notify(
+                "check_failed",
+                format!("check {} failed: {}", self.checks_total, leaks.join("; ")),
+                json!({"check": self.checks_total, "failed_checks": self.checks_failed}),
+            );
             self.view.log(&format!(
                 "{} check {} FAILED ({} of {} tolerated): {}",
                 self.s.name,
@@ -593,6 +656,14 @@ impl<'a> Live<'a> {
                 crate::detect::human_secs(self.s.duration_s),
                 words.join(", ")
             ));
+        }
+        if let Some(e) = &self.exporter {
+            e.check(
+                &self.last_results,
+                failed,
+                self.streak(now),
+                self.s.duration_s,
+            );
         }
         self.write_status(&self.status_doc(now, "running"));
         if self.streak(now) + 1e-6 >= self.s.duration_s {
@@ -639,6 +710,10 @@ impl<'a> Live<'a> {
             maps_cost = t0.elapsed();
         }
         self.store.append_sample(self.run_id, &s)?;
+        if let Some(e) = &self.exporter {
+            e.sample(&s);
+        }
+        self.drain_outcomes();
         let msg: Vec<String> = gate_metrics(&self.target.info, &self.samples)
             .into_iter()
             .filter_map(|m| {
@@ -953,6 +1028,31 @@ impl<'a> Live<'a> {
         doc.report_file = Some(report_path.display().to_string());
         doc.failure_reason = reason;
         self.write_status(&doc);
+        if let Some(e) = &self.exporter {
+            e.set_state(status);
+        }
+        let event = match &end {
+            End::TargetExited(_) => "target_exit",
+            _ => status,
+        };
+        self.notify(
+            if event == "completed" && !passed { "completed" } else { event },
+            format!(
+                "{} — {}{}",
+                if passed { "passed" } else { status },
+                verdict.as_str(),
+                doc.failure_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            json!({"verdict": verdict.as_str(), "passed": passed, "exit_code": exit.code(), "report_file": report_path}),
+        );
+        if let Some(n) = &self.notifier {
+            // Give the last notification a chance; a dead receiver costs at most this.
+            if !n.flush(Duration::from_secs(20)) {
+                self.view
+                    .log("warning: notifications still pending at exit");
+            }
+        }
+        self.drain_outcomes();
         print!("{}", rr::summary_text(&report));
         Ok(exit)
     }
@@ -1024,7 +1124,24 @@ pub fn run(state: &Path, s: RunSettings, plain: bool) -> Result<Exit> {
         &[],
         view,
     );
+    if let Err(e) = live.start_publishers() {
+        // Nothing ran yet: stop a spawned target, forget the run, report the bad setting.
+        live.target
+            .stop(Duration::from_secs(1), nix::sys::signal::Signal::SIGTERM);
+        let _ = live.store.delete_run(live.run_id);
+        return Err(e);
+    }
     live.event("start", &serde_json::to_string(&live.target.info)?);
+    live.notify(
+        "start",
+        format!(
+            "started: {} (profile {}, pass after {} clean)",
+            live.target.info.command.join(" "),
+            live.s.profile.name(),
+            crate::detect::human_secs(live.s.duration_s)
+        ),
+        json!({"pid": live.target.info.pid, "target_hours": live.s.duration_s / 3600.0}),
+    );
     live.view.log(&format!(
         "{} started: {} (PID {}), profile {}, pass after {} clean (warm-up {}, check every {}, sample every {}); status {}",
         live.s.name,
@@ -1127,6 +1244,8 @@ pub fn resume(state: &Path, name: &str, plain: bool) -> Result<Exit> {
         return live.finish(End::TargetExited(exit));
     }
     live.restore_diagnosis_state()?;
+    live.start_publishers()?;
+    live.notify("resume", format!("resumed after a gap: {gap}"), json!({}));
     live.view.log(&format!("{name} resumed: {gap}"));
     live.drive(&wake)
 }

@@ -1,4 +1,8 @@
-//! Writing outputs where others read them: atomic, private files (status.json, reports).
+//! Writing outputs where others read them: atomic, private files (status.json, reports), the
+//! Prometheus endpoint, webhooks and Grafana annotations.
+
+pub mod metrics;
+pub mod notify;
 
 use anyhow::{Context, Result};
 use std::io::Write;

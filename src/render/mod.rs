@@ -1,5 +1,6 @@
 //! Renderers: data in, bytes out. One module per output format; none of them touches the system.
 
 pub mod analysis;
+pub mod grafana;
 pub mod html;
 pub mod report;
