@@ -452,6 +452,8 @@ fn schedule_cmd(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
                     ("on_start".to_string(), serde_json::json!(true)),
                     ("on_complete".into(), serde_json::json!(true)),
                     ("on_failure".into(), serde_json::json!(true)),
+                    ("webhooks".into(), serde_json::json!(run.notify)),
+                    ("grafana_url".into(), serde_json::json!(run.grafana_url)),
                 ]
                 .into(),
                 environment: env,
