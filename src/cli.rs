@@ -89,6 +89,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Judge every series of a PromQL range query (Prometheus, VictoriaMetrics, Thanos, Mimir).
+    Scan(ScanArgs),
     /// Put a milestone annotation on Grafana (e.g. "W2 GC Optimization Deployed").
     Annotate {
         /// Annotation text.
@@ -338,4 +340,51 @@ pub enum GrafanaCmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+}
+
+/// `scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Base URL of the Prometheus-compatible API (e.g. http://127.0.0.1:9090).
+    #[arg(long)]
+    pub url: String,
+    /// PromQL selecting the series, e.g. process_resident_memory_bytes{job="api"}.
+    #[arg(long)]
+    pub query: String,
+    /// How far back from --end.
+    #[arg(long, default_value = "6h")]
+    pub range: String,
+    /// End of the range: RFC 3339, Unix seconds, or now (default).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Resolution of the query.
+    #[arg(long, default_value = "30s")]
+    pub step: String,
+    /// Threshold per minute (memory: e.g. 0.1, 100KiB/min).
+    #[arg(long)]
+    pub threshold: Option<String>,
+    /// memory (bytes, judged in MiB/min), fds, threads or generic.
+    #[arg(long, default_value = "memory")]
+    pub kind: String,
+    /// Warm-up excluded at the start of each series.
+    #[arg(long, default_value = "0s")]
+    pub warmup: String,
+    /// Points per series the server returns at most per answer (Prometheus: 11,000).
+    #[arg(long, default_value_t = 11_000)]
+    pub max_points: usize,
+    /// Concurrent requests.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write an HTML report of the most severe series.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+    /// Repeat every INTERVAL and print only changes of verdict.
+    #[arg(long, value_name = "INTERVAL")]
+    pub watch: Option<String>,
+    /// Stop --watch after N rounds (for tests and cron).
+    #[arg(long, hide = true)]
+    pub watch_count: Option<u64>,
 }

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod detect;
 pub mod diagnose;
 pub mod exit;
+pub mod fleet;
 pub mod health;
 pub mod probe;
 pub mod publish;

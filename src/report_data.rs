@@ -352,3 +352,63 @@ pub fn analysis_report(name: &str, table: &Table, a: &Analysis) -> Report {
         ..Report::default()
     }
 }
+
+/// The HTML report of a fleet scan: the table of every series, charts for the 20 most severe.
+pub fn scan_report(
+    query: &str,
+    series: &[crate::fleet::SeriesVerdict],
+    overall: Verdict,
+) -> Report {
+    Report {
+        title: format!("scan {query}"),
+        facts: vec![
+            ("query".into(), query.into()),
+            ("series".into(), series.len().to_string()),
+            (
+                "leaking".into(),
+                series
+                    .iter()
+                    .filter(|s| s.result.judgement.verdict == Verdict::Leak)
+                    .count()
+                    .to_string(),
+            ),
+        ],
+        verdict: Some(overall),
+        verdict_words: match overall {
+            Verdict::Leak => "LEAK".into(),
+            Verdict::Clean => "CLEAN".into(),
+            Verdict::Inconclusive => "INCONCLUSIVE".into(),
+        },
+        charts: series
+            .iter()
+            .take(20)
+            .map(|s| Chart {
+                metric: crate::fleet::label_text(&s.labels),
+                title: crate::fleet::label_text(&s.labels),
+                unit: s.result.kind.rate_unit().trim_end_matches("/min").into(),
+                series: vec![Series {
+                    name: "value".into(),
+                    points: s.result.judgement.evidence.envelope_points.clone(),
+                }],
+                stacked: Vec::new(),
+                judgement: Some(s.result.judgement.clone()),
+            })
+            .collect(),
+        table: series
+            .iter()
+            .map(|s| {
+                let j = &s.result.judgement;
+                [
+                    crate::fleet::label_text(&s.labels),
+                    j.verdict.as_str().into(),
+                    format!("{:.3}", j.slope_per_min),
+                    fmt_b(j.ci_low),
+                    fmt_b(j.ci_high),
+                    j.threshold_per_min.to_string(),
+                    s.result.kind.rate_unit().into(),
+                ]
+            })
+            .collect(),
+        ..Report::default()
+    }
+}
