@@ -362,7 +362,8 @@ fn a_receiver_that_hangs_or_fails_does_not_delay_sampling() {
         .map(|s| s.t)
         .collect();
     let worst = t.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    assert!(worst < 1.0, "a gap of {worst} s between samples at 200 ms");
+    // A stalled loop would show a gap of 5 s or more (the request time limit); allow for a busy CI machine.
+    assert!(worst < 2.5, "a gap of {worst} s between samples at 200 ms");
     let events = store.events(r.id).expect("events");
     assert!(
         events
