@@ -334,13 +334,7 @@ pub fn to_text(v: &[SeriesVerdict]) -> String {
         "{:<13} {:>10} {:>24} {:>12}  series\n",
         "verdict", "rate", "95% interval", "last"
     );
-    let fb = |x: f64| {
-        if x > f64::MIN && x < f64::MAX {
-            format!("{x:.3}")
-        } else {
-            "∞".into()
-        }
-    };
+    let fb = crate::detect::fmt_bound;
     for s in v {
         let j = &s.result.judgement;
         out.push_str(&format!(

@@ -13,13 +13,8 @@ use crate::units::MIB;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-fn fmt_b(v: f64) -> String {
-    if v <= f64::MIN || v >= f64::MAX {
-        "∞".into()
-    } else {
-        format!("{v:.3}")
-    }
-}
+use crate::detect::fmt_bound as fmt_b;
+use crate::render::report::json_strings;
 
 fn series(samples: &[Sample], start: f64, m: Metric) -> Vec<(f64, f64)> {
     let scale = if m.name().ends_with("_bytes") {
@@ -216,21 +211,12 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
             ]
         })
         .collect();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let (findings, suggestions) = report
         .as_ref()
         .map(|r| {
             (
-                strings(&r["diagnosis"]["findings"]),
-                strings(&r["diagnosis"]["suggestions"]),
+                json_strings(&r["diagnosis"]["findings"]),
+                json_strings(&r["diagnosis"]["suggestions"]),
             )
         })
         .unwrap_or_default();

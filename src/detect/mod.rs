@@ -388,7 +388,8 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     j
 }
 
-fn fmt_bound(v: f64) -> String {
+/// An interval bound for people: `-∞`/`+∞` when the data could not bound it, else 3 decimals.
+pub fn fmt_bound(v: f64) -> String {
     if v <= f64::MIN {
         "-∞".into()
     } else if v >= f64::MAX {

@@ -62,15 +62,7 @@ pub fn to_json(a: &Analysis) -> Value {
     })
 }
 
-fn fmt_rate(v: f64) -> String {
-    if v <= f64::MIN {
-        "-∞".into()
-    } else if v >= f64::MAX {
-        "+∞".into()
-    } else {
-        format!("{v:.3}")
-    }
-}
+use crate::detect::fmt_bound as fmt_rate;
 
 /// The verdict in capitals for tables.
 pub fn verdict_word(v: Verdict) -> &'static str {

@@ -253,16 +253,7 @@ pub fn summary_text(report: &Value) -> String {
         }
     }
     let d = &report["diagnosis"];
-    let lines = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let findings = lines(&d["findings"]);
+    let findings = json_strings(&d["findings"]);
     if !findings.is_empty() {
         out.push_str(&format!(
             "  diagnosis{} (since the end of warm-up{}):\n",
@@ -280,7 +271,7 @@ pub fn summary_text(report: &Value) -> String {
             out.push_str(&format!("    {f}\n"));
         }
     }
-    let suggestions = lines(&d["suggestions"]);
+    let suggestions = json_strings(&d["suggestions"]);
     if !suggestions.is_empty() {
         out.push_str("  what to do next:\n");
         for s in suggestions {
@@ -327,6 +318,17 @@ pub fn summary_text(report: &Value) -> String {
         out.push_str(&format!("  report: {f}\n"));
     }
     out
+}
+
+/// The strings of a JSON array (empty when it is not one).
+pub fn json_strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Sensitivity line for a gate metric (used by the live log).
