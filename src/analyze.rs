@@ -132,6 +132,13 @@ pub fn parse_csv<R: std::io::Read>(reader: R, name: &str) -> Result<Table, CsvEr
     if table.columns.is_empty() {
         return Err(err("no metric columns besides the time column".into()));
     }
+    if !table
+        .columns
+        .iter()
+        .any(|(_, v)| v.iter().any(|x| x.is_finite()))
+    {
+        return Err(err("every metric cell is empty: nothing to judge".into()));
+    }
     Ok(table)
 }
 

@@ -14,6 +14,22 @@ use std::time::Duration;
 /// Runs one command.
 pub fn main(cli: Cli) -> Result<Exit> {
     let state = cli.state_dir.as_path();
+    // Commands that only print end quietly when their reader goes away (`… | head`). A soak run
+    // must not: it keeps SIGPIPE ignored (Rust's default) and survives a closed stdout.
+    let prints_only = !matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Resume { .. }
+            | Command::Demo { .. }
+            | Command::Workload(_)
+            | Command::Schedule(crate::cli::ScheduleCmd::Run { .. })
+    );
+    if prints_only {
+        // SAFETY: restoring the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Analyze(a) => analyze_cmd(&a),
         Command::Run(a) => {
@@ -245,12 +261,22 @@ fn status_cmd(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
         Some(n) => store.find_run(n)?,
         None => store.latest_run()?,
     }
-    .ok_or_else(|| usage(format!("no run named '{}'", name.unwrap_or("(any)"))))?;
+    .ok_or_else(|| match name {
+        Some(n) => usage(format!("no run named '{n}'")),
+        None => usage(format!("no runs yet under '{}'", state.display())),
+    })?;
     let path = runner::status_path(state, &row.name);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut doc: serde_json::Value = serde_json::from_str(&text)
+        .ok()
+        .filter(|v: &serde_json::Value| v["run_name"].is_string())
+        .ok_or_else(|| {
+            usage(format!(
+                "{} is not a leak-sentinel status file",
+                path.display()
+            ))
+        })?;
     let live = runner::run_is_live(state, &row.name);
     if let Some(o) = doc.as_object_mut() {
         o.insert("sentinel_alive".into(), serde_json::json!(live));
@@ -390,8 +416,10 @@ fn report_cmd(
     };
     let text = std::fs::read_to_string(file)
         .map_err(|e| usage(format!("cannot read report '{file}': {e}")))?;
-    let mut report: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {file}"))?;
+    let mut report: serde_json::Value = serde_json::from_str(&text)
+        .ok()
+        .filter(|v: &serde_json::Value| v["run_name"].is_string() && v["metrics"].is_object())
+        .ok_or_else(|| usage(format!("'{file}' is not a leak-sentinel report")))?;
     if let (Some(c), Some(o)) = (comparison, report.as_object_mut()) {
         o.insert("baseline_comparison".into(), c);
     }
@@ -477,8 +505,11 @@ fn schedule_cmd(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
                 for e in rd.flatten() {
                     let p = e.path();
                     if p.extension().is_some_and(|x| x == "json") {
-                        if let Ok(s) = load_schedule(&p) {
-                            all.push(s);
+                        match load_schedule(&p) {
+                            Ok(s) => all.push(s),
+                            Err(e) => {
+                                eprintln!("warning: skipped {}: {}", p.display(), one_line(&e))
+                            }
                         }
                     }
                 }
@@ -630,6 +661,12 @@ fn scan_cmd(a: &crate::cli::ScanArgs) -> Result<Exit> {
     };
     if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
         return Err(usage(format!("--url: '{}' is not an http(s) URL", a.url)));
+    }
+    if a.max_points < 2 {
+        return Err(usage("--max-points must be at least 2"));
+    }
+    if a.concurrency == 0 {
+        return Err(usage("--concurrency must be at least 1"));
     }
     let dur = |flag: &str, s: &str| -> Result<f64> {
         Ok(parse_duration(s)

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// Level change against a `--baseline` that counts as a regression, percent.
 pub const BASELINE_TOLERANCE_PCT: f64 = 10.0;
 
+/// Consecutive failed sample writes that end a run.
+const MAX_WRITE_FAILURES: u32 = 10;
+
 /// How often the process tree is searched for new descendants.
 pub const TREE_REFRESH: Duration = Duration::from_secs(5);
 
@@ -190,6 +193,8 @@ struct Live<'a> {
     exporter: Option<crate::publish::metrics::Exporter>,
     /// Webhooks and Grafana, when configured.
     notifier: Option<crate::publish::notify::Notifier>,
+    /// Consecutive samples the store refused.
+    write_failures: u32,
 }
 
 /// Live terminal view (indicatif) or plain log lines.
@@ -281,6 +286,7 @@ impl<'a> Live<'a> {
             runtime: None,
             exporter: None,
             notifier: None,
+            write_failures: 0,
         }
     }
 
@@ -709,7 +715,21 @@ impl<'a> Live<'a> {
             self.maybe_maps(s.t, false)?;
             maps_cost = t0.elapsed();
         }
-        self.store.append_sample(self.run_id, &s)?;
+        // A write that fails once (a busy database shared with another run, a full disk for a
+        // moment) costs that sample and a warning; only a store that keeps failing ends the run.
+        match self.store.append_sample(self.run_id, &s) {
+            Ok(()) => self.write_failures = 0,
+            Err(e) => {
+                self.write_failures += 1;
+                self.view
+                    .log(&format!("warning: sample not recorded: {e:#}"));
+                if self.write_failures >= MAX_WRITE_FAILURES {
+                    return Err(e.context(format!(
+                        "{MAX_WRITE_FAILURES} samples in a row could not be recorded"
+                    )));
+                }
+            }
+        }
         if let Some(e) = &self.exporter {
             e.sample(&s);
         }
@@ -1106,12 +1126,23 @@ pub fn run(state: &Path, s: RunSettings, plain: bool) -> Result<Exit> {
         TargetSpec::Cgroup(dir) => Target::cgroup(dir.clone())?,
     };
     let started_at = now_unix();
-    let run_id = store.create_run(
+    let mut target = target;
+    let run_id = match store.create_run(
         &s.name,
         &serde_json::to_string(&s)?,
         &serde_json::to_string(&target.info)?,
         started_at,
-    )?;
+    ) {
+        Ok(id) => id,
+        Err(e) => {
+            // Never leave a spawned target behind when the run cannot even be recorded.
+            target.stop(
+                Duration::from_secs_f64(s.grace_s),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            return Err(e);
+        }
+    };
     let view = View::new(plain, &s);
     let mut live = Live::new(
         state,

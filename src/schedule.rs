@@ -48,7 +48,11 @@ pub fn parse_cron(s: &str) -> Result<CronExpr> {
             "--cron: '{s}' is not a valid cron expression ({e})"
         ))
     })?;
-    Ok(CronExpr { text, fields, cron })
+    let c = CronExpr { text, fields, cron };
+    if c.next_fires(chrono::Local::now(), 1).is_empty() {
+        return Err(usage(format!("--cron: '{s}' never fires (no such date)")));
+    }
+    Ok(c)
 }
 
 impl CronExpr {
@@ -322,6 +326,7 @@ mod tests {
             ("zero 3 * * *", ""),
             ("0 3 L * *", ""),
             ("", "has 0 fields"),
+            ("0 3 31 2 *", "never fires"),
         ] {
             let e = parse_cron(bad).expect_err(bad).to_string();
             assert!(!e.contains('\n'), "one line: {e}");

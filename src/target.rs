@@ -391,43 +391,54 @@ impl Target {
     ) -> Option<TargetExit> {
         use nix::sys::signal::{Signal, kill, killpg};
         use nix::unistd::Pid;
+        // Whatever is left of the tree: its process group and every tracked descendant (some
+        // may have left the group). The main child may already be gone: the rest is not.
+        let group_alive = |pgid: Pid| killpg(pgid, None).is_ok();
+        let tracked: Vec<Pid> = self.procs.keys().map(|p| Pid::from_raw(*p)).collect();
         if self.child.is_none() {
-            let pgid = Pid::from_raw(self.owned_pgid?);
+            let root = self.owned_pgid?;
+            // Only signal the group the earlier sentinel started if its root is still that
+            // process (same start time through the held handle), not a reused PID.
+            let ours = self
+                .procs
+                .get_mut(&root)
+                .is_some_and(|h| h.read_stat().is_ok_and(|st| !st.zombie));
+            if !ours {
+                return None;
+            }
+            let pgid = Pid::from_raw(root);
             let _ = killpg(pgid, signal);
             let deadline = Instant::now() + grace;
-            while Instant::now() < deadline && self.poll_exit().is_none() {
+            while Instant::now() < deadline && group_alive(pgid) {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = killpg(pgid, Signal::SIGKILL);
             return None;
         }
         let child = self.child.as_mut()?;
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(describe_status(s.code(), s.signal()));
-        }
         let pgid = Pid::from_raw(child.id() as i32);
+        let mut status = child.try_wait().ok().flatten();
         let _ = killpg(pgid, signal);
-        for pid in self.procs.keys() {
-            let _ = kill(Pid::from_raw(*pid), signal);
+        for pid in &tracked {
+            let _ = kill(*pid, signal);
         }
         let deadline = Instant::now() + grace;
-        loop {
-            if let Ok(Some(s)) = child.try_wait() {
-                let _ = killpg(pgid, Signal::SIGKILL);
-                return Some(describe_status(s.code(), s.signal()));
+        while Instant::now() < deadline {
+            if status.is_none() {
+                status = child.try_wait().ok().flatten();
             }
-            if Instant::now() >= deadline {
-                let _ = killpg(pgid, Signal::SIGKILL);
-                for pid in self.procs.keys() {
-                    let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-                }
-                return child
-                    .wait()
-                    .ok()
-                    .map(|s| describe_status(s.code(), s.signal()));
+            if status.is_some() && !group_alive(pgid) {
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = killpg(pgid, Signal::SIGKILL);
+        for pid in &tracked {
+            let _ = kill(*pid, Signal::SIGKILL);
+        }
+        let status = status.or_else(|| child.wait().ok());
+        self.reap_orphans();
+        status.map(|s| describe_status(s.code(), s.signal()))
     }
 
     /// A target that is gone: nothing to sample or stop (a resume that found it dead).

@@ -187,3 +187,11 @@ fn bad_flags_get_one_line_and_exit_2() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_csv_with_only_empty_cells_is_bad_input() {
+    bad(
+        "t_seconds,rss_bytes\n0,\n1,\n2,\n3,\n4,\n5,\n",
+        "every metric cell is empty",
+    );
+}

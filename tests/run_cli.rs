@@ -671,3 +671,48 @@ fn another_users_process_is_measured_with_a_clear_warning() {
         "{text}"
     );
 }
+
+/// Regression: a target whose main process exits must not leave its children running.
+#[test]
+fn descendants_of_an_exited_target_are_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("child.pid");
+    let script = format!(
+        "sleep 300 & echo $! > '{}'; sleep 1; exit 0",
+        pid_file.display()
+    );
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args([
+            "run",
+            "--name",
+            "orphans",
+            "--plain",
+            "--warmup",
+            "1s",
+            "--check-every",
+            "1s",
+        ])
+        .args([
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "10s",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("number");
+    wait_for("the orphan to go", Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+}
