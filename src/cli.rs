@@ -78,12 +78,16 @@ pub enum Command {
         json: bool,
     },
     /// One look at a process or cgroup now: memory, FDs against their limit, threads, top groups.
+    #[command(
+        override_usage = "leak-sentinel health (--pid PID | --cgroup DIR) [--json]",
+        group(clap::ArgGroup::new("what").required(true).args(["pid", "cgroup"]))
+    )]
     Health {
         /// The process (and its descendants).
-        #[arg(long, group = "what", required = true)]
+        #[arg(long)]
         pid: Option<i32>,
         /// A cgroup v2 directory.
-        #[arg(long, group = "what", required = true)]
+        #[arg(long)]
         cgroup: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]

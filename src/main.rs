@@ -23,10 +23,21 @@ fn main() {
                     },
                 );
             }
-            // One line: clap's first line names the bad flag or value.
+            // One line: clap's message up to its usage section (it may list the missing
+            // arguments on the lines after the first).
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{}", first.trim());
+            let msg: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let line = if msg.is_empty() {
+                "invalid arguments".to_string()
+            } else {
+                msg.join(" ")
+            };
+            eprintln!("{line}");
             std::process::exit(Exit::Usage.code());
         }
     };
