@@ -3,30 +3,18 @@
 //! verdict must match its label and equal what `analyze` says on the same data; errors are one
 //! line with exit 2.
 
+mod common;
+
 use assert_cmd::cargo::cargo_bin;
+use common::{Kill, free_port};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const STEP: i64 = 30;
 const POINTS: i64 = 241; // 2 hours
 const MIB: f64 = 1_048_576.0;
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
 
 fn ready(url: &str) -> bool {
     let agent: ureq::Agent = ureq::Agent::config_builder()

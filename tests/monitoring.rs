@@ -4,21 +4,17 @@
 //! never lands on disk or in output); a receiver that hangs or fails does not delay sampling; the
 //! dashboard queries only metrics the exporter serves.
 
+mod common;
+
 use assert_cmd::cargo::cargo_bin;
+use common::{Kill, free_port};
 use leak_sentinel::probe::Metric;
 use leak_sentinel::store::Store;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 fn get(url: &str) -> Option<String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -26,14 +22,6 @@ fn get(url: &str) -> Option<String> {
         .build()
         .into();
     agent.get(url).call().ok()?.body_mut().read_to_string().ok()
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn run_cmd(state: &Path, name: &str, duration: &str, extra: &[&str]) -> Command {

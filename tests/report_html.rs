@@ -2,17 +2,14 @@
 //! number of points, says the verdict in words, fetches nothing; headless Chromium renders it;
 //! compare names the leaking metric and the direction of change.
 
+mod common;
+
 use assert_cmd::cargo::cargo_bin;
+use common::ls;
 use scraper::{Html, Selector};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn ls(state: &Path) -> Command {
-    let mut c = Command::new(cargo_bin("leak-sentinel"));
-    c.arg("--state-dir").arg(state);
-    c
-}
 
 fn soak(state: &Path, name: &str, workload: &str) -> i32 {
     let out = ls(state)

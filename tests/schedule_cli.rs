@@ -2,16 +2,13 @@
 //! reproducing an awkward argv through `sh -c`, systemd units that `systemd-analyze verify`
 //! accepts, a baseline flagging a memory regression, and the seed's make targets.
 
+mod common;
+
 use assert_cmd::cargo::cargo_bin;
+use common::ls;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn ls(state: &Path) -> Command {
-    let mut c = Command::new(cargo_bin("leak-sentinel"));
-    c.arg("--state-dir").arg(state);
-    c
-}
 
 #[test]
 fn bad_cron_expressions_get_one_line_and_exit_2() {
