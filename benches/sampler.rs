@@ -21,7 +21,7 @@
 //! `cargo bench --bench sampler`
 
 use leak_sentinel::probe::Metric;
-use leak_sentinel::runner::TREE_REFRESH;
+use leak_sentinel::session::ticker::TREE_REFRESH;
 use leak_sentinel::target::Target;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -2,17 +2,20 @@
 //! levels (median and p95 after warm-up), growth rates with intervals and sawtooth amplitude,
 //! saved to a file and compared with later runs to flag regressions.
 
-use crate::config::RunSettings;
 use crate::detect::stats::quantile_in_place;
-use crate::probe::{Metric, Sample};
-use crate::runner::judge_run;
-use anyhow::{Context, Result};
+use crate::gate::judge_run;
+use crate::sample::{Metric, Sample};
+use crate::settings::RunSettings;
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Schema version of baseline files; bump only when adding fields.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Level change against a `--baseline` that counts as a regression, percent.
+pub const TOLERANCE_PCT: f64 = 10.0;
 
 /// Metrics summarised.
 const METRICS: [Metric; 5] = [
@@ -71,7 +74,8 @@ pub struct Baseline {
 }
 
 /// Summarises a run's samples after warm-up.
-pub fn summarize(s: &RunSettings, samples: &[Sample], started_at: f64) -> Baseline {
+/// `now` (Unix seconds) stamps it.
+pub fn summarize(s: &RunSettings, samples: &[Sample], started_at: f64, now: f64) -> Baseline {
     let from = started_at + s.warmup_s;
     let steady: Vec<&Sample> = samples.iter().filter(|x| x.t >= from).collect();
     let mut levels = BTreeMap::new();
@@ -106,7 +110,7 @@ pub fn summarize(s: &RunSettings, samples: &[Sample], started_at: f64) -> Baseli
     Baseline {
         schema_version: SCHEMA_VERSION,
         run_name: s.name.clone(),
-        created: crate::render::report::rfc3339(crate::runner::now_unix()),
+        created: crate::units::rfc3339(now),
         window_s: (
             s.warmup_s,
             steady.last().map_or(s.warmup_s, |x| x.t - started_at),
@@ -119,23 +123,14 @@ pub fn summarize(s: &RunSettings, samples: &[Sample], started_at: f64) -> Baseli
     }
 }
 
-/// Reads a baseline file.
-pub fn load(path: &Path) -> Result<Baseline> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        crate::exit::usage(format!("cannot read baseline '{}': {e}", path.display()))
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
+/// Parses a baseline file's text (`path` names it in errors).
+pub fn parse(text: &str, path: &Path) -> Result<Baseline> {
+    serde_json::from_str(text).map_err(|e| {
         crate::exit::usage(format!(
             "baseline '{}' is not a baseline file: {e}",
             path.display()
         ))
     })
-}
-
-/// Writes a baseline file (private to the user).
-pub fn save(b: &Baseline, path: &Path) -> Result<()> {
-    crate::publish::write_atomic(path, serde_json::to_string_pretty(b)?.as_bytes())
-        .with_context(|| format!("writing baseline {}", path.display()))
 }
 
 /// One line of a comparison.

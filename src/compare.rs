@@ -1,12 +1,11 @@
-//! `compare RUN_A RUN_B`: settings, steady-state levels and growth rates side by side, the change
+//! Two runs compared (`compare RUN_A RUN_B`), data → data: settings, steady-state levels and growth rates side by side, the change
 //! in each and whether it is beyond noise — the question after an optimisation.
 
-use crate::config::RunSettings;
 use crate::detect::stats::quantile_in_place;
-use crate::probe::{Metric, Sample};
-use crate::runner::judge_run;
-use crate::store::{RunRow, Store};
-use anyhow::{Context, Result};
+use crate::gate::judge_run;
+use crate::sample::{Metric, Sample};
+use crate::settings::RunSettings;
+use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 const METRICS: [Metric; 5] = [
@@ -17,16 +16,27 @@ const METRICS: [Metric; 5] = [
     Metric::Threads,
 ];
 
+/// One run's stored data.
+pub struct RunData {
+    /// Run name.
+    pub name: String,
+    /// Its settings.
+    pub settings: RunSettings,
+    /// Start, Unix seconds.
+    pub started_at: f64,
+    /// Every sample.
+    pub samples: Vec<Sample>,
+}
+
 struct Side {
     settings: RunSettings,
     levels: Vec<(Metric, f64, f64, f64)>,
     rates: Map<String, Value>,
 }
 
-fn side(store: &Store, row: &RunRow) -> Result<Side> {
-    let settings: RunSettings = serde_json::from_str(&row.settings).context("reading settings")?;
-    let samples: Vec<Sample> = store.samples(row.id)?;
-    let from = row.started_at + settings.warmup_s;
+fn side(run: &RunData) -> Side {
+    let (settings, samples) = (run.settings.clone(), &run.samples);
+    let from = run.started_at + settings.warmup_s;
     let mut levels = Vec::new();
     for m in METRICS {
         let mut v: Vec<f64> = samples
@@ -43,7 +53,7 @@ fn side(store: &Store, row: &RunRow) -> Result<Side> {
         }
     }
     let mut rates = Map::new();
-    for r in judge_run(&samples, row.started_at, &settings, &METRICS) {
+    for r in judge_run(samples, run.started_at, &settings, &METRICS) {
         let b = |v: f64| (v > f64::MIN && v < f64::MAX).then_some(v);
         rates.insert(
             r.name.clone(),
@@ -52,11 +62,11 @@ fn side(store: &Store, row: &RunRow) -> Result<Side> {
                    "unit": r.kind.rate_unit()}),
         );
     }
-    Ok(Side {
+    Side {
         settings,
         levels,
         rates,
-    })
+    }
 }
 
 fn direction(d: f64) -> &'static str {
@@ -70,8 +80,8 @@ fn direction(d: f64) -> &'static str {
 }
 
 /// The comparison as JSON.
-pub fn compare(store: &Store, a: &RunRow, b: &RunRow) -> Result<Value> {
-    let (sa, sb) = (side(store, a)?, side(store, b)?);
+pub fn compare(a: &RunData, b: &RunData) -> Result<Value> {
+    let (sa, sb) = (side(a), side(b));
     let ja = serde_json::to_value(&sa.settings)?;
     let jb = serde_json::to_value(&sb.settings)?;
     let mut settings = Map::new();
@@ -121,64 +131,4 @@ pub fn compare(store: &Store, a: &RunRow, b: &RunRow) -> Result<Value> {
         );
     }
     Ok(json!({"a": a.name, "b": b.name, "settings_changed": settings, "metrics": metrics}))
-}
-
-/// The comparison for people.
-pub fn to_text(c: &Value) -> String {
-    let mut out = format!(
-        "compare {} (a) → {} (b)\n",
-        c["a"].as_str().unwrap_or(""),
-        c["b"].as_str().unwrap_or("")
-    );
-    if let Some(s) = c["settings_changed"].as_object() {
-        for (k, v) in s {
-            out.push_str(&format!("  setting {k}: {} → {}\n", v["a"], v["b"]));
-        }
-    }
-    out.push_str(&format!(
-        "  {:<12} {:>14} {:>14} {:>9} {:>22} {:>22}\n",
-        "metric", "level a", "level b", "change", "rate a (/min)", "rate b (/min)"
-    ));
-    if let Some(ms) = c["metrics"].as_object() {
-        for (name, m) in ms {
-            let lvl = |v: &Value| {
-                let x = v.as_f64().unwrap_or(0.0);
-                if name.ends_with("_bytes") {
-                    format!("{:.1} MiB", x / crate::units::MIB)
-                } else {
-                    format!("{x:.0}")
-                }
-            };
-            let rate = |r: &Value| {
-                format!(
-                    "{:.3} {}",
-                    r["slope_per_min"].as_f64().unwrap_or(0.0),
-                    r["verdict"].as_str().unwrap_or("")
-                )
-            };
-            out.push_str(&format!(
-                "  {:<12} {:>14} {:>14} {:>8}{} {:>22} {:>21}{}\n",
-                name,
-                lvl(&m["level_a"]),
-                lvl(&m["level_b"]),
-                m["level_change_pct"]
-                    .as_f64()
-                    .map_or("-".into(), |p| format!("{p:+.1}%")),
-                if m["level_beyond_noise"].as_bool() == Some(true) {
-                    "*"
-                } else {
-                    " "
-                },
-                rate(&m["rate_a"]),
-                rate(&m["rate_b"]),
-                if m["rate_beyond_noise"].as_bool() == Some(true) {
-                    "*"
-                } else {
-                    " "
-                },
-            ));
-        }
-    }
-    out.push_str("  * beyond noise (levels: more than either run's interquartile range; rates: intervals apart)\n");
-    out
 }

@@ -44,3 +44,8 @@ pub struct UsageError(pub String);
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
+
+/// An error chain on one line (`outer: inner: root`).
+pub fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}

@@ -5,23 +5,26 @@
 //! system.
 
 pub mod analyze;
-pub mod app;
 pub mod baseline;
 pub mod cli;
+pub mod clock;
+pub mod commands;
 pub mod compare;
 pub mod config;
-pub mod demo;
 pub mod detect;
 pub mod diagnose;
 pub mod exit;
+pub mod files;
 pub mod fleet;
-pub mod health;
+pub mod gate;
 pub mod probe;
 pub mod publish;
 pub mod render;
-pub mod report_data;
-pub mod runner;
+pub mod rundir;
+pub mod sample;
 pub mod schedule;
+pub mod session;
+pub mod settings;
 pub mod store;
 pub mod target;
 pub mod units;

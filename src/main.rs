@@ -1,7 +1,7 @@
 //! Binary entry point: parse → library → exit code; nothing else.
 
 use clap::Parser;
-use leak_sentinel::{app, cli::Cli, exit::Exit};
+use leak_sentinel::{cli::Cli, commands, exit, exit::Exit};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -41,10 +41,10 @@ fn main() {
             std::process::exit(Exit::Usage.code());
         }
     };
-    let code = match app::main(cli) {
+    let code = match commands::main(cli) {
         Ok(exit) => exit.code(),
         Err(e) => {
-            eprintln!("error: {}", app::one_line(&e));
+            eprintln!("error: {}", exit::one_line(&e));
             Exit::Usage.code()
         }
     };

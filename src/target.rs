@@ -3,7 +3,7 @@
 //! a spawned command (SIGTERM to its process group, SIGKILL after a grace period).
 
 use crate::probe::process::{ProbeError, ProcHandle, peek_stat};
-use crate::probe::{Metric, Sample};
+use crate::sample::{Metric, Sample};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -64,7 +64,7 @@ pub fn run(template: &str, pid: Option<i32>, dir: &Path, limit: Duration) -> Hoo
         dir: dir.display().to_string(),
         files: Vec::new(),
     };
-    if let Err(e) = crate::store::private_dir(dir) {
+    if let Err(e) = crate::files::private_dir(dir) {
         res.stderr = format!("cannot create {}: {e:#}", dir.display());
         return res;
     }

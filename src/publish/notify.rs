@@ -13,15 +13,7 @@ const ATTEMPTS: u32 = 3;
 /// Time limit of one attempt.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Body format of webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// `{"event": …, "run": …, …}`.
-    Json,
-    /// `{"text": …}` (Slack incoming webhooks, Mattermost, Rocket.Chat…).
-    Slack,
-}
+pub use crate::settings::NotifyFormat as Format;
 
 /// Where to send.
 #[derive(Debug, Clone, Default)]
@@ -134,7 +126,7 @@ fn webhook_body(n: &Note, f: Format) -> Value {
         Format::Slack => json!({"text": format!("leak-sentinel {}: {}", n.run, n.text)}),
         Format::Json => json!({
             "source": "leak-sentinel", "event": n.event, "run": n.run, "profile": n.profile,
-            "text": n.text, "time": crate::render::report::rfc3339(n.t), "details": n.extra,
+            "text": n.text, "time": crate::units::rfc3339(n.t), "details": n.extra,
         }),
     }
 }

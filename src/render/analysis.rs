@@ -73,24 +73,7 @@ pub fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-/// The sensitivity of a judgement in words a user can act on.
-pub fn sensitivity_words(j: &Judgement, unit: &str) -> String {
-    let mut parts = Vec::new();
-    if j.ci_high < f64::MAX && j.verdict != Verdict::Leak {
-        parts.push(format!(
-            "proven growth ≤ {} {unit} at {:.0} %",
-            fmt_rate(j.ci_high),
-            j.confidence * 100.0
-        ));
-    }
-    if let Some(m) = j.evidence.min_detectable_per_min {
-        parts.push(format!("smallest leak this data can catch ≈ {m:.3} {unit}"));
-    }
-    if let Some(s) = j.evidence.more_time_needed_s {
-        parts.push(format!("needs roughly {} more to decide", human_secs(s)));
-    }
-    parts.join("; ")
-}
+pub use crate::gate::sensitivity_words;
 
 /// The human-readable table of `analyze`.
 pub fn to_text(a: &Analysis) -> String {

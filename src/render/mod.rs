@@ -1,6 +1,8 @@
 //! Renderers: data in, bytes out. One module per output format; none of them touches the system.
 
 pub mod analysis;
+pub mod compare;
 pub mod grafana;
 pub mod html;
 pub mod report;
+pub mod scan;

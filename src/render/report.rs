@@ -2,8 +2,8 @@
 //! terminal summary. Data in, bytes out.
 
 use crate::analyze::MetricResult;
-use crate::probe::{Metric, Sample};
 use crate::render::analysis::{judgement_json, sensitivity_words, verdict_word};
+use crate::sample::{Metric, Sample};
 use crate::store::{CheckRow, EventRow};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -11,17 +11,7 @@ use serde_json::{Value, json};
 /// Schema version of status.json and of the report; bump only when adding fields.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Unix seconds → RFC 3339 in local time with offset (`2025-05-24T20:25:00+08:00`).
-pub fn rfc3339(t: f64) -> String {
-    use chrono::TimeZone;
-    let secs = t.floor() as i64;
-    let nanos = ((t - t.floor()) * 1e9) as u32;
-    chrono::Local
-        .timestamp_opt(secs, nanos)
-        .single()
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
-        .unwrap_or_default()
-}
+pub use crate::units::rfc3339;
 
 /// Trend word of status.json for one metric's latest judgement.
 pub fn trend_word(j: Option<&MetricResult>, warming_up: bool) -> &'static str {

@@ -7,7 +7,7 @@
 //! committed survives and `resume` carries on from it. (A power cut may lose the last few
 //! commits still in the OS page cache: `synchronous=NORMAL` trades that for no fsync per sample.)
 
-use crate::probe::{Metric, Sample};
+use crate::sample::{Metric, Sample};
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -72,24 +72,10 @@ pub struct Store {
     pub path: PathBuf,
 }
 
-/// Creates `dir` (and parents) private to the user (0700).
-pub fn private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    Ok(())
-}
-
 impl Store {
     /// Opens (creating if needed) the store under `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Store> {
-        private_dir(state_dir)?;
+        crate::files::private_dir(state_dir)?;
         let path = state_dir.join("leak-sentinel.db");
         let conn = Connection::open(&path)
             .with_context(|| format!("opening the store {}", path.display()))?;

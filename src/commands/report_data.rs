@@ -2,14 +2,14 @@
 //! table — into the renderers' input values.
 
 use crate::analyze::{Analysis, MetricKind, Table};
-use crate::config::RunSettings;
 use crate::detect::{Verdict, human_secs};
-use crate::probe::{Metric, Sample};
+use crate::gate::judge_run;
 use crate::render::html::{Chart, Report, Series};
-use crate::render::report::rfc3339;
-use crate::runner::judge_run;
+use crate::sample::{Metric, Sample};
+use crate::settings::RunSettings;
 use crate::store::{RunRow, Store};
 use crate::units::MIB;
+use crate::units::rfc3339;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -369,8 +369,8 @@ pub fn scan_report(
             .iter()
             .take(20)
             .map(|s| Chart {
-                metric: crate::fleet::label_text(&s.labels),
-                title: crate::fleet::label_text(&s.labels),
+                metric: crate::render::scan::label_text(&s.labels),
+                title: crate::render::scan::label_text(&s.labels),
                 unit: s.result.kind.rate_unit().trim_end_matches("/min").into(),
                 series: vec![Series {
                     name: "value".into(),
@@ -385,7 +385,7 @@ pub fn scan_report(
             .map(|s| {
                 let j = &s.result.judgement;
                 [
-                    crate::fleet::label_text(&s.labels),
+                    crate::render::scan::label_text(&s.labels),
                     j.verdict.as_str().into(),
                     format!("{:.3}", j.slope_per_min),
                     fmt_b(j.ci_low),

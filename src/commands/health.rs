@@ -31,7 +31,7 @@ pub struct Health {
 
 /// Takes the look.
 pub fn look(mut target: Target) -> Result<Health> {
-    let t = crate::runner::now_unix();
+    let t = crate::clock::now_unix();
     let (sample, _) = target.sample(t, true);
     let inv = target.inventory();
     let maps = target.maps(t);
@@ -84,11 +84,11 @@ pub fn look(mut target: Target) -> Result<Health> {
     largest.sort_by_key(|l| std::cmp::Reverse(l.1));
     largest.truncate(8);
     let runtime = root.map(|p| diagnose::detect_runtime(p, Some(&maps)));
-    let get = |m: crate::probe::Metric| sample.get(m);
-    use crate::probe::Metric as M;
+    let get = |m: crate::sample::Metric| sample.get(m);
+    use crate::sample::Metric as M;
     let doc = json!({
         "schema_version": 1,
-        "time": crate::render::report::rfc3339(t),
+        "time": crate::units::rfc3339(t),
         "pid": root,
         "pids": pids,
         "processes": pids.len(),
@@ -171,4 +171,24 @@ pub fn look(mut target: Target) -> Result<Health> {
         text.push_str("  (partial: a process vanished while it was read)\n");
     }
     Ok(Health { doc, text })
+}
+
+/// Runs `health (--pid PID | --cgroup DIR)`.
+pub fn health(
+    pid: Option<i32>,
+    cgroup: Option<std::path::PathBuf>,
+    json: bool,
+) -> Result<crate::exit::Exit> {
+    let target = match (pid, cgroup) {
+        (Some(p), _) => Target::attach(p, true, None)?,
+        (None, Some(dir)) => Target::cgroup(dir)?,
+        (None, None) => return Err(crate::exit::usage("give --pid PID or --cgroup DIR")),
+    };
+    let h = look(target)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&h.doc)?);
+    } else {
+        print!("{}", h.text);
+    }
+    Ok(crate::exit::Exit::Passed)
 }

@@ -1,0 +1,114 @@
+//! Commands: one small module per command family. Each parses what the user typed, calls the
+//! layers below, renders and returns the exit status; [`main`] only dispatches.
+
+mod analyze;
+pub mod demo;
+pub mod health;
+mod monitoring;
+mod report;
+pub mod report_data;
+mod runs;
+mod scan;
+mod schedule;
+
+use crate::cli::{Cli, Command};
+use crate::exit::{Exit, usage};
+use crate::store::Store;
+use crate::units::{RateKind, parse_duration, parse_rate};
+use anyhow::Result;
+use std::path::Path;
+
+/// Runs one command.
+pub fn main(cli: Cli) -> Result<Exit> {
+    let state = cli.state_dir.as_path();
+    // Commands that only print end quietly when their reader goes away (`… | head`). A soak run
+    // must not: it keeps SIGPIPE ignored (Rust's default) and survives a closed stdout.
+    let prints_only = !matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Resume { .. }
+            | Command::Demo { .. }
+            | Command::Workload(_)
+            | Command::Schedule(crate::cli::ScheduleCmd::Run { .. })
+    );
+    if prints_only {
+        // SAFETY: restoring the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    match cli.command {
+        Command::Analyze(a) => analyze::analyze(&a),
+        Command::Run(a) => crate::session::run(state, crate::config::resolve(&a)?, a.plain),
+        Command::Resume { name } => crate::session::resume(state, &name, false),
+        Command::Status { name, json } => runs::status(state, name.as_deref(), json),
+        Command::List { json } => runs::list(state, json),
+        Command::Report {
+            name,
+            json,
+            csv,
+            baseline,
+            tolerance,
+            html,
+        } => report::report(
+            state,
+            &name,
+            json,
+            csv.as_deref(),
+            html.as_deref(),
+            baseline.as_deref(),
+            tolerance,
+        ),
+        Command::Compare { a, b, json } => report::compare(state, &a, &b, json),
+        Command::Baseline(crate::cli::BaselineCmd::Save { run, output }) => {
+            report::baseline_save(state, &run, &output)
+        }
+        Command::Schedule(cmd) => schedule::schedule(state, cmd),
+        Command::Scan(a) => scan::scan(&a),
+        Command::Annotate {
+            text,
+            tags,
+            grafana_url,
+            grafana_token_file,
+        } => monitoring::annotate(&text, &tags, &grafana_url, grafana_token_file.as_deref()),
+        Command::Grafana(g) => monitoring::grafana(g),
+        Command::Workload(w) => {
+            let code = crate::workload::run(
+                &w.kind,
+                w.seconds,
+                w.mib_per_min,
+                w.fds_per_min,
+                w.exit_code,
+                w.leak.as_deref(),
+                w.per_min,
+                w.cache_mib,
+            )?;
+            std::process::exit(code);
+        }
+        Command::Health { pid, cgroup, json } => health::health(pid, cgroup, json),
+        Command::Demo { duration } => {
+            parse_duration(&duration).map_err(|e| usage(format!("--duration: {e}")))?;
+            demo::run(state, &duration)
+        }
+    }
+}
+
+fn rate(flag: &str, s: &str, kind: RateKind) -> Result<f64> {
+    parse_rate(s, kind).map_err(|e| usage(format!("--{flag}: {e}")))
+}
+
+fn open_existing(state: &Path) -> Result<Store> {
+    if !state.join("leak-sentinel.db").exists() {
+        return Err(usage(format!(
+            "no runs under '{}' (set --state-dir or LEAK_SENTINEL_DIR)",
+            state.display()
+        )));
+    }
+    Store::open(state)
+}
+
+/// Writes a file the user asked for (a report to attach somewhere): plain permissions, clear error.
+fn write_user_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes)
+        .map_err(|e| usage(format!("cannot write '{}': {e}", path.display())))
+}

@@ -1,0 +1,163 @@
+//! `report`, `compare` and `baseline save`: a stored run's final report (terminal, JSON, CSV,
+//! HTML), two runs side by side, and a run's steady state saved as a baseline.
+
+use super::{open_existing, write_user_file};
+use crate::clock::now_unix;
+use crate::compare::RunData;
+use crate::exit::{Exit, usage};
+use crate::render;
+use crate::store::{RunRow, Store};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// Runs `report NAME` (terminal, `--json`, `--csv`, `--html`).
+pub fn report(
+    state: &Path,
+    name: &str,
+    json: bool,
+    csv: Option<&Path>,
+    html: Option<&Path>,
+    baseline: Option<&Path>,
+    tolerance: f64,
+) -> Result<Exit> {
+    if let Some(path) = html {
+        if html_report(state, name, path)? && !json && csv.is_none() {
+            // A live run has no final report yet; the HTML is its partial report.
+            return Ok(Exit::Passed);
+        }
+    }
+    let store = open_existing(state)?;
+    let row = store
+        .find_run(name)?
+        .ok_or_else(|| usage(format!("no run named '{name}'")))?;
+    let comparison = match baseline {
+        Some(path) => {
+            let b = crate::files::load_baseline(path)?;
+            let settings: crate::settings::RunSettings =
+                serde_json::from_str(&row.settings).context("reading the run's settings")?;
+            let cur = crate::baseline::summarize(
+                &settings,
+                &store.samples(row.id)?,
+                row.started_at,
+                now_unix(),
+            );
+            Some(serde_json::json!({
+                "baseline_file": path,
+                "baseline_run": b.run_name,
+                "tolerance_pct": tolerance,
+                "changes": crate::baseline::compare(&b, &cur, tolerance),
+            }))
+        }
+        None => None,
+    };
+    if let Some(path) = csv {
+        let samples = store.samples(row.id)?;
+        let text = render::report::samples_csv(&samples, row.started_at);
+        std::fs::write(path, text)
+            .map_err(|e| usage(format!("cannot write '{}': {e}", path.display())))?;
+        eprintln!("wrote {} samples to {}", samples.len(), path.display());
+        if !json {
+            return Ok(Exit::Passed);
+        }
+    }
+    let Some(file) = &row.report_file else {
+        return Err(usage(format!(
+            "run '{name}' has no final report yet ({}); see 'leak-sentinel status {name}'",
+            row.status
+        )));
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| usage(format!("cannot read report '{file}': {e}")))?;
+    let mut report: serde_json::Value = serde_json::from_str(&text)
+        .ok()
+        .filter(|v: &serde_json::Value| v["run_name"].is_string() && v["metrics"].is_object())
+        .ok_or_else(|| usage(format!("'{file}' is not a leak-sentinel report")))?;
+    if let (Some(c), Some(o)) = (comparison, report.as_object_mut()) {
+        o.insert("baseline_comparison".into(), c);
+    }
+    let html: Vec<String> = store
+        .events(row.id)?
+        .into_iter()
+        .filter(|e| e.kind == "html_report")
+        .map(|e| e.detail)
+        .collect();
+    if let Some(o) = report.as_object_mut() {
+        if !html.is_empty() {
+            o.insert("html_files".into(), serde_json::json!(html));
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render::report::summary_text(&report));
+        for h in &html {
+            println!("  html: {h}");
+        }
+    }
+    Ok(Exit::Passed)
+}
+
+/// Writes the HTML report of run `name` to `path`; true when the run has no final report yet.
+fn html_report(state: &Path, name: &str, path: &Path) -> Result<bool> {
+    let store = open_existing(state)?;
+    let row = store
+        .find_run(name)?
+        .ok_or_else(|| usage(format!("no run named '{name}'")))?;
+    let page = crate::render::html::render(&super::report_data::run_report(&store, &row)?)?;
+    write_user_file(path, page.as_bytes())?;
+    store.append_event(
+        row.id,
+        now_unix(),
+        "html_report",
+        &path.display().to_string(),
+    )?;
+    eprintln!("wrote {} ({} KiB)", path.display(), page.len() / 1024);
+    Ok(row.report_file.is_none())
+}
+
+/// A run's stored data for `compare`.
+fn run_data(store: &Store, row: &RunRow) -> Result<RunData> {
+    Ok(RunData {
+        name: row.name.clone(),
+        settings: serde_json::from_str(&row.settings).context("reading settings")?,
+        started_at: row.started_at,
+        samples: store.samples(row.id)?,
+    })
+}
+
+/// Runs `compare RUN_A RUN_B`.
+pub fn compare(state: &Path, a: &str, b: &str, json: bool) -> Result<Exit> {
+    let store = open_existing(state)?;
+    let ra = store
+        .find_run(a)?
+        .ok_or_else(|| usage(format!("no run named '{a}'")))?;
+    let rb = store
+        .find_run(b)?
+        .ok_or_else(|| usage(format!("no run named '{b}'")))?;
+    let c = crate::compare::compare(&run_data(&store, &ra)?, &run_data(&store, &rb)?)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        print!("{}", render::compare::to_text(&c));
+    }
+    Ok(Exit::Passed)
+}
+
+/// Runs `baseline save RUN -o FILE`.
+pub fn baseline_save(state: &Path, run: &str, output: &Path) -> Result<Exit> {
+    let store = open_existing(state)?;
+    let row = store
+        .find_run(run)?
+        .ok_or_else(|| usage(format!("no run named '{run}'")))?;
+    let settings: crate::settings::RunSettings =
+        serde_json::from_str(&row.settings).context("reading the run's settings")?;
+    let samples = store.samples(row.id)?;
+    let b = crate::baseline::summarize(&settings, &samples, row.started_at, now_unix());
+    crate::files::save_baseline(&b, output)?;
+    println!(
+        "baseline of {run} ({} samples after warm-up) written to {}",
+        b.samples,
+        output.display()
+    );
+    Ok(Exit::Passed)
+}

@@ -1,0 +1,125 @@
+//! `status` and `list`: the live status file and the runs in the store.
+
+use super::open_existing;
+use crate::exit::{Exit, usage};
+use crate::render;
+use crate::rundir;
+use anyhow::Result;
+use std::path::Path;
+
+/// Runs `status [NAME]`.
+pub fn status(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
+    let store = open_existing(state)?;
+    let row = match name {
+        Some(n) => store.find_run(n)?,
+        None => store.latest_run()?,
+    }
+    .ok_or_else(|| match name {
+        Some(n) => usage(format!("no run named '{n}'")),
+        None => usage(format!("no runs yet under '{}'", state.display())),
+    })?;
+    let path = rundir::status_path(state, &row.name);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut doc: serde_json::Value = serde_json::from_str(&text)
+        .ok()
+        .filter(|v: &serde_json::Value| v["run_name"].is_string())
+        .ok_or_else(|| {
+            usage(format!(
+                "{} is not a leak-sentinel status file",
+                path.display()
+            ))
+        })?;
+    let live = rundir::run_is_live(state, &row.name);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("sentinel_alive".into(), serde_json::json!(live));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(Exit::Passed);
+    }
+    let g = |k: &str| doc[k].as_str().unwrap_or("-").to_string();
+    println!(
+        "{}: {}{}",
+        g("run_name"),
+        g("status"),
+        if g("status") == "running" && !live {
+            format!(
+                " (sentinel gone — continue with 'leak-sentinel resume {}')",
+                row.name
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  started {}, clean {} of {}, last check {}",
+        g("start_time"),
+        crate::detect::human_secs(doc["clean_hours_count"].as_f64().unwrap_or(0.0) * 3600.0),
+        crate::detect::human_secs(doc["target_hours"].as_f64().unwrap_or(0.0) * 3600.0),
+        g("last_check")
+    );
+    println!(
+        "  memory {}, fds {}, threads {}; checks {} ({} failed)",
+        g("memory_trend"),
+        g("fd_trend"),
+        g("thread_trend"),
+        doc["checks_total"],
+        doc["checks_failed"]
+    );
+    if let Some(p) = doc["passed"].as_bool() {
+        println!("  passed: {p}");
+    }
+    if let Some(r) = doc["failure_reason"].as_str() {
+        println!("  reason: {r}");
+    }
+    if let Some(r) = doc["report_file"].as_str() {
+        println!("  report: {r}");
+    }
+    Ok(Exit::Passed)
+}
+
+/// Runs `list`.
+pub fn list(state: &Path, json: bool) -> Result<Exit> {
+    let store = open_existing(state)?;
+    let runs = store.list_runs()?;
+    if json {
+        let v: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.name,
+                    "status": r.status,
+                    "live": r.status == "running" && rundir::run_is_live(state, &r.name),
+                    "start_time": render::report::rfc3339(r.started_at),
+                    "end_time": r.ended_at.map(render::report::rfc3339),
+                    "verdict": r.verdict,
+                    "exit_code": r.exit_code,
+                    "report_file": r.report_file,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(Exit::Passed);
+    }
+    println!(
+        "{:<32} {:<12} {:<13} {:<26} exit",
+        "name", "status", "verdict", "started"
+    );
+    for r in runs {
+        let status = if r.status == "running" && !rundir::run_is_live(state, &r.name) {
+            "stale".to_string()
+        } else {
+            r.status.clone()
+        };
+        println!(
+            "{:<32} {:<12} {:<13} {:<26} {}",
+            r.name,
+            status,
+            r.verdict.as_deref().unwrap_or("-"),
+            render::report::rfc3339(r.started_at),
+            r.exit_code.map_or("-".into(), |c| c.to_string())
+        );
+    }
+    Ok(Exit::Passed)
+}

@@ -1,0 +1,199 @@
+//! Judging a run: which metrics gate it, the detector settings a run implies, each check's
+//! verdicts, and the check policy — the failed-check budget and the clean streak against the
+//! target duration — that turns a sequence of checks into the run's outcome. Pure: samples and
+//! times in, decisions out; the live session and `analyze --as-run` both call it.
+
+use crate::analyze::{self, MetricResult, Settings};
+use crate::detect::{Judgement, Verdict, fmt_bound, human_secs};
+use crate::sample::{Metric, Sample};
+use crate::settings::RunSettings;
+
+/// The metrics a check judges (the gate): memory, FDs, threads. Memory is the cgroup's usage for
+/// a cgroup target that has it, else the tree's RSS.
+pub fn gate_metrics(target_kind: &str, samples: &[Sample]) -> Vec<Metric> {
+    let memory = if target_kind == "cgroup"
+        && samples
+            .iter()
+            .any(|s| s.get(Metric::CgroupMemoryBytes).is_some())
+    {
+        Metric::CgroupMemoryBytes
+    } else {
+        Metric::RssBytes
+    };
+    vec![memory, Metric::Fds, Metric::Threads]
+}
+
+/// Detector settings of a run.
+pub fn analyze_settings(s: &RunSettings) -> Settings {
+    Settings {
+        memory_threshold: s.memory_threshold,
+        fd_threshold: s.fd_threshold,
+        thread_threshold: s.thread_threshold,
+        other_threshold: s.fd_threshold,
+        column_thresholds: Vec::new(),
+        warmup_s: Some(s.warmup_s),
+        confidence: s.confidence,
+    }
+}
+
+/// Judges `metrics` over a run's samples (times relative to `start`).
+pub fn judge_run(
+    samples: &[Sample],
+    start: f64,
+    s: &RunSettings,
+    metrics: &[Metric],
+) -> Vec<MetricResult> {
+    let settings = analyze_settings(s);
+    let t: Vec<f64> = samples.iter().map(|x| x.t - start).collect();
+    metrics
+        .iter()
+        .filter_map(|m| {
+            let v: Vec<f64> = samples
+                .iter()
+                .map(|x| x.get(*m).unwrap_or(f64::NAN))
+                .collect();
+            v.iter()
+                .any(|x| x.is_finite())
+                .then(|| analyze::judge_column(m.name(), &t, &v, &settings, s.warmup_s))
+        })
+        .collect()
+}
+
+/// The sensitivity of a judgement in words a user can act on.
+pub fn sensitivity_words(j: &Judgement, unit: &str) -> String {
+    let mut parts = Vec::new();
+    if j.ci_high < f64::MAX && j.verdict != Verdict::Leak {
+        parts.push(format!(
+            "proven growth ≤ {} {unit} at {:.0} %",
+            fmt_bound(j.ci_high),
+            j.confidence * 100.0
+        ));
+    }
+    if let Some(m) = j.evidence.min_detectable_per_min {
+        parts.push(format!("smallest leak this data can catch ≈ {m:.3} {unit}"));
+    }
+    if let Some(s) = j.evidence.more_time_needed_s {
+        parts.push(format!("needs roughly {} more to decide", human_secs(s)));
+    }
+    parts.join("; ")
+}
+
+/// How a run ended, as far as its checks decide it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The clean streak reached the target duration and the last check was clean.
+    Passed,
+    /// Failed checks exceeded the tolerance; the reason names the leaking metrics.
+    Leak(String),
+    /// The streak reached the target duration without proof either way; the reason says why.
+    Inconclusive(String),
+}
+
+/// What one check decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckDecision {
+    /// Some gate metric was judged `leak`.
+    pub failed: bool,
+    /// `metric: reason` of each leaking metric (empty when not failed).
+    pub leaks: Vec<String>,
+    /// The run ends here.
+    pub end: Option<Outcome>,
+}
+
+/// The check sequence of one run: counts, the clean streak and the failed-check budget.
+#[derive(Debug, Clone)]
+pub struct CheckGate {
+    /// End of warm-up, run time (seconds, same clock as the check times).
+    pub warmup_end: f64,
+    /// Clean time needed to pass, seconds.
+    pub duration_s: f64,
+    /// Failed checks tolerated.
+    pub max_failed: u32,
+    /// Checks so far.
+    pub total: usize,
+    /// Failed checks so far.
+    pub failed: usize,
+    /// Time of the last failed check.
+    pub last_failed_t: Option<f64>,
+    /// Time of the last check.
+    pub last_check_t: Option<f64>,
+}
+
+impl CheckGate {
+    /// A gate for run settings `s` of a run started at `started_at`, continuing after `checks`
+    /// (time, failed) already recorded.
+    pub fn new(s: &RunSettings, started_at: f64, checks: &[(f64, bool)]) -> CheckGate {
+        CheckGate {
+            warmup_end: started_at + s.warmup_s,
+            duration_s: s.duration_s,
+            max_failed: s.max_failed_checks,
+            total: checks.len(),
+            failed: checks.iter().filter(|c| c.1).count(),
+            last_failed_t: checks.iter().filter(|c| c.1).map(|c| c.0).next_back(),
+            last_check_t: checks.last().map(|c| c.0),
+        }
+    }
+
+    /// Clean streak at `now`: time since warm-up ended or since the last failed check.
+    pub fn streak(&self, now: f64) -> f64 {
+        now - self
+            .last_failed_t
+            .unwrap_or(self.warmup_end)
+            .max(self.warmup_end)
+    }
+
+    /// Records a check at `now` with the gate metrics' `results` and decides whether the run
+    /// ends: on failed checks over the tolerance, or when the clean streak reaches the duration.
+    pub fn record(&mut self, now: f64, results: &[MetricResult]) -> CheckDecision {
+        let failed = results.iter().any(|r| r.judgement.verdict == Verdict::Leak);
+        self.total += 1;
+        self.last_check_t = Some(now);
+        let leaks: Vec<String> = results
+            .iter()
+            .filter(|r| r.judgement.verdict == Verdict::Leak)
+            .map(|r| format!("{}: {}", r.name, r.judgement.reason))
+            .collect();
+        if failed {
+            self.failed += 1;
+            self.last_failed_t = Some(now);
+            if self.failed as u32 > self.max_failed {
+                let end = Some(Outcome::Leak(format!(
+                    "leak detected: {}",
+                    leaks.join("; ")
+                )));
+                return CheckDecision { failed, leaks, end };
+            }
+        }
+        let end = (self.streak(now) + 1e-6 >= self.duration_s).then(|| {
+            match Verdict::combine(results.iter().map(|r| r.judgement.verdict)) {
+                Verdict::Clean => Outcome::Passed,
+                _ => {
+                    let why: Vec<String> = results
+                        .iter()
+                        .filter(|r| r.judgement.verdict != Verdict::Clean)
+                        .map(|r| {
+                            let sens = sensitivity_words(&r.judgement, r.kind.rate_unit());
+                            if sens.is_empty() {
+                                format!("{}: {}", r.name, r.judgement.reason)
+                            } else {
+                                format!("{}: {} ({sens})", r.name, r.judgement.reason)
+                            }
+                        })
+                        .collect();
+                    Outcome::Inconclusive(format!(
+                        "inconclusive after {}: {}",
+                        human_secs(self.duration_s),
+                        why.join("; ")
+                    ))
+                }
+            }
+        });
+        CheckDecision { failed, leaks, end }
+    }
+
+    /// The next check time after `now`: checks fall on warm-up end + k × `every`, so a resumed
+    /// run keeps its rhythm.
+    pub fn next_check_after(&self, now: f64, every: f64) -> f64 {
+        self.warmup_end + (((now - self.warmup_end) / every).floor().max(0.0) + 1.0) * every
+    }
+}

@@ -1,0 +1,92 @@
+//! One check of a live run: the gate metrics judged on all data after warm-up, the decision of
+//! the check gate, and what follows from it — the check row, the log line, the failure event and
+//! notification, the exporter's figures and the status file.
+
+use super::Session;
+use crate::clock::Clock;
+use crate::gate::{Outcome, gate_metrics, judge_run};
+use anyhow::Result;
+use serde_json::{Value, json};
+
+impl<C: Clock> Session<'_, C> {
+    /// Judges the gate metrics at `now` (wall time); `Some` when the run ends here.
+    pub(super) fn check(&mut self, now: f64) -> Result<Option<Outcome>> {
+        let gate = gate_metrics(&self.target.info.kind, &self.samples);
+        let results = judge_run(&self.samples, self.started_at, &self.s, &gate);
+        let decision = self.gate.record(now, &results);
+        let detail: serde_json::Map<String, Value> = results
+            .iter()
+            .map(|r| {
+                let j = crate::render::analysis::judgement_json(&r.judgement, "");
+                (
+                    r.name.clone(),
+                    json!({
+                        "verdict": r.judgement.verdict.as_str(),
+                        "slope_per_min": r.judgement.slope_per_min,
+                        "ci_low": j["ci_low"],
+                        "ci_high": j["ci_high"],
+                    }),
+                )
+            })
+            .collect();
+        self.store.append_check(
+            self.run_id,
+            now,
+            decision.failed,
+            &Value::Object(detail).to_string(),
+        )?;
+        self.last_results = results;
+        let words: Vec<String> = self
+            .last_results
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {:.3} {}",
+                    r.name,
+                    r.judgement.verdict,
+                    r.judgement.slope_per_min,
+                    r.kind.rate_unit()
+                )
+            })
+            .collect();
+        if decision.failed {
+            let leaks = decision.leaks.join("; ");
+            self.event("check_failed", &leaks);
+            self.notify(
+                "check_failed",
+                format!("check {} failed: {leaks}", self.gate.total),
+                json!({"check": self.gate.total, "failed_checks": self.gate.failed}),
+            );
+            self.view.log(&format!(
+                "{} check {} FAILED ({} of {} tolerated): {}",
+                self.s.name,
+                self.gate.total,
+                self.gate.failed,
+                self.s.max_failed_checks,
+                words.join(", ")
+            ));
+            if let Some(end @ Outcome::Leak(_)) = decision.end {
+                return Ok(Some(end));
+            }
+        } else {
+            self.view.log(&format!(
+                "{} check {} ok, clean {} of {}: {}",
+                self.s.name,
+                self.gate.total,
+                crate::detect::human_secs(self.gate.streak(now)),
+                crate::detect::human_secs(self.s.duration_s),
+                words.join(", ")
+            ));
+        }
+        if let Some(e) = &self.publishers.exporter {
+            e.check(
+                &self.last_results,
+                decision.failed,
+                self.gate.streak(now),
+                self.s.duration_s,
+            );
+        }
+        self.write_status(&self.status_doc(now, "running"));
+        Ok(decision.end)
+    }
+}

@@ -1,0 +1,205 @@
+//! Diagnosis tracking during a run: the FD inventory at the detail cadence (first-seen times,
+//! opens and closes into the store), memory-map snapshots (the baseline right after warm-up, then
+//! paced by their own cost), the runtime once detected, and the final diagnosis from the baseline
+//! and the current state.
+
+use crate::diagnose::fds::{Inventory, Tracker};
+use crate::diagnose::maps::MapsSummary;
+use crate::diagnose::{Diagnosis, Runtime};
+use crate::sample::{Metric, Sample};
+use crate::store::Store;
+use crate::target::Target;
+use anyhow::Result;
+use std::time::Duration;
+
+/// What the diagnosis remembers between samples.
+pub struct DiagnosisTracker {
+    /// The run in the store.
+    run_id: i64,
+    /// End of warm-up, wall time (the diagnosis baseline is taken after it).
+    warmup_end: f64,
+    /// Seconds between detail samples (maps snapshots come every 10 of them at most).
+    detail_every_s: f64,
+    /// First-seen times of open descriptors.
+    tracker: Tracker,
+    /// The last FD inventory.
+    last_inv: Inventory,
+    /// Whether a maps snapshot after warm-up (the diagnosis baseline) exists.
+    maps_baseline_taken: bool,
+    /// When the last maps snapshot was taken (monotonic) and what it cost.
+    last_maps: Option<(Duration, Duration)>,
+    /// Runtime of the target, once detected.
+    runtime: Option<Runtime>,
+}
+
+impl DiagnosisTracker {
+    /// A tracker for a new run.
+    pub fn new(run_id: i64, warmup_end: f64, detail_every_s: f64) -> DiagnosisTracker {
+        DiagnosisTracker {
+            run_id,
+            warmup_end,
+            detail_every_s,
+            tracker: Tracker::default(),
+            last_inv: Inventory::default(),
+            maps_baseline_taken: false,
+            last_maps: None,
+            runtime: None,
+        }
+    }
+
+    /// On resume: the open descriptors and snapshots recorded so far.
+    pub fn restore(&mut self, store: &Store) -> Result<()> {
+        let (run_id, warmup_end) = (self.run_id, self.warmup_end);
+        let d = self;
+        let open = store.fd_state_at(run_id, f64::MAX)?;
+        for (e, t) in &open {
+            d.tracker.seed(e, *t);
+        }
+        d.last_inv = Inventory {
+            entries: open.into_iter().map(|(e, _)| e).collect(),
+            partial: false,
+        };
+        d.maps_baseline_taken = store
+            .latest_snapshot(run_id, "maps")?
+            .is_some_and(|(t, _)| t >= warmup_end);
+        Ok(())
+    }
+
+    /// Takes an FD inventory: kinds into the sample, changes into the store.
+    pub fn take_inventory(&mut self, target: &Target, store: &Store, s: &mut Sample) -> Result<()> {
+        let inv = target.inventory();
+        if !inv.entries.is_empty() || !inv.partial {
+            let mut kinds = [0.0; 5];
+            for e in &inv.entries {
+                kinds[e.kind.bucket()] += 1.0;
+            }
+            let metrics = [
+                Metric::FdsSocket,
+                Metric::FdsPipe,
+                Metric::FdsFile,
+                Metric::FdsAnonInode,
+                Metric::FdsOther,
+            ];
+            for (m, v) in metrics.into_iter().zip(kinds) {
+                s.set(m, Some(v));
+            }
+        }
+        let changes = self.tracker.update(s.t, &inv, &self.last_inv);
+        store.append_fd_changes(self.run_id, s.t, &changes.opened, &changes.closed)?;
+        let mut inv = inv;
+        if inv.partial {
+            // Keep what a partial read missed, so it is not reported as newly opened later.
+            let read: std::collections::HashSet<i32> = inv.entries.iter().map(|e| e.pid).collect();
+            let missed: Vec<_> = self
+                .last_inv
+                .entries
+                .iter()
+                .filter(|e| !read.contains(&e.pid))
+                .cloned()
+                .collect();
+            inv.entries.extend(missed);
+        }
+        self.last_inv = inv;
+        Ok(())
+    }
+
+    /// Takes a maps snapshot when one is due: the baseline right after warm-up, then every
+    /// 10 detail intervals (and never more often than 100 × its own cost), and `force`d at the
+    /// end. `mono` is the session's monotonic clock, `t` the wall time of the snapshot.
+    pub fn maybe_maps(
+        &mut self,
+        target: &Target,
+        store: &Store,
+        t: f64,
+        mono: &dyn Fn() -> Duration,
+        force: bool,
+    ) -> Result<()> {
+        let (run_id, detail_every_s) = (self.run_id, self.detail_every_s);
+        let after_warmup = t >= self.warmup_end;
+        let due = force
+            || (after_warmup && !self.maps_baseline_taken)
+            || self.last_maps.is_none_or(|(at, cost)| {
+                mono().saturating_sub(at)
+                    >= Duration::from_secs_f64(10.0 * detail_every_s).max(cost * 100)
+            });
+        if !due {
+            return Ok(());
+        }
+        let t0 = mono();
+        let maps = target.maps(t);
+        let t1 = mono();
+        self.last_maps = Some((t1, t1.saturating_sub(t0)));
+        if maps.region_count == 0 {
+            return Ok(());
+        }
+        store.append_snapshot(run_id, t, "maps", &serde_json::to_string(&maps)?)?;
+        self.maps_baseline_taken |= after_warmup;
+        if self.runtime.is_none() {
+            if let Some(pid) = target.info.pid.or_else(|| target.pids().first().copied()) {
+                let rt = crate::diagnose::detect_runtime(pid, Some(&maps));
+                self.runtime = Some(rt);
+                store.append_snapshot(run_id, t, "runtime", &serde_json::to_string(&rt)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the last inventory missed a process that vanished while it was read.
+    pub fn partial(&self) -> bool {
+        self.last_inv.partial
+    }
+
+    /// The diagnosis: baseline at the end of warm-up, current state now (the inventories were
+    /// read afresh by the caller when the target is still there).
+    pub fn diagnose(
+        &mut self,
+        store: &Store,
+        samples: &[Sample],
+        now: f64,
+        leaking: &[String],
+    ) -> Result<Diagnosis> {
+        let (run_id, warmup_end) = (self.run_id, self.warmup_end);
+        let parse = |j: Option<(f64, String)>| {
+            j.and_then(|(_, s)| serde_json::from_str::<MapsSummary>(&s).ok())
+        };
+        let base = parse(store.baseline_snapshot(run_id, "maps", warmup_end, now)?);
+        let cur = parse(store.latest_snapshot(run_id, "maps")?);
+        let base_t = base.as_ref().map_or(warmup_end, |m| m.t);
+        let fds_before: Vec<_> = store
+            .fd_state_at(run_id, base_t)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        let fds_now = store.fd_state_at(run_id, f64::MAX)?;
+        let thread_at = |t: f64| {
+            samples
+                .iter()
+                .filter(|s| s.t >= t)
+                .find_map(|s| s.get(Metric::Threads))
+        };
+        let threads = match (
+            thread_at(base_t),
+            samples.iter().rev().find_map(|s| s.get(Metric::Threads)),
+        ) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        };
+        if self.runtime.is_none() {
+            self.runtime = store
+                .latest_snapshot(run_id, "runtime")?
+                .and_then(|(_, j)| serde_json::from_str(&j).ok());
+        }
+        Ok(crate::diagnose::diagnose(&crate::diagnose::Input {
+            fds_before: &fds_before,
+            fds_now: &fds_now,
+            maps_before: base.as_ref(),
+            maps_now: cur.as_ref(),
+            threads,
+            runtime: self.runtime,
+            leaking,
+            now,
+            baseline_t: Some(base_t),
+            partial: self.last_inv.partial || cur.as_ref().is_some_and(|m| m.partial),
+        }))
+    }
+}

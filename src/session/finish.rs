@@ -1,0 +1,266 @@
+//! Ending a run: the final judgement of every metric, the snapshot hook and the diagnosis while
+//! the target still runs, stopping a spawned target, the baseline comparison, then the report
+//! file, the store's final row, the last status file and the last notification.
+
+use super::{End, Session};
+use crate::analyze::MetricResult;
+use crate::clock::Clock;
+use crate::detect::Verdict;
+use crate::exit::Exit;
+use crate::files::write_atomic;
+use crate::gate::{Outcome, gate_metrics, judge_run};
+use crate::render::report as rr;
+use crate::rundir::{run_dir, status_path};
+use crate::sample::Metric;
+use anyhow::Result;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+impl<C: Clock> Session<'_, C> {
+    /// Ends the run: stop a spawned target, final judgement, report, status, exit code.
+    pub(super) fn finish(&mut self, end: End) -> Result<Exit> {
+        self.view.finish();
+        let now = self.clock.wall();
+        let gate = gate_metrics(&self.target.info.kind, &self.samples);
+        let mut all: Vec<Metric> = gate.clone();
+        all.extend(
+            Metric::ALL
+                .iter()
+                .filter(|m| !gate.contains(m) && **m != Metric::Processes),
+        );
+        let results = judge_run(&self.samples, self.started_at, &self.s, &all);
+        let gate_results: Vec<&MetricResult> = results
+            .iter()
+            .filter(|r| gate.iter().any(|g| g.name() == r.name))
+            .collect();
+        let verdict = Verdict::combine(gate_results.iter().map(|r| r.judgement.verdict));
+        // Diagnosis and snapshot hook while the target still runs; then stop it.
+        let alive = !matches!(end, End::TargetExited(_)) && !self.target.pids().is_empty();
+        let leaking: Vec<String> = gate_results
+            .iter()
+            .filter(|r| r.judgement.verdict == Verdict::Leak)
+            .map(|r| r.name.clone())
+            .collect();
+        let hook = match (&end, &self.s.on_leak) {
+            (End::Gate(Outcome::Leak(_)), Some(cmd)) if alive => Some(self.run_hook(cmd, now)),
+            _ => None,
+        };
+        let diagnosis = match self.diagnosis(now, alive, &leaking) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.view.log(&format!("warning: diagnosis failed: {e:#}"));
+                None
+            }
+        };
+        let stop_exit = self
+            .target
+            .stop(Duration::from_secs_f64(self.s.grace_s), self.stop_signal);
+        let baseline_cmp = self.baseline_comparison();
+        let (status, exit, reason, passed) = match &end {
+            End::Gate(Outcome::Passed) => ("completed", Exit::Passed, None, true),
+            End::Gate(Outcome::Leak(r)) => ("failed", Exit::Leak, Some(r.clone()), false),
+            End::Gate(Outcome::Inconclusive(r)) => {
+                ("completed", Exit::Inconclusive, Some(r.clone()), false)
+            }
+            End::TargetExited(e) => (
+                "failed",
+                Exit::TargetExited,
+                Some(format!(
+                    "{}: a soak test cannot pass without its target",
+                    e.description
+                )),
+                false,
+            ),
+            End::Interrupted(r) => ("interrupted", Exit::Interrupted, Some(r.clone()), false),
+        };
+        let clean_s = if matches!(end, End::Gate(Outcome::Leak(_))) {
+            0.0
+        } else {
+            self.gate.streak(now).max(0.0)
+        };
+        self.event(
+            "finish",
+            &format!(
+                "{status}, exit {}{}",
+                exit.code(),
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        );
+        let reports = self.state.join("reports");
+        let report_path = reports.join(format!(
+            "leak_sentinel_{}_{}.json",
+            self.s.name,
+            now.floor() as i64
+        ));
+        let mut metrics = rr::metrics_json(&results);
+        for (name, v) in metrics.iter_mut() {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("gate".into(), json!(gate.iter().any(|g| g.name() == name)));
+            }
+        }
+        let checks = self.store.checks(self.run_id)?;
+        let events = self.store.events(self.run_id)?;
+        let target_exit = match &end {
+            End::TargetExited(e) => Some(e.clone()),
+            _ => stop_exit,
+        };
+        let report = json!({
+            "schema_version": rr::SCHEMA_VERSION,
+            "run_name": self.s.name,
+            "status": status,
+            "passed": passed,
+            "verdict": verdict.as_str(),
+            "exit_code": exit.code(),
+            "failure_reason": reason,
+            "start_time": rr::rfc3339(self.started_at),
+            "completion_time": rr::rfc3339(now),
+            "elapsed_s": now - self.started_at,
+            "target_hours": self.s.duration_s / 3600.0,
+            "final_clean_hours": clean_s / 3600.0,
+            "profile": self.s.profile.name(),
+            "settings": self.s,
+            "target": {
+                "kind": self.target.info.kind,
+                "command": self.target.info.command,
+                "pid": self.target.info.pid,
+                "cgroup": self.target.info.cgroup,
+                "include_children": self.target.info.include_children,
+                "exit": target_exit,
+            },
+            "samples": self.samples.len(),
+            "sample_span_s": self.samples.last().map_or(0.0, |s| s.t - self.started_at),
+            "metrics": metrics,
+            "checks": {
+                "total": checks.len(),
+                "failed": checks.iter().filter(|c| c.failed).count(),
+                "list": rr::checks_json(&checks),
+            },
+            "events": rr::events_json(&events),
+            "diagnosis": diagnosis,
+            "baseline_comparison": baseline_cmp,
+            "snapshot_hook": hook,
+            "report_file": report_path.display().to_string(),
+            "status_file": status_path(self.state, &self.s.name).display().to_string(),
+        });
+        write_atomic(
+            &report_path,
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
+        self.store.finish_run(
+            self.run_id,
+            status,
+            now,
+            verdict.as_str(),
+            exit.code(),
+            reason.as_deref(),
+            &report_path.display().to_string(),
+        )?;
+        self.last_results = gate_results.into_iter().cloned().collect();
+        let mut doc = self.status_doc(now, status);
+        doc.completion_time = Some(rr::rfc3339(now));
+        doc.passed = Some(passed);
+        doc.final_clean_hours = Some((clean_s / 3600.0 * 1e6).round() / 1e6);
+        doc.report_file = Some(report_path.display().to_string());
+        doc.failure_reason = reason;
+        self.write_status(&doc);
+        if let Some(e) = &self.publishers.exporter {
+            e.set_state(status);
+        }
+        let event = match &end {
+            End::TargetExited(_) => "target_exit",
+            _ => status,
+        };
+        self.notify(
+            event,
+            format!(
+                "{} — {}{}",
+                if passed { "passed" } else { status },
+                verdict.as_str(),
+                doc.failure_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            json!({"verdict": verdict.as_str(), "passed": passed, "exit_code": exit.code(), "report_file": report_path}),
+        );
+        if let Some(n) = &self.publishers.notifier {
+            // Give the last notification a chance; a dead receiver costs at most this.
+            if !n.flush(Duration::from_secs(20)) {
+                self.view
+                    .log("warning: notifications still pending at exit");
+            }
+        }
+        self.drain_outcomes();
+        print!("{}", rr::summary_text(&report));
+        Ok(exit)
+    }
+
+    /// Runs the `--on-leak` snapshot hook once, in a fresh directory of the run.
+    fn run_hook(&self, cmd: &str, now: f64) -> crate::diagnose::hook::HookResult {
+        let dir =
+            run_dir(self.state, &self.s.name).join(format!("snapshot-{}", now.floor() as i64));
+        self.view
+            .log(&format!("running the --on-leak hook in {}", dir.display()));
+        let r = crate::diagnose::hook::run(
+            cmd,
+            self.target.info.pid,
+            &dir,
+            Duration::from_secs_f64(self.s.on_leak_timeout_s),
+        );
+        self.event(
+            "snapshot_hook",
+            &format!(
+                "{} → exit {:?}{}, {} file(s)",
+                r.command,
+                r.exit_code,
+                if r.timed_out { " (timed out)" } else { "" },
+                r.files.len()
+            ),
+        );
+        r
+    }
+
+    /// The diagnosis now: the inventories are read afresh while the target is still there.
+    fn diagnosis(
+        &mut self,
+        now: f64,
+        alive: bool,
+        leaking: &[String],
+    ) -> Result<crate::diagnose::Diagnosis> {
+        if alive {
+            let mut scratch = crate::sample::Sample::at(now);
+            self.diag
+                .take_inventory(&self.target, &self.store, &mut scratch)?;
+            let clock = &self.clock;
+            self.diag
+                .maybe_maps(&self.target, &self.store, now, &|| clock.mono(), true)?;
+        }
+        self.diag.diagnose(&self.store, &self.samples, now, leaking)
+    }
+
+    /// The comparison with `--baseline`, when one was given (an unreadable one costs a warning).
+    fn baseline_comparison(&self) -> Option<Value> {
+        let path = self.s.baseline.as_ref()?;
+        match crate::files::load_baseline(path) {
+            Ok(b) => {
+                let cur = crate::baseline::summarize(
+                    &self.s,
+                    &self.samples,
+                    self.started_at,
+                    self.clock.wall(),
+                );
+                let tol = crate::baseline::TOLERANCE_PCT;
+                Some(json!({
+                    "baseline_file": path,
+                    "baseline_run": b.run_name,
+                    "tolerance_pct": tol,
+                    "changes": crate::baseline::compare(&b, &cur, tol),
+                }))
+            }
+            Err(e) => {
+                self.view.log(&format!("warning: {e:#}"));
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Starting a session: `run` spawns or attaches to a new target and records a new run; `resume`
+//! re-attaches to the target of a run whose sentinel was killed or interrupted and carries on
+//! with its samples, checks and diagnosis state, recording the gap.
+
+use super::{End, Session, View};
+use crate::clock::{Clock, SystemClock, Wake};
+use crate::exit::{Exit, usage};
+use crate::gate::CheckGate;
+use crate::render::report as rr;
+use crate::rundir::{lock_run, status_path};
+use crate::settings::{RunSettings, TargetSpec};
+use crate::store::{RunRow, Store};
+use crate::target::{Target, TargetExit, TargetInfo, read_pid_file};
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::diagnosis::DiagnosisTracker;
+use super::publishers::Publishers;
+
+/// Forwards SIGINT/SIGTERM/SIGHUP to the loop as [`Wake`] messages.
+fn signal_channel() -> Result<mpsc::Receiver<Wake>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let (tx, rx) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing signal handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if tx.send(Wake::Signal(sig)).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(rx)
+}
+
+impl<'a, C: Clock> Session<'a, C> {
+    /// A session over what the store already holds (nothing for a new run).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        state: &'a Path,
+        clock: C,
+        store: Store,
+        run_id: i64,
+        s: RunSettings,
+        target: Target,
+        started_at: f64,
+        samples: Vec<crate::sample::Sample>,
+        checks: &[crate::store::CheckRow],
+        view: View,
+    ) -> Self {
+        let checks: Vec<(f64, bool)> = checks.iter().map(|c| (c.t, c.failed)).collect();
+        Session {
+            state,
+            clock,
+            store,
+            run_id,
+            gate: CheckGate::new(&s, started_at, &checks),
+            diag: DiagnosisTracker::new(run_id, started_at + s.warmup_s, s.detail_every_s),
+            s,
+            target,
+            started_at,
+            samples,
+            last_results: Vec::new(),
+            publishers: Publishers::default(),
+            view,
+            warned: Default::default(),
+            stop_signal: nix::sys::signal::Signal::SIGTERM,
+            write_failures: 0,
+        }
+    }
+
+    /// Starts the publishers the settings ask for.
+    fn start_publishers(&mut self) -> Result<()> {
+        self.publishers = Publishers::start(&self.s)?;
+        if let Some(e) = &self.publishers.exporter {
+            self.view
+                .log(&format!("metrics on http://{}/metrics", e.addr));
+        }
+        Ok(())
+    }
+}
+
+/// `run`: starts a new run on the system clock.
+pub fn run(state: &Path, s: RunSettings, plain: bool) -> Result<Exit> {
+    run_with(state, s, plain, SystemClock::new(), signal_channel()?)
+}
+
+/// `run` on a given clock, woken early by `wake` (tests drive it with a fake clock).
+pub fn run_with<C: Clock>(
+    state: &Path,
+    s: RunSettings,
+    plain: bool,
+    clock: C,
+    wake: mpsc::Receiver<Wake>,
+) -> Result<Exit> {
+    let store = Store::open(state)?;
+    let _lock = lock_run(state, &s.name)?;
+    if let Some(old) = store.find_run(&s.name)? {
+        if old.status == "running" || old.status == "interrupted" {
+            return Err(usage(format!(
+                "run '{}' exists and is {} (its sentinel is gone); continue it with 'leak-sentinel resume {}' or pick another --name",
+                s.name, old.status, s.name
+            )));
+        }
+        return Err(usage(format!(
+            "run '{}' already exists ({}); pick another --name",
+            s.name, old.status
+        )));
+    }
+    let mut target = match &s.target {
+        TargetSpec::Spawn(cmd) => Target::spawn(cmd, &s.env)?,
+        TargetSpec::Pid(pid) => Target::attach(*pid, s.include_children, None)?,
+        TargetSpec::PidFile(p) => {
+            let pid = read_pid_file(p)?;
+            let mut t = Target::attach(pid, s.include_children, None)?;
+            t.info.kind = "pid_file".into();
+            t.info.pid_file = Some(p.clone());
+            t
+        }
+        TargetSpec::Cgroup(dir) => Target::cgroup(dir.clone())?,
+    };
+    let started_at = clock.wall();
+    let run_id = match store.create_run(
+        &s.name,
+        &serde_json::to_string(&s)?,
+        &serde_json::to_string(&target.info)?,
+        started_at,
+    ) {
+        Ok(id) => id,
+        Err(e) => {
+            // Never leave a spawned target behind when the run cannot even be recorded.
+            target.stop(
+                Duration::from_secs_f64(s.grace_s),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            return Err(e);
+        }
+    };
+    let view = View::new(plain, &s);
+    let mut live = Session::new(
+        state,
+        clock,
+        store,
+        run_id,
+        s,
+        target,
+        started_at,
+        Vec::new(),
+        &[],
+        view,
+    );
+    if let Err(e) = live.start_publishers() {
+        // Nothing ran yet: stop a spawned target, forget the run, report the bad setting.
+        live.target
+            .stop(Duration::from_secs(1), nix::sys::signal::Signal::SIGTERM);
+        let _ = live.store.delete_run(live.run_id);
+        return Err(e);
+    }
+    live.event("start", &serde_json::to_string(&live.target.info)?);
+    live.notify(
+        "start",
+        format!(
+            "started: {} (profile {}, pass after {} clean)",
+            live.target.info.command.join(" "),
+            live.s.profile.name(),
+            crate::detect::human_secs(live.s.duration_s)
+        ),
+        json!({"pid": live.target.info.pid, "target_hours": live.s.duration_s / 3600.0}),
+    );
+    let human = crate::detect::human_secs;
+    live.view.log(&format!(
+        "{} started: {} (PID {}), profile {}, pass after {} clean (warm-up {}, check every {}, sample every {}); status {}",
+        live.s.name,
+        if live.target.info.command.is_empty() { live.target.info.kind.clone() } else { live.target.info.command.join(" ") },
+        live.target.info.pid.map_or("-".into(), |p| p.to_string()),
+        live.s.profile.name(),
+        human(live.s.duration_s),
+        human(live.s.warmup_s),
+        human(live.s.check_every_s),
+        human(live.s.sample_every_s),
+        status_path(state, &live.s.name).display()
+    ));
+    for w in live.target.access_warnings() {
+        live.warn_once(&w.clone(), &w);
+    }
+    live.write_status(&live.status_doc(started_at, "running"));
+    live.drive(&wake)
+}
+
+/// `resume NAME`: continues a run whose sentinel was killed or interrupted.
+pub fn resume(state: &Path, name: &str, plain: bool) -> Result<Exit> {
+    resume_with(state, name, plain, SystemClock::new(), signal_channel()?)
+}
+
+/// `resume` on a given clock, woken early by `wake`.
+pub fn resume_with<C: Clock>(
+    state: &Path,
+    name: &str,
+    plain: bool,
+    clock: C,
+    wake: mpsc::Receiver<Wake>,
+) -> Result<Exit> {
+    let store = Store::open(state)?;
+    let row: RunRow = store
+        .find_run(name)?
+        .ok_or_else(|| usage(format!("no run named '{name}'")))?;
+    let _lock = lock_run(state, name)?;
+    let row = store.find_run(name)?.unwrap_or(row);
+    if row.status != "running" && row.status != "interrupted" {
+        return Err(usage(format!(
+            "run '{name}' has already finished ({}); nothing to resume",
+            row.status
+        )));
+    }
+    let s: RunSettings =
+        serde_json::from_str(&row.settings).context("reading the run's settings")?;
+    let info: TargetInfo = serde_json::from_str(&row.target).context("reading the run's target")?;
+    let now = clock.wall();
+    let samples = store.samples(row.id)?;
+    let checks = store.checks(row.id)?;
+    let last_t = samples.last().map_or(row.started_at, |x| x.t);
+    store.set_status(row.id, "running")?;
+    let attached = match info.kind.as_str() {
+        "cgroup" => info
+            .cgroup
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("stored cgroup target has no directory"))
+            .and_then(Target::cgroup),
+        _ => match info.pid {
+            Some(pid) => Target::attach(pid, info.include_children, info.starttime),
+            None => Err(anyhow::anyhow!("stored target has no PID")),
+        },
+    };
+    let view = View::new(plain, &s);
+    let gap = format!(
+        "no samples from {} to {} ({})",
+        rr::rfc3339(last_t),
+        rr::rfc3339(now),
+        crate::detect::human_secs(now - last_t)
+    );
+    store.append_event(row.id, now, "resume", &gap)?;
+    let (target, gone) = match attached {
+        Ok(mut t) => {
+            t.info = TargetInfo {
+                command: info.command.clone(),
+                ..t.info
+            };
+            t.info.kind = info.kind.clone();
+            t.info.pid_file = info.pid_file.clone();
+            if info.kind == "spawn" {
+                // It was ours: stop it at the end as if we had spawned it.
+                t.adopt_process_group();
+            }
+            t.refresh_tree();
+            (t, None)
+        }
+        // The target did not survive the sentinel's absence: the run fails, clearly.
+        Err(e) => (
+            Target::detached(info),
+            Some(TargetExit {
+                code: None,
+                signal: None,
+                description: format!("the target is gone: {}", crate::exit::one_line(&e)),
+            }),
+        ),
+    };
+    let mut live = Session::new(
+        state,
+        clock,
+        store,
+        row.id,
+        s,
+        target,
+        row.started_at,
+        samples,
+        &checks,
+        view,
+    );
+    if let Some(exit) = gone {
+        live.event("target_exit", &exit.description);
+        return live.finish(End::TargetExited(exit));
+    }
+    live.diag.restore(&live.store)?;
+    live.start_publishers()?;
+    live.notify("resume", format!("resumed after a gap: {gap}"), json!({}));
+    live.view.log(&format!("{name} resumed: {gap}"));
+    live.drive(&wake)
+}

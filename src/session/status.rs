@@ -1,0 +1,58 @@
+//! The live status file of a run (`STATE/runs/NAME/status.json`, SPEC.md): built from the
+//! session's state, written atomically.
+
+use super::Session;
+use crate::clock::Clock;
+use crate::files::write_atomic;
+use crate::gate::gate_metrics;
+use crate::render::report::{self as rr, StatusDoc};
+use crate::sample::Metric;
+
+impl<C: Clock> Session<'_, C> {
+    /// The status document at `now` (wall time).
+    pub(super) fn status_doc(&self, now: f64, status: &str) -> StatusDoc {
+        let gate = gate_metrics(&self.target.info.kind, &self.samples);
+        let warming = now < self.warmup_end() || self.gate.last_check_t.is_none();
+        let find = |m: Metric| self.last_results.iter().find(|r| r.name == m.name());
+        StatusDoc {
+            run_name: self.s.name.clone(),
+            status: status.into(),
+            start_time: rr::rfc3339(self.started_at),
+            target_hours: self.s.duration_s / 3600.0,
+            clean_hours_count: (self.gate.streak(now).max(0.0) / 3600.0 * 1e6).round() / 1e6,
+            last_check: self.gate.last_check_t.map(rr::rfc3339),
+            memory_trend: rr::trend_word(find(gate[0]), warming).into(),
+            fd_trend: rr::trend_word(find(Metric::Fds), warming).into(),
+            thread_trend: rr::trend_word(find(Metric::Threads), warming).into(),
+            completion_time: None,
+            passed: None,
+            final_clean_hours: None,
+            report_file: None,
+            failure_reason: None,
+            schema_version: rr::SCHEMA_VERSION,
+            profile: self.s.profile.name().into(),
+            pid: self.target.info.pid,
+            sentinel_pid: std::process::id(),
+            elapsed_s: now - self.started_at,
+            warmup_s: self.s.warmup_s,
+            checks_total: self.gate.total,
+            checks_failed: self.gate.failed,
+            max_failed_checks: self.s.max_failed_checks,
+            samples: self.samples.len(),
+            current: rr::current_values(&self.samples),
+            metrics: rr::metrics_json(&self.last_results),
+        }
+    }
+
+    /// Writes the status file (a failure costs a warning).
+    pub(super) fn write_status(&self, doc: &StatusDoc) {
+        let path = crate::rundir::status_path(self.state, &self.s.name);
+        let bytes = serde_json::to_vec_pretty(doc).unwrap_or_default();
+        if let Err(e) = write_atomic(&path, &bytes) {
+            self.view.log(&format!(
+                "warning: could not write {}: {e:#}",
+                path.display()
+            ));
+        }
+    }
+}

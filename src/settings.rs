@@ -1,0 +1,162 @@
+//! Validated settings of a run: the profile, the schedule (durations in seconds), thresholds
+//! (per minute, in the metric's unit), the target and the publishers. Resolved from flags and
+//! the config file by `config`; stored with the run so `resume` continues with the same ones.
+//! Pure data: no clap types, no I/O.
+
+use crate::exit::usage;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A soak-test profile (SPEC.md, "Profiles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// 1 h, check every 60 s, sample every 1 s.
+    Quick,
+    /// 6 h, check every 300 s, sample every 5 s.
+    Standard,
+    /// 6 h, check every 600 s, sample every 5 s.
+    Production,
+}
+
+impl Profile {
+    /// Parses a profile name.
+    pub fn parse(s: &str) -> Result<Profile> {
+        match s {
+            "quick" => Ok(Profile::Quick),
+            "standard" => Ok(Profile::Standard),
+            "production" => Ok(Profile::Production),
+            other => Err(usage(format!(
+                "unknown profile '{other}'; choose quick, standard or production"
+            ))),
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Quick => "quick",
+            Profile::Standard => "standard",
+            Profile::Production => "production",
+        }
+    }
+
+    /// (target duration, check every, sample every, detail every), seconds.
+    pub fn defaults(self) -> (f64, f64, f64, f64) {
+        match self {
+            Profile::Quick => (3600.0, 60.0, 1.0, 10.0),
+            Profile::Standard => (21600.0, 300.0, 5.0, 30.0),
+            Profile::Production => (21600.0, 600.0, 5.0, 60.0),
+        }
+    }
+}
+
+/// Body format of webhooks (`--notify-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyFormat {
+    /// `{"event": …, "run": …, …}`.
+    Json,
+    /// `{"text": …}` (Slack incoming webhooks, Mattermost, Rocket.Chat…).
+    Slack,
+}
+
+/// What to measure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSpec {
+    /// Spawn this command.
+    Spawn(Vec<String>),
+    /// Attach to a PID.
+    Pid(i32),
+    /// Attach to the PID in a file.
+    PidFile(PathBuf),
+    /// A cgroup v2 directory.
+    Cgroup(PathBuf),
+}
+
+/// Validated settings of a run (stored with it, so `resume` continues with the same ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Unique run name.
+    pub name: String,
+    /// Profile the defaults came from.
+    pub profile: Profile,
+    /// Clean time needed to pass, seconds.
+    pub duration_s: f64,
+    /// Seconds between checks.
+    pub check_every_s: f64,
+    /// Seconds between samples.
+    pub sample_every_s: f64,
+    /// Seconds between expensive samples (at least; paced by their measured cost).
+    pub detail_every_s: f64,
+    /// Warm-up not judged, seconds.
+    pub warmup_s: f64,
+    /// MiB/min.
+    pub memory_threshold: f64,
+    /// FD/min.
+    pub fd_threshold: f64,
+    /// Threads/min.
+    pub thread_threshold: f64,
+    /// Failed checks tolerated.
+    pub max_failed_checks: u32,
+    /// Hard stop, seconds from the start.
+    pub timeout_s: Option<f64>,
+    /// Confidence of the detector's intervals.
+    pub confidence: f64,
+    /// What to measure.
+    pub target: TargetSpec,
+    /// Measure descendants of an attached PID.
+    pub include_children: bool,
+    /// Environment added to a spawned target.
+    pub env: Vec<(String, String)>,
+    /// Seconds between SIGTERM and SIGKILL when stopping a spawned target.
+    pub grace_s: f64,
+    /// Snapshot hook run once at failure (`{pid}`, `{dir}` substituted).
+    #[serde(default)]
+    pub on_leak: Option<String>,
+    /// Time limit of the hook, seconds.
+    #[serde(default = "default_hook_timeout")]
+    pub on_leak_timeout_s: f64,
+    /// Baseline file to compare the run with.
+    #[serde(default)]
+    pub baseline: Option<PathBuf>,
+    /// Prometheus endpoint address.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
+    /// Webhook URLs.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Webhook body format.
+    #[serde(default)]
+    pub notify_format: Option<NotifyFormat>,
+    /// Grafana base URL.
+    #[serde(default)]
+    pub grafana_url: Option<String>,
+    /// Grafana token file (the token itself is never stored).
+    #[serde(default)]
+    pub grafana_token_file: Option<PathBuf>,
+}
+
+/// Default time limit of the `--on-leak` hook, seconds.
+pub fn default_hook_timeout() -> f64 {
+    120.0
+}
+
+/// A run name is used in file names: letters, digits, `.`, `_`, `-`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "run name '{name}' may only use letters, digits, '.', '_' and '-' (not starting with '.')"
+        )))
+    }
+}
