@@ -1,6 +1,6 @@
 //! Cost of the expensive diagnostics on large targets: the FD inventory
-//! (`diagnose::fds::inventory`) of a process holding 10,000 descriptors and the memory-map
-//! snapshot (`diagnose::maps::snapshot`) of a process holding 5,000 mappings.
+//! (`probe::fds::inventory`) of a process holding 10,000 descriptors and the memory-map
+//! snapshot (`probe::maps::snapshot`) of a process holding 5,000 mappings.
 //!
 //! The bench re-executes itself twice as the targets (env `INVENTORY_CHILD=fds` / `maps`):
 //!
@@ -22,8 +22,9 @@
 //!
 //! `cargo bench --bench inventory`
 
-use leak_sentinel::diagnose::fds::{self, FdKind};
-use leak_sentinel::diagnose::maps;
+use leak_sentinel::diagnose::fds::FdKind;
+use leak_sentinel::probe::fds;
+use leak_sentinel::probe::maps;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};

@@ -1,31 +1,48 @@
 //! leak-sentinel: soak-test a program and tell, with evidence, whether it leaks.
 //!
-//! Data flows one way: target → probe → sample → store → detect → verdict → render → publish.
-//! The detector ([`detect`]) and the renderers ([`render`]) are pure; only the edges touch the
-//! system.
+//! Data flows one way: target → probe → sample → store → gate/detect → verdict → render →
+//! publish. The modules form layers; each imports only its own layer or the ones above it in
+//! this list (`tests/layers.rs` fails on an import that points the other way, and on any import
+//! circle between files or modules):
+//!
+//! | layer | modules | owns |
+//! |---|---|---|
+//! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `baseline`, `compare`, `diagnose` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); baselines and comparisons as data → data; the diagnosis diff |
+//! | edges (OS, database, network) | `clock`, `files`, `rundir`, `probe`, `target`, `store`, `publish`, `fleet`, `hook`, `workload` | the injected clock; files and the run directory's lock; /proc readers; spawned/attached/cgroup targets and signals; the SQLite store; the /metrics server, webhooks and Grafana; PromQL queries; the snapshot hook; built-in workloads |
+//! | render (data in, bytes out) | `render` | terminal text, JSON, CSV, HTML/SVG, Grafana files |
+//! | session (run / resume) | `session` | the live loop: ticker, sampler, check, diagnosis tracking, publishers, status and final report, a short driver |
+//! | commands | `commands`, `cli`, `config`, `schedule` | the command line as typed, its resolution into settings, one module per command family |
+//!
+//! `main.rs` parses, calls [`commands::main`] and exits with its code.
 
+// core
 pub mod analyze;
 pub mod baseline;
-pub mod cli;
-pub mod clock;
-pub mod commands;
 pub mod compare;
-pub mod config;
 pub mod detect;
 pub mod diagnose;
 pub mod exit;
+pub mod gate;
+pub mod sample;
+pub mod settings;
+pub mod units;
+// edges
+pub mod clock;
 pub mod files;
 pub mod fleet;
-pub mod gate;
+pub mod hook;
 pub mod probe;
 pub mod publish;
-pub mod render;
 pub mod rundir;
-pub mod sample;
-pub mod schedule;
-pub mod session;
-pub mod settings;
 pub mod store;
 pub mod target;
-pub mod units;
 pub mod workload;
+// render
+pub mod render;
+// session
+pub mod session;
+// commands
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod schedule;

@@ -226,7 +226,7 @@ pub fn schedule_path(state: &Path, name: &str) -> PathBuf {
 
 /// Single-quotes for `sh`.
 pub fn sh_quote(s: &str) -> String {
-    crate::diagnose::hook::sh_quote(s)
+    crate::hook::sh_quote(s)
 }
 
 /// The crontab line: `m h dom mon dow cd DIR && EXE --state-dir STATE schedule run NAME >> LOG 2>&1`,

@@ -475,12 +475,12 @@ impl Target {
 
     /// The FD inventory of the tree (kinds and targets of every descriptor).
     pub fn inventory(&self) -> crate::diagnose::fds::Inventory {
-        crate::diagnose::fds::inventory(&self.pids())
+        crate::probe::fds::inventory(&self.pids())
     }
 
     /// The memory-map breakdown of the tree.
     pub fn maps(&self, t: f64) -> crate::diagnose::maps::MapsSummary {
-        crate::diagnose::maps::snapshot(&self.pids(), t)
+        crate::probe::maps::snapshot(&self.pids(), t)
     }
 
     /// Whether the target was spawned by this sentinel.

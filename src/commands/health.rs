@@ -2,7 +2,6 @@
 //! `make mem-health`: memory, FDs by kind against RLIMIT_NOFILE, threads, largest mappings and
 //! the biggest FD groups.
 
-use crate::diagnose;
 use crate::target::Target;
 use anyhow::Result;
 use serde::Serialize;
@@ -83,7 +82,7 @@ pub fn look(mut target: Target) -> Result<Health> {
         .collect();
     largest.sort_by_key(|l| std::cmp::Reverse(l.1));
     largest.truncate(8);
-    let runtime = root.map(|p| diagnose::detect_runtime(p, Some(&maps)));
+    let runtime = root.map(|p| crate::probe::runtime::detect_runtime(p, Some(&maps)));
     let get = |m: crate::sample::Metric| sample.get(m);
     use crate::sample::Metric as M;
     let doc = json!({

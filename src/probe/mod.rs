@@ -2,6 +2,9 @@
 //! a reading that vanished (process gone, file missing) costs that field, not the sample.
 //! Derived values (rates, verdicts) are never stored; they are computed when reading back.
 
+pub mod fds;
+pub mod maps;
 pub mod process;
+pub mod runtime;
 
 pub use crate::sample::{Metric, Sample};

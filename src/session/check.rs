@@ -2,7 +2,7 @@
 //! the check gate, and what follows from it — the check row, the log line, the failure event and
 //! notification, the exporter's figures and the status file.
 
-use super::Session;
+use super::driver::Session;
 use crate::clock::Clock;
 use crate::gate::{Outcome, gate_metrics, judge_run};
 use anyhow::Result;

@@ -136,7 +136,7 @@ impl DiagnosisTracker {
         self.maps_baseline_taken |= after_warmup;
         if self.runtime.is_none() {
             if let Some(pid) = target.info.pid.or_else(|| target.pids().first().copied()) {
-                let rt = crate::diagnose::detect_runtime(pid, Some(&maps));
+                let rt = crate::probe::runtime::detect_runtime(pid, Some(&maps));
                 self.runtime = Some(rt);
                 store.append_snapshot(run_id, t, "runtime", &serde_json::to_string(&rt)?)?;
             }

@@ -2,7 +2,7 @@
 //! the target still runs, stopping a spawned target, the baseline comparison, then the report
 //! file, the store's final row, the last status file and the last notification.
 
-use super::{End, Session};
+use super::driver::{End, Session};
 use crate::analyze::MetricResult;
 use crate::clock::Clock;
 use crate::detect::Verdict;
@@ -196,12 +196,12 @@ impl<C: Clock> Session<'_, C> {
     }
 
     /// Runs the `--on-leak` snapshot hook once, in a fresh directory of the run.
-    fn run_hook(&self, cmd: &str, now: f64) -> crate::diagnose::hook::HookResult {
+    fn run_hook(&self, cmd: &str, now: f64) -> crate::hook::HookResult {
         let dir =
             run_dir(self.state, &self.s.name).join(format!("snapshot-{}", now.floor() as i64));
         self.view
             .log(&format!("running the --on-leak hook in {}", dir.display()));
-        let r = crate::diagnose::hook::run(
+        let r = crate::hook::run(
             cmd,
             self.target.info.pid,
             &dir,

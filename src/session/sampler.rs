@@ -1,7 +1,7 @@
 //! Taking one sample of a live run: read the target (and at the detail cadence the FD inventory
 //! and maybe a maps snapshot), record it, feed the exporter, update the live view.
 
-use super::Session;
+use super::driver::Session;
 use super::view::fmt_value;
 use crate::clock::Clock;
 use crate::gate::gate_metrics;

@@ -2,7 +2,8 @@
 //! re-attaches to the target of a run whose sentinel was killed or interrupted and carries on
 //! with its samples, checks and diagnosis state, recording the gap.
 
-use super::{End, Session, View};
+use super::driver::{End, Session};
+use super::view::View;
 use crate::clock::{Clock, SystemClock, Wake};
 use crate::exit::{Exit, usage};
 use crate::gate::CheckGate;

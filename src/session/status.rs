@@ -1,7 +1,7 @@
 //! The live status file of a run (`STATE/runs/NAME/status.json`, SPEC.md): built from the
 //! session's state, written atomically.
 
-use super::Session;
+use super::driver::Session;
 use crate::clock::Clock;
 use crate::files::write_atomic;
 use crate::gate::gate_metrics;

@@ -1,0 +1,172 @@
+//! The live loop of a run: the [`Session`] that holds each seam's state, the loop that waits on
+//! the clock and samples, checks or refreshes the status, and how a run ends.
+
+use super::diagnosis::DiagnosisTracker;
+use super::publishers::Publishers;
+use super::ticker::Ticker;
+use super::view::View;
+use crate::clock::{Clock, Wake};
+use crate::gate::{CheckGate, Outcome};
+use crate::sample::Sample;
+use crate::settings::RunSettings;
+use crate::store::Store;
+use crate::target::{Target, TargetExit};
+use anyhow::Result;
+use std::path::Path;
+use std::sync::mpsc;
+
+/// Why the loop ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum End {
+    /// The check gate decided (passed, leak, inconclusive).
+    Gate(Outcome),
+    /// The target exited or crashed.
+    TargetExited(TargetExit),
+    /// A signal, the timeout or a sentinel error.
+    Interrupted(String),
+}
+
+/// One live run: what it measures, where it records, and the state of each seam.
+pub(super) struct Session<'a, C: Clock> {
+    pub(super) state: &'a Path,
+    pub(super) clock: C,
+    pub(super) store: Store,
+    pub(super) run_id: i64,
+    pub(super) s: RunSettings,
+    pub(super) target: Target,
+    pub(super) started_at: f64,
+    /// Every sample so far (the checks judge them all).
+    pub(super) samples: Vec<Sample>,
+    pub(super) gate: CheckGate,
+    /// The gate metrics' results of the last check.
+    pub(super) last_results: Vec<crate::analyze::MetricResult>,
+    pub(super) diag: DiagnosisTracker,
+    pub(super) publishers: Publishers,
+    pub(super) view: View,
+    pub(super) warned: std::collections::HashSet<String>,
+    /// Signal forwarded to a spawned target when the run stops (SIGTERM unless one was received).
+    pub(super) stop_signal: nix::sys::signal::Signal,
+    /// Consecutive samples the store refused.
+    pub(super) write_failures: u32,
+}
+
+impl<C: Clock> Session<'_, C> {
+    /// Runs the loop to its end and finishes the run; losing the store ends the run, but the
+    /// target is still stopped and the reason recorded.
+    pub(super) fn drive(mut self, wake: &mpsc::Receiver<Wake>) -> Result<crate::exit::Exit> {
+        let end = match self.run_loop(wake) {
+            Ok(end) => end,
+            Err(e) => {
+                self.event("error", &format!("{e:#}"));
+                End::Interrupted(format!("sentinel error: {e:#}"))
+            }
+        };
+        self.finish(end)
+    }
+
+    /// The loop: wait for the next sample (or a signal), sample, then check or refresh status.
+    fn run_loop(&mut self, wake: &mpsc::Receiver<Wake>) -> Result<End> {
+        let mut tick = Ticker::new(
+            self.clock.mono(),
+            self.s.sample_every_s,
+            self.s.detail_every_s,
+        );
+        let mut next_check = self
+            .gate
+            .next_check_after(self.clock.wall(), self.s.check_every_s);
+        loop {
+            if let Some(left) = tick.until_sample(self.clock.mono()) {
+                if let Some(Wake::Signal(sig)) = self.clock.wait(wake, left) {
+                    return Ok(self.on_signal(sig));
+                }
+                continue;
+            }
+            tick.sampled(self.clock.mono());
+            if let Some(exit) = self.target.poll_exit() {
+                self.event("target_exit", &exit.description);
+                return Ok(End::TargetExited(exit));
+            }
+            if tick.tree_due(self.clock.mono()) {
+                self.target.refresh_tree();
+            }
+            let detail = tick.detail_due(self.clock.mono());
+            let t0 = self.clock.mono();
+            let maps_cost = self.take_sample(detail)?;
+            if detail {
+                tick.detail_taken(
+                    t0,
+                    self.clock
+                        .mono()
+                        .saturating_sub(t0)
+                        .saturating_sub(maps_cost),
+                );
+            }
+            let now = self.clock.wall();
+            if let Some(limit) = self.s.timeout_s {
+                if now - self.started_at >= limit {
+                    let limit = crate::detect::human_secs(limit);
+                    self.event("timeout", &format!("{limit} reached"));
+                    return Ok(End::Interrupted(format!("timed out after {limit}")));
+                }
+            }
+            if now >= next_check {
+                if let Some(end) = self.check(now)? {
+                    return Ok(End::Gate(end));
+                }
+                next_check = self.gate.next_check_after(now, self.s.check_every_s);
+                tick.status_written(self.clock.mono());
+            } else if tick.status_due(self.clock.mono()) {
+                self.write_status(&self.status_doc(now, "running"));
+                tick.status_written(self.clock.mono());
+            }
+        }
+    }
+
+    /// A signal stops the run: SIGINT/SIGTERM are forwarded to a spawned target as received,
+    /// SIGHUP becomes SIGTERM.
+    fn on_signal(&mut self, sig: i32) -> End {
+        use nix::sys::signal::Signal;
+        let signal = Signal::try_from(sig).unwrap_or(Signal::SIGTERM);
+        if signal != Signal::SIGHUP {
+            self.stop_signal = signal;
+        }
+        let name = signal.as_str().to_string();
+        self.event("signal", &name);
+        End::Interrupted(format!("interrupted by {name}"))
+    }
+
+    /// Records an event (a failure to record costs a warning, not the run).
+    pub(super) fn event(&self, kind: &str, detail: &str) {
+        if let Err(e) = self
+            .store
+            .append_event(self.run_id, self.clock.wall(), kind, detail)
+        {
+            self.view
+                .log(&format!("warning: could not record event {kind}: {e:#}"));
+        }
+    }
+
+    /// Records what the notification worker delivered (or failed to).
+    pub(super) fn drain_outcomes(&self) {
+        for (kind, detail) in self.publishers.outcomes() {
+            self.event(kind, &detail);
+        }
+    }
+
+    /// Queues a notification stamped now.
+    pub(super) fn notify(&self, event: &str, text: String, extra: serde_json::Value) {
+        self.publishers
+            .notify(&self.s, event, text, extra, self.clock.wall());
+    }
+
+    pub(super) fn warn_once(&mut self, key: &str, msg: &str) {
+        if self.warned.insert(key.to_string()) {
+            self.view.log(&format!("warning: {msg}"));
+            self.event("warning", msg);
+        }
+    }
+
+    pub(super) fn warmup_end(&self) -> f64 {
+        self.started_at + self.s.warmup_s
+    }
+}
