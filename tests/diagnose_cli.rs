@@ -2,7 +2,10 @@
 //! run, and the report names the right group with a matching suggestion; the snapshot hook's
 //! output is recorded; `health` reports the FD limit the kernel enforces.
 
+mod common;
+
 use assert_cmd::cargo::cargo_bin;
+use common::{fast_run, report_json};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::Path;
@@ -10,33 +13,16 @@ use std::process::Command;
 
 /// Runs the `single` workload leaking `what` under a fast soak run; returns the report.
 fn leak_run(state: &Path, name: &str, what: &str, extra: &[&str]) -> Value {
-    let out = Command::new(cargo_bin("leak-sentinel"))
-        .arg("--state-dir")
-        .arg(state)
-        .args([
-            "run",
-            "--name",
-            name,
-            "--plain",
-            "--warmup",
-            "2s",
-            "--check-every",
-            "2s",
-        ])
-        .args([
-            "--sample-every",
-            "200ms",
-            "--detail-every",
-            "500ms",
-            "--duration",
-            "60s",
-        ])
-        .args(extra)
-        .arg("--")
-        .arg(cargo_bin("leak-sentinel"))
-        .args(["workload", "single", "--leak", what, "--per-min", "300"])
-        .output()
-        .expect("runs");
+    let mut extra_flags = vec!["--detail-every", "500ms", "--duration", "60s"];
+    extra_flags.extend_from_slice(extra);
+    let out = fast_run(
+        state,
+        name,
+        &extra_flags,
+        &["single", "--leak", what, "--per-min", "300"],
+    )
+    .output()
+    .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
@@ -44,13 +30,7 @@ fn leak_run(state: &Path, name: &str, what: &str, extra: &[&str]) -> Value {
         "{name}: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(cargo_bin("leak-sentinel"))
-        .arg("--state-dir")
-        .arg(state)
-        .args(["report", name, "--json"])
-        .output()
-        .expect("report");
-    let r: Value = serde_json::from_slice(&out.stdout).expect("report json");
+    let r = report_json(state, name);
     // The terminal report shows the same diagnosis.
     let text = Command::new(cargo_bin("leak-sentinel"))
         .arg("--state-dir")

@@ -5,37 +5,21 @@
 mod common;
 
 use assert_cmd::cargo::cargo_bin;
-use common::ls;
+use common::{fast_run, ls};
 use scraper::{Html, Selector};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
 fn soak(state: &Path, name: &str, workload: &str) -> i32 {
-    let out = ls(state)
-        .args([
-            "run",
-            "--name",
-            name,
-            "--plain",
-            "--warmup",
-            "2s",
-            "--check-every",
-            "2s",
-        ])
-        .args([
-            "--sample-every",
-            "200ms",
-            "--detail-every",
-            "1s",
-            "--duration",
-            "6s",
-        ])
-        .arg("--")
-        .arg(cargo_bin("leak-sentinel"))
-        .args(["workload", workload])
-        .output()
-        .expect("runs");
+    let out = fast_run(
+        state,
+        name,
+        &["--detail-every", "1s", "--duration", "6s"],
+        &[workload],
+    )
+    .output()
+    .expect("runs");
     out.status.code().unwrap_or(-1)
 }
 

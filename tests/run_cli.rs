@@ -2,7 +2,9 @@
 //! leak → exit 1, clean → 0, crash → 4, inconclusive → 3, SIGINT and timeout → 5, kill -9 then
 //! resume, duplicate names, attaching by PID, status/list/report outputs, bad flags.
 
-use assert_cmd::cargo::cargo_bin;
+mod common;
+
+use common::{bin, fast_run, report_json, wait_for};
 use leak_sentinel::probe::Metric;
 use leak_sentinel::store::Store;
 use serde_json::Value;
@@ -10,28 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> PathBuf {
-    cargo_bin("leak-sentinel")
-}
-
 /// `run` with fast settings; `extra` go before `--`.
 fn run_args(state: &Path, name: &str, extra: &[&str], workload: &[&str]) -> Command {
-    let mut c = Command::new(bin());
-    c.arg("--state-dir").arg(state);
-    c.args([
-        "run",
-        "--name",
+    fast_run(
+        state,
         name,
-        "--plain",
-        "--warmup",
-        "2s",
-        "--check-every",
-        "2s",
-    ]);
-    c.args(["--sample-every", "200ms", "--detail-every", "1s"]);
-    c.args(extra);
-    c.arg("--").arg(bin()).arg("workload").args(workload);
-    c
+        &[&["--detail-every", "1s"][..], extra].concat(),
+        workload,
+    )
 }
 
 fn run(state: &Path, name: &str, extra: &[&str], workload: &[&str]) -> Output {
@@ -41,32 +29,12 @@ fn run(state: &Path, name: &str, extra: &[&str], workload: &[&str]) -> Output {
 }
 
 fn report(state: &Path, name: &str) -> Value {
-    let out = Command::new(bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["report", name, "--json"])
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("report json")
+    report_json(state, name)
 }
 
 fn status(state: &Path, name: &str) -> Value {
     let p = state.join("runs").join(name).join("status.json");
     serde_json::from_str(&std::fs::read_to_string(p).expect("status.json")).expect("json")
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn sample_count(state: &Path, name: &str) -> usize {

@@ -5,7 +5,7 @@
 mod common;
 
 use assert_cmd::cargo::cargo_bin;
-use common::ls;
+use common::{fast_run, ls};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -139,24 +139,14 @@ fn crontab_line_and_systemd_units_carry_an_awkward_command_unchanged() {
 }
 
 fn clean_run(state: &Path, name: &str, cache_mib: &str, extra: &[&str]) -> std::process::Output {
-    ls(state)
-        .args([
-            "run",
-            "--name",
-            name,
-            "--plain",
-            "--warmup",
-            "2s",
-            "--check-every",
-            "2s",
-        ])
-        .args(["--sample-every", "200ms", "--duration", "6s"])
-        .args(extra)
-        .arg("--")
-        .arg(cargo_bin("leak-sentinel"))
-        .args(["workload", "clean", "--cache-mib", cache_mib])
-        .output()
-        .expect("runs")
+    fast_run(
+        state,
+        name,
+        &[&["--duration", "6s"][..], extra].concat(),
+        &["clean", "--cache-mib", cache_mib],
+    )
+    .output()
+    .expect("runs")
 }
 
 #[test]

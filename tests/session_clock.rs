@@ -58,5 +58,9 @@ fn a_fake_clock_drives_a_whole_run_without_sleeping() {
         "timestamps come from the injected wall clock: {}",
         status["start_time"]
     );
-    assert!(status["samples"].as_u64().is_some_and(|n| (60..=70).contains(&n)));
+    assert!(
+        status["samples"]
+            .as_u64()
+            .is_some_and(|n| (60..=70).contains(&n))
+    );
 }

@@ -33,3 +33,49 @@ impl Drop for Kill {
         let _ = self.0.wait();
     }
 }
+
+/// `run` of a built-in workload with fast settings (warm-up 2 s, a check every 2 s, a sample
+/// every 200 ms, plain output); `extra` go before `--`, `workload` after
+/// `-- leak-sentinel workload`.
+pub fn fast_run(state: &Path, name: &str, extra: &[&str], workload: &[&str]) -> Command {
+    let mut c = ls(state);
+    c.args([
+        "run",
+        "--name",
+        name,
+        "--plain",
+        "--warmup",
+        "2s",
+        "--check-every",
+        "2s",
+        "--sample-every",
+        "200ms",
+    ]);
+    c.args(extra);
+    c.arg("--").arg(bin()).arg("workload").args(workload);
+    c
+}
+
+/// `report NAME --json`, which must succeed.
+pub fn report_json(state: &Path, name: &str) -> serde_json::Value {
+    let out = ls(state)
+        .args(["report", name, "--json"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("report json")
+}
+
+/// Polls `f` every 100 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
