@@ -189,6 +189,9 @@ pub struct RunArgs {
     /// Memory threshold (e.g. 0.1, 100KiB/min).
     #[arg(long)]
     pub memory_threshold: Option<String>,
+    /// Memory that gates the run: private (anonymous + swap, default), rss, pss or cgroup.
+    #[arg(long, value_name = "private|rss|pss|cgroup")]
+    pub memory_metric: Option<String>,
     /// FD threshold per minute.
     #[arg(long)]
     pub fd_threshold: Option<String>,

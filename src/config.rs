@@ -4,7 +4,8 @@
 use crate::cli::RunArgs;
 use crate::exit::usage;
 use crate::settings::{
-    NotifyFormat, Profile, RunSettings, TargetSpec, default_hook_timeout, validate_name,
+    MemoryMetric, NotifyFormat, Profile, RunSettings, TargetSpec, default_hook_timeout,
+    validate_name,
 };
 use crate::units::{RateKind, parse_duration, parse_rate};
 use anyhow::Result;
@@ -32,6 +33,8 @@ pub struct FileConfig {
     pub warmup: Option<String>,
     /// Memory threshold (`0.1`, `100KiB/min`).
     pub memory_threshold: Option<String>,
+    /// Memory that gates the run (`private`, `rss`, `pss`, `cgroup`).
+    pub memory_metric: Option<String>,
     /// FD threshold.
     pub fd_threshold: Option<String>,
     /// Thread threshold.
@@ -135,6 +138,10 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         Some(s) => rate("memory-threshold", &s, RateKind::Memory)?,
         None => 0.1,
     };
+    let memory_metric = match pick(&args.memory_metric, &file.memory_metric) {
+        Some(m) => MemoryMetric::parse(&m)?,
+        None => MemoryMetric::default(),
+    };
     let fd_threshold = match pick(&args.fd_threshold, &file.fd_threshold) {
         Some(s) => rate("fd-threshold", &s, RateKind::Count)?,
         None => 0.1,
@@ -225,6 +232,7 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         detail_every_s,
         warmup_s,
         memory_threshold,
+        memory_metric,
         fd_threshold,
         thread_threshold,
         max_failed_checks: args

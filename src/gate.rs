@@ -6,21 +6,40 @@
 use crate::analyze::{self, MetricResult, Settings};
 use crate::detect::{Judgement, Verdict, fmt_bound, human_secs};
 use crate::sample::{Metric, Sample};
-use crate::settings::RunSettings;
+use crate::settings::{MemoryMetric, RunSettings};
 
-/// The metrics a check judges (the gate): memory, FDs, threads. Memory is the cgroup's usage for
-/// a cgroup target that has it, else the tree's RSS.
-pub fn gate_metrics(target_kind: &str, samples: &[Sample]) -> Vec<Metric> {
-    let memory = if target_kind == "cgroup"
-        && samples
-            .iter()
-            .any(|s| s.get(Metric::CgroupMemoryBytes).is_some())
-    {
-        Metric::CgroupMemoryBytes
-    } else {
-        Metric::RssBytes
-    };
-    vec![memory, Metric::Fds, Metric::Threads]
+/// The memory figure that gates a run, and why: the one `choice` names when the samples have
+/// it, else the nearest that they have (runs recorded before private memory existed: RSS).
+pub fn memory_gate(choice: MemoryMetric, samples: &[Sample]) -> (Metric, &'static str) {
+    let has = |m: Metric| samples.iter().any(|s| s.get(m).is_some());
+    match choice {
+        MemoryMetric::Private if has(Metric::RssAnonBytes) => (
+            Metric::RssAnonBytes,
+            "private memory (anonymous resident + swap): shared pages and page cache grow without a leak",
+        ),
+        MemoryMetric::Rss => (Metric::RssBytes, "RSS, as asked (--memory-metric rss)"),
+        MemoryMetric::Pss if has(Metric::PssBytes) => (
+            Metric::PssBytes,
+            "PSS, as asked (--memory-metric pss; read at the detail cadence)",
+        ),
+        MemoryMetric::Cgroup if has(Metric::CgroupMemoryBytes) => (
+            Metric::CgroupMemoryBytes,
+            "the cgroup's charged memory, page cache included, as asked (--memory-metric cgroup)",
+        ),
+        _ => (
+            Metric::RssBytes,
+            "RSS: the samples have no reading of the memory figure asked for",
+        ),
+    }
+}
+
+/// The metrics a check judges (the gate): memory (see [`memory_gate`]), FDs, threads.
+pub fn gate_metrics(s: &RunSettings, samples: &[Sample]) -> Vec<Metric> {
+    vec![
+        memory_gate(s.memory_metric, samples).0,
+        Metric::Fds,
+        Metric::Threads,
+    ]
 }
 
 /// Detector settings of a run.

@@ -38,11 +38,16 @@ pub enum Metric {
     Threads,
     /// Processes in the tree (cheap).
     Processes,
+    /// Private memory, bytes: anonymous resident (statm resident − shared, every sample) plus
+    /// swapped-out (smaps_rollup, refreshed at the detail cadence), summed over the tree; for a
+    /// cgroup its `memory.stat` anon + swap. The default memory gate: shared pages and page cache
+    /// grow without any leak.
+    RssAnonBytes,
 }
 
 impl Metric {
     /// All metrics in column order.
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 16] = [
         Metric::RssBytes,
         Metric::PssBytes,
         Metric::UssBytes,
@@ -58,6 +63,7 @@ impl Metric {
         Metric::FdsOther,
         Metric::Threads,
         Metric::Processes,
+        Metric::RssAnonBytes,
     ];
 
     /// Column name (also the CSV header and the JSON key).
@@ -78,6 +84,7 @@ impl Metric {
             Metric::FdsOther => "fds_other",
             Metric::Threads => "threads",
             Metric::Processes => "processes",
+            Metric::RssAnonBytes => "rss_anon_bytes",
         }
     }
 

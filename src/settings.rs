@@ -62,6 +62,46 @@ pub enum NotifyFormat {
     Slack,
 }
 
+/// Which memory figure gates a run (`--memory-metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryMetric {
+    /// Anonymous resident + swap over the tree (a cgroup's memory.stat anon + swap).
+    #[default]
+    Private,
+    /// Resident set size summed over the tree (shared pages counted once per process).
+    Rss,
+    /// Proportional set size (shared pages split among their users; detail cadence).
+    Pss,
+    /// The cgroup's charged memory (memory.current / memory.usage_in_bytes, page cache included).
+    Cgroup,
+}
+
+impl MemoryMetric {
+    /// Parses `private`, `rss`, `pss` or `cgroup`.
+    pub fn parse(s: &str) -> Result<MemoryMetric> {
+        match s {
+            "private" => Ok(MemoryMetric::Private),
+            "rss" => Ok(MemoryMetric::Rss),
+            "pss" => Ok(MemoryMetric::Pss),
+            "cgroup" => Ok(MemoryMetric::Cgroup),
+            other => Err(usage(format!(
+                "--memory-metric: '{other}' is not private, rss, pss or cgroup"
+            ))),
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryMetric::Private => "private",
+            MemoryMetric::Rss => "rss",
+            MemoryMetric::Pss => "pss",
+            MemoryMetric::Cgroup => "cgroup",
+        }
+    }
+}
+
 /// What to measure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +135,10 @@ pub struct RunSettings {
     pub warmup_s: f64,
     /// MiB/min.
     pub memory_threshold: f64,
+    /// Which memory figure gates the run (runs stored before it existed: private, falling back
+    /// to RSS when they have no private-memory samples).
+    #[serde(default)]
+    pub memory_metric: MemoryMetric,
     /// FD/min.
     pub fd_threshold: f64,
     /// Threads/min.

@@ -2,6 +2,7 @@
 //! directory. A [`Target`] knows its process tree, samples it, notices when it ends, and stops
 //! a spawned command (SIGTERM to its process group, SIGKILL after a grace period).
 
+use crate::probe::cgroup::CgroupMemory;
 use crate::probe::process::{ProbeError, ProcHandle, peek_stat};
 use crate::sample::{Metric, Sample};
 use anyhow::{Context, Result};
@@ -52,6 +53,8 @@ pub struct Target {
     me: i32,
     /// Process group this sentinel started (set on resume of a spawned target).
     owned_pgid: Option<i32>,
+    /// Where a cgroup target's memory figures are read (v2 or v1 memory controller).
+    cgroup_memory: Option<CgroupMemory>,
 }
 
 impl Target {
@@ -89,6 +92,7 @@ impl Target {
             not_ours: HashMap::new(),
             me: std::process::id() as i32,
             owned_pgid: None,
+            cgroup_memory: None,
         };
         t.refresh_tree();
         Ok(t)
@@ -137,6 +141,7 @@ impl Target {
             not_ours: HashMap::new(),
             me: std::process::id() as i32,
             owned_pgid: None,
+            cgroup_memory: None,
         };
         t.refresh_tree();
         Ok(t)
@@ -167,6 +172,7 @@ impl Target {
             not_ours: HashMap::new(),
             me: std::process::id() as i32,
             owned_pgid: None,
+            cgroup_memory: None,
         };
         t.refresh_tree();
         Ok(t)
@@ -189,18 +195,26 @@ impl Target {
             };
             let members: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
             self.procs.retain(|pid, _| members.contains(pid));
-            for pid in members {
-                if let std::collections::hash_map::Entry::Vacant(e) = self.procs.entry(pid) {
-                    if let Ok(h) = ProcHandle::open(pid) {
+            for pid in &members {
+                if let std::collections::hash_map::Entry::Vacant(e) = self.procs.entry(*pid) {
+                    if let Ok(h) = ProcHandle::open(*pid) {
                         e.insert(h);
                     }
                 }
+            }
+            if self.cgroup_memory.is_none() {
+                self.cgroup_memory = CgroupMemory::find(dir, members.first().copied());
             }
             return;
         }
         if !self.info.include_children {
             return;
         }
+        // A tracked process that ended frees its PID: forget it now, so that a new process
+        // reusing the PID is examined as itself (the root stays: its end is poll_exit's).
+        let root = self.info.pid;
+        self.procs
+            .retain(|pid, h| Some(*pid) == root || h.read_stat().is_ok_and(|st| !st.zombie));
         let Ok(rd) = std::fs::read_dir("/proc") else {
             return;
         };
@@ -216,13 +230,19 @@ impl Target {
             };
             seen.push(pid);
             // Never measure the sentinel itself (it may be a descendant of an attached shell).
-            if pid == self.me || self.procs.contains_key(&pid) || self.not_ours.contains_key(&pid) {
+            if pid == self.me || self.procs.contains_key(&pid) {
                 continue;
             }
-            if let Some((ppid, start)) = peek_stat(pid) {
-                candidates.push((pid, ppid));
-                self.not_ours.insert(pid, start);
+            let Some((ppid, start)) = peek_stat(pid) else {
+                continue;
+            };
+            // A process is its PID and start time: a PID that was someone else's before and now
+            // belongs to a new process (reused between two refreshes) is examined afresh.
+            if self.not_ours.get(&pid) == Some(&start) {
+                continue;
             }
+            candidates.push((pid, ppid));
+            self.not_ours.insert(pid, start);
         }
         // Forget PIDs that vanished, so a reused PID is examined afresh.
         seen.sort_unstable();
@@ -294,27 +314,28 @@ impl Target {
         })
     }
 
+    /// Reaps every exited process the sentinel is parent or subreaper of, except the main
+    /// child (whose status `try_wait` must get). Orphans that lived less than a tree refresh were
+    /// never tracked, so this asks the kernel (`waitid(P_ALL, WNOWAIT)` to peek, then a reap by
+    /// PID) rather than walking the tracked processes.
     fn reap_orphans(&mut self) {
         use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-        // Only look at zombies that are not the main child (whose status try_wait must get).
         let main = self.child.as_ref().map(|c| c.id() as i32);
-        let orphans: Vec<i32> = self
-            .procs
-            .iter_mut()
-            .filter(|(pid, _)| Some(**pid) != main)
-            .filter_map(|(pid, h)| match h.read_stat() {
-                Ok(s) if s.zombie && s.ppid == self.me => Some(*pid),
-                _ => None,
-            })
-            .collect();
-        for pid in orphans {
-            let r = waitid(
-                Id::Pid(nix::unistd::Pid::from_raw(pid)),
-                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG,
+        // Bounded: at most this many reaps per call (a fork storm cannot hold the loop).
+        for _ in 0..4096 {
+            let peek = waitid(
+                Id::All,
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
             );
-            if matches!(r, Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..))) {
-                self.procs.remove(&pid);
+            let pid = match peek {
+                Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => pid,
+                _ => return, // none exited (StillAlive), no children (ECHILD), or an error
+            };
+            if Some(pid.as_raw()) == main {
+                return; // the main child's status is try_wait's; the run ends with it
             }
+            let _ = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG);
+            self.procs.remove(&pid.as_raw());
         }
     }
 
@@ -349,8 +370,19 @@ impl Target {
                     first_err.get_or_insert(e);
                 }
             }
-            if detail {
-                let d = h.detail();
+            let d = detail.then(|| h.detail());
+            if let Some(sw) = d.and_then(|d| d.swap) {
+                h.swap = sw;
+            }
+            // Private memory: anonymous resident now plus swap as of the last detail reading.
+            match h.read_anon() {
+                Ok(a) => s.add(Metric::RssAnonBytes, a.saturating_add(h.swap) as f64),
+                Err(ProbeError::Gone(_)) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if let Some(d) = d {
                 let pairs = [
                     (Metric::PssBytes, d.pss),
                     (Metric::UssBytes, d.uss),
@@ -372,11 +404,13 @@ impl Target {
             }
         }
         s.set(Metric::Processes, Some(processes));
-        if let Some(dir) = &self.info.cgroup {
-            let cur = std::fs::read_to_string(dir.join("memory.current"))
-                .ok()
-                .and_then(|v| v.trim().parse::<f64>().ok());
-            s.set(Metric::CgroupMemoryBytes, cur);
+        if let Some(m) = &self.cgroup_memory {
+            // The cgroup's own figures: they include processes the sentinel cannot read.
+            let r = m.read();
+            s.set(Metric::CgroupMemoryBytes, r.usage);
+            if r.private.is_some() {
+                s.set(Metric::RssAnonBytes, r.private);
+            }
         }
         (s, first_err)
     }
@@ -389,38 +423,44 @@ impl Target {
         grace: Duration,
         signal: nix::sys::signal::Signal,
     ) -> Option<TargetExit> {
-        use nix::sys::signal::{Signal, kill, killpg};
+        use nix::sys::signal::{Signal, killpg};
         use nix::unistd::Pid;
         // Whatever is left of the tree: its process group and every tracked descendant (some
         // may have left the group). The main child may already be gone: the rest is not.
         let group_alive = |pgid: Pid| killpg(pgid, None).is_ok();
-        let tracked: Vec<Pid> = self.procs.keys().map(|p| Pid::from_raw(*p)).collect();
         if self.child.is_none() {
+            // A resumed spawned target: what is left of the tree the earlier sentinel started —
+            // every tracked process and every member of its process group started after its root
+            // — signalled one by one through identity-checked handles, root alive or not.
             let root = self.owned_pgid?;
-            // Only signal the group the earlier sentinel started if its root is still that
-            // process (same start time through the held handle), not a reused PID.
-            let ours = self
-                .procs
-                .get_mut(&root)
-                .is_some_and(|h| h.read_stat().is_ok_and(|st| !st.zombie));
-            if !ours {
-                return None;
+            let since = self.info.starttime.unwrap_or(0);
+            let mut left: Vec<ProcHandle> = group_members(root, since);
+            left.retain(|h| !self.procs.contains_key(&h.pid));
+            let mut all: Vec<&mut ProcHandle> =
+                self.procs.values_mut().chain(left.iter_mut()).collect();
+            for h in all.iter_mut() {
+                h.signal(signal as i32);
             }
-            let pgid = Pid::from_raw(root);
-            let _ = killpg(pgid, signal);
             let deadline = Instant::now() + grace;
-            while Instant::now() < deadline && group_alive(pgid) {
+            while Instant::now() < deadline
+                && all
+                    .iter_mut()
+                    .any(|h| h.read_stat().is_ok_and(|st| !st.zombie))
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = killpg(pgid, Signal::SIGKILL);
+            for h in all.iter_mut() {
+                h.signal(Signal::SIGKILL as i32);
+            }
             return None;
         }
         let child = self.child.as_mut()?;
         let pgid = Pid::from_raw(child.id() as i32);
         let mut status = child.try_wait().ok().flatten();
         let _ = killpg(pgid, signal);
-        for pid in &tracked {
-            let _ = kill(*pid, signal);
+        // Descendants that left the group: by identity (PID + start time), never a reused PID.
+        for h in self.procs.values_mut() {
+            h.signal(signal as i32);
         }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
@@ -433,8 +473,8 @@ impl Target {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = killpg(pgid, Signal::SIGKILL);
-        for pid in &tracked {
-            let _ = kill(*pid, Signal::SIGKILL);
+        for h in self.procs.values_mut() {
+            h.signal(Signal::SIGKILL as i32);
         }
         let status = status.or_else(|| child.wait().ok());
         self.reap_orphans();
@@ -442,14 +482,18 @@ impl Target {
     }
 
     /// A target that is gone: nothing to sample or stop (a resume that found it dead).
+    /// A spawned one still owns what is left of its process group: [`Target::stop`] stops
+    /// the descendants that outlived the root.
     pub fn detached(info: TargetInfo) -> Target {
+        let owned_pgid = (info.kind == "spawn").then_some(info.pid).flatten();
         Target {
             info,
             child: None,
             procs: HashMap::new(),
             not_ours: HashMap::new(),
             me: std::process::id() as i32,
-            owned_pgid: None,
+            owned_pgid,
+            cgroup_memory: None,
         }
     }
 
@@ -487,6 +531,27 @@ impl Target {
     pub fn spawned(&self) -> bool {
         self.child.is_some()
     }
+}
+
+/// Live members of process group `pgid` started at or after `since` (clock ticks after boot),
+/// as handles: what is left of a spawned tree whose root may already be gone.
+pub fn group_members(pgid: i32, since: u64) -> Vec<ProcHandle> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id() as i32;
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| *pid != me)
+        .filter_map(|pid| {
+            let st = crate::probe::process::parse_stat(
+                &std::fs::read(format!("/proc/{pid}/stat")).ok()?,
+            )?;
+            (st.pgrp == pgid && st.starttime >= since && !st.zombie).then_some((pid, st.starttime))
+        })
+        // The handle must be the process just read, not a PID reused in between.
+        .filter_map(|(pid, start)| ProcHandle::open(pid).ok().filter(|h| h.starttime == start))
+        .collect()
 }
 
 fn describe_status(code: Option<i32>, signal: Option<i32>) -> TargetExit {

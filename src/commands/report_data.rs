@@ -35,6 +35,7 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
     let samples = store.samples(row.id)?;
     let start = row.started_at;
     let judged = [
+        Metric::RssAnonBytes,
         Metric::RssBytes,
         Metric::CgroupMemoryBytes,
         Metric::PssBytes,
@@ -50,8 +51,15 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
     };
     let mut charts = Vec::new();
     for (m, title) in [
+        (
+            Metric::RssAnonBytes,
+            "Private memory (anonymous + swap): the memory gate",
+        ),
         (Metric::RssBytes, "Resident memory (RSS)"),
-        (Metric::CgroupMemoryBytes, "cgroup memory.current"),
+        (
+            Metric::CgroupMemoryBytes,
+            "cgroup memory (charged, page cache included)",
+        ),
     ] {
         let pts = series(&samples, start, m);
         if !pts.is_empty() {

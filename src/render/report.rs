@@ -47,6 +47,10 @@ pub struct StatusDoc {
     pub clean_hours_count: f64,
     /// RFC 3339 of the last check.
     pub last_check: Option<String>,
+    /// The memory figure that gates the run (`rss_anon_bytes`, `rss_bytes`, …).
+    pub memory_gate: String,
+    /// Why that figure gates it.
+    pub memory_gate_reason: String,
     /// warming_up, stable, growing, leaking, inconclusive.
     pub memory_trend: String,
     /// Same for FDs.
@@ -188,6 +192,12 @@ pub fn summary_text(report: &Value) -> String {
     ));
     if let Some(r) = report["failure_reason"].as_str() {
         out.push_str(&format!("  reason: {r}\n"));
+    }
+    if let Some(m) = report["memory_gate"]["metric"].as_str() {
+        out.push_str(&format!(
+            "  memory gate: {m} — {}\n",
+            report["memory_gate"]["reason"].as_str().unwrap_or("")
+        ));
     }
     out.push_str(&format!(
         "  target: {}\n  started {}, clean {} of {} needed; checks {} ({} failed)\n",

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 impl<C: Clock> Session<'_, C> {
     /// Judges the gate metrics at `now` (wall time); `Some` when the run ends here.
     pub(super) fn check(&mut self, now: f64) -> Result<Option<Outcome>> {
-        let gate = gate_metrics(&self.target.info.kind, &self.samples);
+        let gate = gate_metrics(&self.s, &self.samples);
         let results = judge_run(&self.samples, self.started_at, &self.s, &gate);
         let decision = self.gate.record(now, &results);
         let detail: serde_json::Map<String, Value> = results

@@ -21,7 +21,7 @@ impl<C: Clock> Session<'_, C> {
     pub(super) fn finish(&mut self, end: End) -> Result<Exit> {
         self.view.finish();
         let now = self.clock.wall();
-        let gate = gate_metrics(&self.target.info.kind, &self.samples);
+        let gate = gate_metrics(&self.s, &self.samples);
         let mut all: Vec<Metric> = gate.clone();
         all.extend(
             Metric::ALL
@@ -121,6 +121,10 @@ impl<C: Clock> Session<'_, C> {
             "target_hours": self.s.duration_s / 3600.0,
             "final_clean_hours": clean_s / 3600.0,
             "profile": self.s.profile.name(),
+            "memory_gate": {
+                "metric": gate[0].name(),
+                "reason": crate::gate::memory_gate(self.s.memory_metric, &self.samples).1,
+            },
             "settings": self.s,
             "target": {
                 "kind": self.target.info.kind,

@@ -48,7 +48,7 @@ impl<C: Clock> Session<'_, C> {
             e.sample(&s);
         }
         self.drain_outcomes();
-        let msg: Vec<String> = gate_metrics(&self.target.info.kind, &self.samples)
+        let msg: Vec<String> = gate_metrics(&self.s, &self.samples)
             .into_iter()
             .filter_map(|m| {
                 s.get(m)

@@ -4,16 +4,17 @@
 use super::driver::Session;
 use crate::clock::Clock;
 use crate::files::write_atomic;
-use crate::gate::gate_metrics;
+use crate::gate::{gate_metrics, memory_gate};
 use crate::render::report::{self as rr, StatusDoc};
 use crate::sample::Metric;
 
 impl<C: Clock> Session<'_, C> {
     /// The status document at `now` (wall time).
     pub(super) fn status_doc(&self, now: f64, status: &str) -> StatusDoc {
-        let gate = gate_metrics(&self.target.info.kind, &self.samples);
+        let gate = gate_metrics(&self.s, &self.samples);
         let warming = now < self.warmup_end() || self.gate.last_check_t.is_none();
         let find = |m: Metric| self.last_results.iter().find(|r| r.name == m.name());
+        let (memory, why) = memory_gate(self.s.memory_metric, &self.samples);
         StatusDoc {
             run_name: self.s.name.clone(),
             status: status.into(),
@@ -21,6 +22,8 @@ impl<C: Clock> Session<'_, C> {
             target_hours: self.s.duration_s / 3600.0,
             clean_hours_count: (self.gate.streak(now).max(0.0) / 3600.0 * 1e6).round() / 1e6,
             last_check: self.gate.last_check_t.map(rr::rfc3339),
+            memory_gate: memory.name().into(),
+            memory_gate_reason: why.into(),
             memory_trend: rr::trend_word(find(gate[0]), warming).into(),
             fd_trend: rr::trend_word(find(Metric::Fds), warming).into(),
             thread_trend: rr::trend_word(find(Metric::Threads), warming).into(),

@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Version of the schema this build writes; older databases are migrated forward on open.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// One run as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -155,6 +155,32 @@ impl Store {
                 )
                 .context("migrating the store to schema 2")?;
         }
+        if version < 3 {
+            // v3: metrics appended to `Metric::ALL` since (rss_anon_bytes) get their column.
+            self.add_missing_metric_columns(3)
+                .context("migrating the store to schema 3")?;
+        }
+        Ok(())
+    }
+
+    /// Adds a `samples` column for every metric that has none, then sets the schema version.
+    fn add_missing_metric_columns(&self, version: i64) -> Result<()> {
+        let have: Vec<String> = {
+            let mut st = self.conn.prepare("PRAGMA table_info(samples)")?;
+            st.query_map([], |r| r.get::<_, String>(1))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut sql = String::from("BEGIN;");
+        for m in Metric::ALL {
+            if !have.iter().any(|c| c == m.name()) {
+                sql.push_str(&format!(
+                    "ALTER TABLE samples ADD COLUMN {} REAL;",
+                    m.name()
+                ));
+            }
+        }
+        sql.push_str(&format!("PRAGMA user_version = {version}; COMMIT;"));
+        self.conn.execute_batch(&sql)?;
         Ok(())
     }
 
