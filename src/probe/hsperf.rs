@@ -784,7 +784,9 @@ pub struct JvmGc {
     pub old_used_bytes: Option<u64>,
     /// Old generation committed, bytes.
     pub old_committed_bytes: Option<u64>,
-    /// Metaspace in use, class space included (`sun.gc.metaspace.used`), bytes.
+    /// Metaspace in use, class space included (`sun.gc.metaspace.used`), bytes. The JVM
+    /// refreshes the metaspace figures at the end of each collection only: they are `None`
+    /// before the first one, and the value at the last collection afterwards.
     pub metaspace_used_bytes: Option<u64>,
     /// Metaspace committed (`sun.gc.metaspace.capacity`), bytes.
     pub metaspace_committed_bytes: Option<u64>,
@@ -795,7 +797,8 @@ pub struct JvmGc {
     pub collectors: Vec<CollectorGc>,
     /// Live Java threads (`java.threads.live`), count.
     pub threads_live: Option<u64>,
-    /// Classes loaded now: `java.cls.loadedClasses` − `java.cls.unloadedClasses`, count.
+    /// Classes loaded now, from the CDS archive or not (`java.cls.loadedClasses` +
+    /// `sharedLoadedClasses` − `unloadedClasses` − `sharedUnloadedClasses`), count.
     pub classes_loaded: Option<u64>,
     /// Cause of the last collection (`sun.gc.lastCause`), e.g. "G1 Evacuation Pause".
     pub last_gc_cause: Option<String>,
@@ -852,6 +855,8 @@ struct GcPlan {
     threads_live: Option<usize>,
     classes_loaded: Option<usize>,
     classes_unloaded: Option<usize>,
+    shared_classes_loaded: Option<usize>,
+    shared_classes_unloaded: Option<usize>,
     last_cause: Option<usize>,
 }
 
@@ -937,6 +942,8 @@ impl GcPlan {
                     "java.threads.live" => &mut plan.threads_live,
                     "java.cls.loadedClasses" => &mut plan.classes_loaded,
                     "java.cls.unloadedClasses" => &mut plan.classes_unloaded,
+                    "java.cls.sharedLoadedClasses" => &mut plan.shared_classes_loaded,
+                    "java.cls.sharedUnloadedClasses" => &mut plan.shared_classes_unloaded,
                     _ => continue,
                 };
                 *slot = Some(i);
@@ -999,6 +1006,11 @@ impl GcPlan {
             .find(|g| g.name.eq_ignore_ascii_case("old"))
             .or_else(|| generations.last());
         let hrt_ticks = long(self.ticks);
+        // HotSpot refreshes the metaspace counters at the end of each collection only: before
+        // the first one they all read 0, which is "not published yet", not "empty" (a running
+        // JVM always has metaspace committed).
+        let metaspace_published = bytes(self.metaspace_capacity).is_some_and(|c| c > 0);
+        let metaspace = |i| bytes(i).filter(|_| metaspace_published);
         JvmGc {
             uptime_s: seconds(hrt_ticks),
             hrt_ticks,
@@ -1006,9 +1018,9 @@ impl GcPlan {
             heap_committed_bytes: sum_all(generations.iter().map(|g| g.committed_bytes)),
             old_used_bytes: old.and_then(|g| g.used_bytes),
             old_committed_bytes: old.and_then(|g| g.committed_bytes),
-            metaspace_used_bytes: bytes(self.metaspace_used),
-            metaspace_committed_bytes: bytes(self.metaspace_capacity),
-            class_space_used_bytes: bytes(self.class_space_used),
+            metaspace_used_bytes: metaspace(self.metaspace_used),
+            metaspace_committed_bytes: metaspace(self.metaspace_capacity),
+            class_space_used_bytes: metaspace(self.class_space_used),
             collectors: self
                 .collectors
                 .iter()
@@ -1024,10 +1036,13 @@ impl GcPlan {
                 })
                 .collect(),
             threads_live: bytes(self.threads_live),
-            classes_loaded: match (bytes(self.classes_loaded), bytes(self.classes_unloaded)) {
-                (Some(l), Some(u)) => Some(l.saturating_sub(u)),
-                (l, _) => l,
-            },
+            // As `jstat -class`: classes from the CDS archive are counted apart.
+            classes_loaded: bytes(self.classes_loaded).map(|loaded| {
+                let n = |i| bytes(i).unwrap_or(0);
+                (loaded.saturating_add(n(self.shared_classes_loaded)))
+                    .saturating_sub(n(self.classes_unloaded))
+                    .saturating_sub(n(self.shared_classes_unloaded))
+            }),
             last_gc_cause: text(self.last_cause),
             generations,
         }
