@@ -638,7 +638,8 @@ struct Jvm {
     child: Child,
     /// The JVM's PID on the host (differs from the child's under `unshare`).
     pid: i32,
-    stdin: ChildStdin,
+    /// Closed on drop: `Retain` then exits by itself and deletes its hsperfdata file.
+    stdin: Option<ChildStdin>,
     out: BufReader<ChildStdout>,
 }
 
@@ -657,7 +658,7 @@ impl Jvm {
             .stderr(Stdio::null())
             .spawn()
             .expect("start java");
-        let stdin = child.stdin.take().expect("stdin");
+        let stdin = child.stdin.take();
         let out = BufReader::new(child.stdout.take().expect("stdout"));
         let pid = child.id() as i32;
         let mut jvm = Jvm {
@@ -679,7 +680,7 @@ impl Jvm {
 
     /// Sends one command and waits for its "ok".
     fn cmd(&mut self, c: &str) {
-        writeln!(self.stdin, "{c}").expect("write to the JVM");
+        writeln!(self.stdin.as_mut().expect("stdin"), "{c}").expect("write to the JVM");
         let reply = self.line();
         assert!(reply.starts_with("ok"), "{c}: {reply}");
     }
@@ -687,6 +688,15 @@ impl Jvm {
 
 impl Drop for Jvm {
     fn drop(&mut self) {
+        // A JVM killed with SIGKILL leaves its hsperfdata file behind: let it exit first.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.pid),
             nix::sys::signal::Signal::SIGKILL,
@@ -807,7 +817,7 @@ fn check_live_jvm(gc_flag: &str, collector_prefix: &str) {
     assert!(points[1].old_used_bytes >= points[0].old_used_bytes + 18 * MIB);
 
     // At exit the JVM deletes its file; the open handle still reads the last values.
-    writeln!(jvm.stdin, "exit").expect("write");
+    writeln!(jvm.stdin.as_mut().expect("stdin"), "exit").expect("write");
     let _ = jvm.child.wait();
     assert!(perf.is_unlinked().expect("fstat"));
     assert!(perf.sample().is_ok());
