@@ -161,18 +161,19 @@ pub enum HsperfError {
 }
 
 impl HsperfError {
-    /// Whether trying again at the next sample may succeed: a JVM still starting, or a read
-    /// that raced with the JVM writing. The others (no file, a disabled file, a foreign file)
-    /// will not change for this process.
+    /// Whether trying again at the next sample may succeed: a JVM still starting, a read that
+    /// raced with the JVM writing, an I/O error other than a refusal. The others (no file, a
+    /// disabled file, a foreign or oversized file, no permission) will not change for this
+    /// process.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
+        match self {
             HsperfError::NotReady
-                | HsperfError::Truncated { .. }
-                | HsperfError::BadEntry { .. }
-                | HsperfError::BadHeader(_)
-                | HsperfError::Io { .. }
-        )
+            | HsperfError::Truncated { .. }
+            | HsperfError::BadEntry { .. }
+            | HsperfError::BadHeader(_) => true,
+            HsperfError::Io { source, .. } => source.kind() != std::io::ErrorKind::PermissionDenied,
+            _ => false,
+        }
     }
 
     /// Whether the JVM has no file at all (disabled by a flag, or not found).
@@ -482,6 +483,7 @@ fn decode_entry(entry: &[u8], big: bool) -> Decoded<'_> {
     ) else {
         return Decoded::Malformed;
     };
+    // In bounds: reading the u32 at 16 succeeded, so the entry has its 20 header bytes.
     let (ty, units, variability) = (entry[12], entry[14], entry[15]);
     let (name_off, vector_len, data) = (name_off as usize, vector_len as usize, data_off as usize);
     if name_off < ENTRY_HEADER_LEN {
