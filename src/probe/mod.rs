@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod fds;
+pub mod hsperf;
 pub mod maps;
 pub mod process;
 pub mod runtime;
