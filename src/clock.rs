@@ -14,9 +14,17 @@ pub enum Wake {
 }
 
 /// The session's view of time.
+///
+/// What a suspend means: the machine's time went on (timestamps, the timeout and the schedule
+/// follow `CLOCK_BOOTTIME`, which counts it), but nobody watched the target, so the stretch is a
+/// gap that never counts as clean ([`crate::observed`]); `awake` (`CLOCK_MONOTONIC`, which stops
+/// during a suspend) tells a suspend from a stalled sentinel.
 pub trait Clock {
-    /// Monotonic time since the clock's origin: never jumps, used for every interval.
+    /// Monotonic time since the clock's origin, suspend included (`CLOCK_BOOTTIME`): never
+    /// jumps with the wall clock; every interval and sample time is measured on it.
     fn mono(&self) -> Duration;
+    /// Monotonic time since the clock's origin while the machine was awake (`CLOCK_MONOTONIC`).
+    fn awake(&self) -> Duration;
     /// Wall-clock now, Unix seconds: timestamps only.
     fn wall(&self) -> f64;
     /// Waits until `d` has passed on this clock or a message arrives on `wake`.
@@ -31,17 +39,26 @@ pub fn now_unix() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The real clocks: `Instant` (CLOCK_MONOTONIC) and `SystemTime`.
+/// `CLOCK_BOOTTIME` now (it cannot fail on Linux ≥ 2.6.39; zero if it ever did).
+fn boottime() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+/// The real clocks: `CLOCK_BOOTTIME`, `Instant` (CLOCK_MONOTONIC) and `SystemTime`.
 #[derive(Debug, Clone, Copy)]
 pub struct SystemClock {
-    origin: Instant,
+    origin: Duration,
+    awake_origin: Instant,
 }
 
 impl SystemClock {
     /// A clock whose monotonic origin is now.
     pub fn new() -> SystemClock {
         SystemClock {
-            origin: Instant::now(),
+            origin: boottime(),
+            awake_origin: Instant::now(),
         }
     }
 }
@@ -54,7 +71,11 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn mono(&self) -> Duration {
-        self.origin.elapsed()
+        boottime().saturating_sub(self.origin)
+    }
+
+    fn awake(&self) -> Duration {
+        self.awake_origin.elapsed()
     }
 
     fn wall(&self) -> f64 {
@@ -79,7 +100,34 @@ pub struct FakeClock {
 #[derive(Debug)]
 struct FakeTime {
     mono: Duration,
+    awake: Duration,
     wall: f64,
+    /// Things that happen at a monotonic time, in order: see [`FakeClock::at`].
+    plan: Vec<(Duration, FakeEvent)>,
+}
+
+/// Something a test makes happen at a given monotonic time of a [`FakeClock`].
+#[derive(Clone)]
+pub enum FakeEvent {
+    /// A message arrives (a signal).
+    Wake(Wake),
+    /// The wall clock steps by this many seconds (negative: backwards).
+    StepWall(f64),
+    /// The machine sleeps this long.
+    Suspend(Duration),
+    /// Runs a test's action (stop a process, say).
+    Call(Arc<dyn Fn() + Send + Sync>),
+}
+
+impl std::fmt::Debug for FakeEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FakeEvent::Wake(w) => write!(f, "Wake({w:?})"),
+            FakeEvent::StepWall(s) => write!(f, "StepWall({s})"),
+            FakeEvent::Suspend(d) => write!(f, "Suspend({d:?})"),
+            FakeEvent::Call(_) => write!(f, "Call(…)"),
+        }
+    }
 }
 
 impl FakeClock {
@@ -88,7 +136,9 @@ impl FakeClock {
         FakeClock {
             inner: Arc::new(Mutex::new(FakeTime {
                 mono: Duration::ZERO,
+                awake: Duration::ZERO,
                 wall,
+                plan: Vec::new(),
             })),
         }
     }
@@ -103,7 +153,24 @@ impl FakeClock {
     pub fn advance(&self, d: Duration) {
         self.with(|t| {
             t.mono += d;
+            t.awake += d;
             t.wall += d.as_secs_f64();
+        });
+    }
+
+    /// A suspend of `d`: boot time and the wall clock move, awake time does not.
+    pub fn suspend(&self, d: Duration) {
+        self.with(|t| {
+            t.mono += d;
+            t.wall += d.as_secs_f64();
+        });
+    }
+
+    /// Plans `e` for when the monotonic clock reaches `at`; a wait that spans it stops there.
+    pub fn at(&self, at: Duration, e: FakeEvent) {
+        self.with(|t| {
+            t.plan.push((at, e));
+            t.plan.sort_by_key(|p| p.0);
         });
     }
 
@@ -118,6 +185,10 @@ impl Clock for FakeClock {
         self.with(|t| t.mono)
     }
 
+    fn awake(&self) -> Duration {
+        self.with(|t| t.awake)
+    }
+
     fn wall(&self) -> f64 {
         self.with(|t| t.wall)
     }
@@ -126,7 +197,25 @@ impl Clock for FakeClock {
         if let Ok(w) = wake.try_recv() {
             return Some(w);
         }
-        self.advance(d);
+        let until = self.mono() + d;
+        loop {
+            let next = self
+                .with(|t| (t.plan.first().is_some_and(|p| p.0 <= until)).then(|| t.plan.remove(0)));
+            let Some((at, e)) = next else { break };
+            let now = self.mono();
+            self.advance(at.saturating_sub(now));
+            match e {
+                FakeEvent::Wake(w) => return Some(w),
+                FakeEvent::StepWall(s) => self.step_wall(s),
+                FakeEvent::Suspend(len) => {
+                    self.suspend(len);
+                    return None; // the machine woke up late: the caller looks at the time
+                }
+                FakeEvent::Call(f) => f(),
+            }
+        }
+        let now = self.mono();
+        self.advance(until.saturating_sub(now));
         None
     }
 }
@@ -149,6 +238,9 @@ mod tests {
         tx.send(Wake::Signal(15)).expect("send");
         assert_eq!(c.wait(&rx, Duration::from_secs(5)), Some(Wake::Signal(15)));
         assert_eq!(c.mono(), Duration::from_secs(5));
+        c.suspend(Duration::from_secs(60));
+        assert_eq!(c.mono(), Duration::from_secs(65));
+        assert_eq!(c.awake(), Duration::from_secs(5));
     }
 
     #[test]
@@ -157,6 +249,7 @@ mod tests {
         let a = c.mono();
         let b = c.mono();
         assert!(b >= a);
+        assert!(c.awake() <= c.mono() + Duration::from_millis(50));
         assert!(c.wall() > 1.5e9);
     }
 }

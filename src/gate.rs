@@ -5,6 +5,7 @@
 
 use crate::analyze::{self, MetricResult, Settings};
 use crate::detect::{Judgement, Verdict, fmt_bound, human_secs};
+use crate::observed::{Gap, Observed, max_gap};
 use crate::sample::{Metric, Sample};
 use crate::settings::{MemoryMetric, RunSettings};
 
@@ -119,7 +120,8 @@ pub struct CheckDecision {
     pub end: Option<Outcome>,
 }
 
-/// The check sequence of one run: counts, the clean streak and the failed-check budget.
+/// The check sequence of one run: counts, the clean streak in observed time and the failed-check
+/// budget.
 #[derive(Debug, Clone)]
 pub struct CheckGate {
     /// End of warm-up, run time (seconds, same clock as the check times).
@@ -136,13 +138,22 @@ pub struct CheckGate {
     pub last_failed_t: Option<f64>,
     /// Time of the last check.
     pub last_check_t: Option<f64>,
+    /// Observed (watched) time so far.
+    observed: Observed,
+    /// Observed time when the streak started (warm-up end or the last failed check).
+    streak_base: Option<f64>,
 }
 
 impl CheckGate {
-    /// A gate for run settings `s` of a run started at `started_at`, continuing after `checks`
-    /// (time, failed) already recorded.
-    pub fn new(s: &RunSettings, started_at: f64, checks: &[(f64, bool)]) -> CheckGate {
-        CheckGate {
+    /// A gate for run settings `s` of a run started at `started_at`, continuing after the
+    /// `samples` and `checks` (time, failed) already recorded.
+    pub fn new(
+        s: &RunSettings,
+        started_at: f64,
+        samples: &[Sample],
+        checks: &[(f64, bool)],
+    ) -> CheckGate {
+        let mut g = CheckGate {
             warmup_end: started_at + s.warmup_s,
             duration_s: s.duration_s,
             max_failed: s.max_failed_checks,
@@ -150,15 +161,34 @@ impl CheckGate {
             failed: checks.iter().filter(|c| c.1).count(),
             last_failed_t: checks.iter().filter(|c| c.1).map(|c| c.0).next_back(),
             last_check_t: checks.last().map(|c| c.0),
+            observed: Observed::new(max_gap(s.sample_every_s)),
+            streak_base: None,
+        };
+        // Replay: the streak restarts at every failed check, in observed time.
+        let mut fails = checks.iter().filter(|c| c.1).map(|c| c.0).peekable();
+        for x in samples {
+            g.observe(x.t, x.get(Metric::TargetStopped) != Some(1.0));
+            while fails.next_if(|f| *f <= x.t).is_some() {
+                g.streak_base = Some(g.observed.total());
+            }
         }
+        g
     }
 
-    /// Clean streak at `now`: time since warm-up ended or since the last failed check.
-    pub fn streak(&self, now: f64) -> f64 {
-        now - self
-            .last_failed_t
-            .unwrap_or(self.warmup_end)
-            .max(self.warmup_end)
+    /// Adds a sample at `t` taken while the target was `running` (or stopped/frozen); returns
+    /// the stretch it ends that was not watched, if any.
+    pub fn observe(&mut self, t: f64, running: bool) -> Option<Gap> {
+        let gap = self.observed.add(t, running);
+        if self.streak_base.is_none() && t >= self.warmup_end {
+            self.streak_base = Some(self.observed.total());
+        }
+        gap
+    }
+
+    /// Clean streak: observed time since warm-up ended or since the last failed check.
+    pub fn streak(&self) -> f64 {
+        self.streak_base
+            .map_or(0.0, |b| (self.observed.total() - b).max(0.0))
     }
 
     /// Records a check at `now` with the gate metrics' `results` and decides whether the run
@@ -175,6 +205,7 @@ impl CheckGate {
         if failed {
             self.failed += 1;
             self.last_failed_t = Some(now);
+            self.streak_base = Some(self.observed.total());
             if self.failed as u32 > self.max_failed {
                 let end = Some(Outcome::Leak(format!(
                     "leak detected: {}",
@@ -183,7 +214,7 @@ impl CheckGate {
                 return CheckDecision { failed, leaks, end };
             }
         }
-        let end = (self.streak(now) + 1e-6 >= self.duration_s).then(|| {
+        let end = (self.streak() + 1e-6 >= self.duration_s).then(|| {
             match Verdict::combine(results.iter().map(|r| r.judgement.verdict)) {
                 Verdict::Clean => Outcome::Passed,
                 _ => {

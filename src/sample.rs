@@ -43,11 +43,14 @@ pub enum Metric {
     /// cgroup its `memory.stat` anon + swap. The default memory gate: shared pages and page cache
     /// grow without any leak.
     RssAnonBytes,
+    /// 1 when the target was stopped (SIGSTOP, state T/t) or frozen (cgroup.freeze) at this
+    /// sample, else 0: that time is not observed. Never judged.
+    TargetStopped,
 }
 
 impl Metric {
     /// All metrics in column order.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::RssBytes,
         Metric::PssBytes,
         Metric::UssBytes,
@@ -64,6 +67,7 @@ impl Metric {
         Metric::Threads,
         Metric::Processes,
         Metric::RssAnonBytes,
+        Metric::TargetStopped,
     ];
 
     /// Column name (also the CSV header and the JSON key).
@@ -85,6 +89,7 @@ impl Metric {
             Metric::Threads => "threads",
             Metric::Processes => "processes",
             Metric::RssAnonBytes => "rss_anon_bytes",
+            Metric::TargetStopped => "target_stopped",
         }
     }
 

@@ -348,6 +348,7 @@ impl Target {
         let mut first_err = None;
         let mut gone = Vec::new();
         let mut processes = 0.0;
+        let (mut stopped, mut root_stopped) = (0.0, false);
         for (pid, h) in self.procs.iter_mut() {
             let st = match h.read_stat() {
                 Ok(st) if !st.zombie => st,
@@ -361,6 +362,10 @@ impl Target {
                 }
             };
             processes += 1.0;
+            if st.stopped {
+                stopped += 1.0;
+                root_stopped |= Some(*pid) == self.info.pid;
+            }
             s.add(Metric::RssBytes, st.rss_bytes as f64);
             s.add(Metric::Threads, st.threads as f64);
             match h.fd_count() {
@@ -404,6 +409,20 @@ impl Target {
             }
         }
         s.set(Metric::Processes, Some(processes));
+        // Not running, so not observed: a stopped root (SIGSTOP, a debugger), or a cgroup whose
+        // processes are all stopped or that is frozen.
+        let frozen = self.info.cgroup.as_ref().is_some_and(|d| {
+            std::fs::read_to_string(d.join("cgroup.events"))
+                .is_ok_and(|e| e.lines().any(|l| l.trim() == "frozen 1"))
+        });
+        let halted = match self.info.pid {
+            Some(_) => root_stopped,
+            None => processes > 0.0 && stopped == processes,
+        };
+        s.set(
+            Metric::TargetStopped,
+            Some(f64::from(u8::from(halted || frozen))),
+        );
         if let Some(m) = &self.cgroup_memory {
             // The cgroup's own figures: they include processes the sentinel cannot read.
             let r = m.read();

@@ -12,8 +12,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "core",
         &[
-            "units", "exit", "sample", "settings", "detect", "analyze", "gate", "baseline",
-            "compare", "diagnose",
+            "units", "exit", "sample", "settings", "detect", "analyze", "gate", "observed",
+            "baseline", "compare", "diagnose",
         ],
     ),
     (

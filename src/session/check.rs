@@ -73,7 +73,7 @@ impl<C: Clock> Session<'_, C> {
                 "{} check {} ok, clean {} of {}: {}",
                 self.s.name,
                 self.gate.total,
-                crate::detect::human_secs(self.gate.streak(now)),
+                crate::detect::human_secs(self.gate.streak()),
                 crate::detect::human_secs(self.s.duration_s),
                 words.join(", ")
             ));
@@ -82,7 +82,7 @@ impl<C: Clock> Session<'_, C> {
             e.check(
                 &self.last_results,
                 decision.failed,
-                self.gate.streak(now),
+                self.gate.streak(),
                 self.s.duration_s,
             );
         }

@@ -48,6 +48,18 @@ pub(super) struct Session<'a, C: Clock> {
     pub(super) stop_signal: nix::sys::signal::Signal,
     /// Consecutive samples the store refused.
     pub(super) write_failures: u32,
+    /// Time stamps are `anchor.0` (wall time when the session started, Unix seconds) plus the
+    /// monotonic time since `anchor.1`: a wall-clock step changes nothing, and they never go
+    /// backwards (a resume anchors after the last stored sample).
+    pub(super) anchor: (f64, std::time::Duration),
+    /// Wall clock minus time stamps when last looked at (a step shows as a change).
+    pub(super) wall_offset: f64,
+    /// Awake time at the last sample (tells a suspend from a stalled sentinel).
+    pub(super) last_awake: std::time::Duration,
+    /// Whether the target was running at the last sample.
+    pub(super) was_running: bool,
+    /// The next gap ends the sentinel's own absence (set on resume).
+    pub(super) resumed: bool,
 }
 
 impl<C: Clock> Session<'_, C> {
@@ -71,9 +83,7 @@ impl<C: Clock> Session<'_, C> {
             self.s.sample_every_s,
             self.s.detail_every_s,
         );
-        let mut next_check = self
-            .gate
-            .next_check_after(self.clock.wall(), self.s.check_every_s);
+        let mut next_check = self.gate.next_check_after(self.now(), self.s.check_every_s);
         loop {
             if let Some(left) = tick.until_sample(self.clock.mono()) {
                 if let Some(Wake::Signal(sig)) = self.clock.wait(wake, left) {
@@ -101,7 +111,7 @@ impl<C: Clock> Session<'_, C> {
                         .saturating_sub(maps_cost),
                 );
             }
-            let now = self.clock.wall();
+            let now = self.now();
             if let Some(limit) = self.s.timeout_s {
                 if now - self.started_at >= limit {
                     let limit = crate::detect::human_secs(limit);
@@ -139,7 +149,7 @@ impl<C: Clock> Session<'_, C> {
     pub(super) fn event(&self, kind: &str, detail: &str) {
         if let Err(e) = self
             .store
-            .append_event(self.run_id, self.clock.wall(), kind, detail)
+            .append_event(self.run_id, self.now(), kind, detail)
         {
             self.view
                 .log(&format!("warning: could not record event {kind}: {e:#}"));
@@ -156,7 +166,7 @@ impl<C: Clock> Session<'_, C> {
     /// Queues a notification stamped now.
     pub(super) fn notify(&self, event: &str, text: String, extra: serde_json::Value) {
         self.publishers
-            .notify(&self.s, event, text, extra, self.clock.wall());
+            .notify(&self.s, event, text, extra, self.now());
     }
 
     pub(super) fn warn_once(&mut self, key: &str, msg: &str) {
@@ -164,6 +174,16 @@ impl<C: Clock> Session<'_, C> {
             self.view.log(&format!("warning: {msg}"));
             self.event("warning", msg);
         }
+    }
+
+    /// Now, as stored: the anchor plus monotonic time (see `anchor`).
+    pub(super) fn now(&self) -> f64 {
+        self.anchor.0
+            + self
+                .clock
+                .mono()
+                .saturating_sub(self.anchor.1)
+                .as_secs_f64()
     }
 
     pub(super) fn warmup_end(&self) -> f64 {

@@ -20,14 +20,12 @@ impl<C: Clock> Session<'_, C> {
     /// Ends the run: stop a spawned target, final judgement, report, status, exit code.
     pub(super) fn finish(&mut self, end: End) -> Result<Exit> {
         self.view.finish();
-        let now = self.clock.wall();
+        let now = self.now();
         let gate = gate_metrics(&self.s, &self.samples);
         let mut all: Vec<Metric> = gate.clone();
-        all.extend(
-            Metric::ALL
-                .iter()
-                .filter(|m| !gate.contains(m) && **m != Metric::Processes),
-        );
+        all.extend(Metric::ALL.iter().filter(|m| {
+            !gate.contains(m) && **m != Metric::Processes && **m != Metric::TargetStopped
+        }));
         let results = judge_run(&self.samples, self.started_at, &self.s, &all);
         let gate_results: Vec<&MetricResult> = results
             .iter()
@@ -76,7 +74,7 @@ impl<C: Clock> Session<'_, C> {
         let clean_s = if matches!(end, End::Gate(Outcome::Leak(_))) {
             0.0
         } else {
-            self.gate.streak(now).max(0.0)
+            self.gate.streak().max(0.0)
         };
         self.event(
             "finish",
@@ -247,12 +245,8 @@ impl<C: Clock> Session<'_, C> {
         let path = self.s.baseline.as_ref()?;
         match crate::files::load_baseline(path) {
             Ok(b) => {
-                let cur = crate::baseline::summarize(
-                    &self.s,
-                    &self.samples,
-                    self.started_at,
-                    self.clock.wall(),
-                );
+                let cur =
+                    crate::baseline::summarize(&self.s, &self.samples, self.started_at, self.now());
                 let tol = crate::baseline::TOLERANCE_PCT;
                 Some(json!({
                     "baseline_file": path,

@@ -5,6 +5,8 @@ use super::driver::Session;
 use super::view::fmt_value;
 use crate::clock::Clock;
 use crate::gate::gate_metrics;
+use crate::observed::Gap;
+use crate::sample::Metric;
 use anyhow::Result;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ impl<C: Clock> Session<'_, C> {
     /// Takes one sample (and, when `detail`, the FD inventory and maybe a maps snapshot).
     /// Returns the time the maps snapshot took, if one was taken.
     pub(super) fn take_sample(&mut self, detail: bool) -> Result<Duration> {
-        let (mut s, err) = self.target.sample(self.clock.wall(), detail);
+        let (mut s, err) = self.target.sample(self.now(), detail);
         if let Some(e) = err {
             self.warn_once(&format!("{e}"), &format!("{e}"));
         }
@@ -56,7 +58,9 @@ impl<C: Clock> Session<'_, C> {
             })
             .collect();
         let now = s.t;
+        let running = s.get(Metric::TargetStopped) != Some(1.0);
         self.samples.push(s);
+        self.watch(now, running);
         let human = crate::detect::human_secs;
         let warming = now < self.warmup_end();
         let since = if warming {
@@ -64,12 +68,12 @@ impl<C: Clock> Session<'_, C> {
         } else {
             format!(
                 "{} / {}",
-                human(self.gate.streak(now)),
+                human(self.gate.streak()),
                 human(self.s.duration_s)
             )
         };
         self.view.progress(
-            if warming { 0.0 } else { self.gate.streak(now) },
+            if warming { 0.0 } else { self.gate.streak() },
             format!(
                 "{since} · {} · checks {} ({} failed)",
                 msg.join(" · "),
@@ -78,5 +82,61 @@ impl<C: Clock> Session<'_, C> {
             ),
         );
         Ok(maps_cost)
+    }
+
+    /// Observed time: feeds the gate, records the gaps (and what caused them), a target that
+    /// stops, and wall-clock steps.
+    fn watch(&mut self, t: f64, running: bool) {
+        let after_resume = std::mem::take(&mut self.resumed);
+        let awake = self.clock.awake();
+        let awake_dt = awake.saturating_sub(self.last_awake).as_secs_f64();
+        self.last_awake = awake;
+        if self.was_running && !running {
+            self.event(
+                "target_stopped",
+                "the target is stopped (SIGSTOP, a debugger, or a frozen cgroup): not observed",
+            );
+            self.view
+                .log("target stopped: this time is not observed and does not count as clean");
+        }
+        self.was_running = running;
+        if let Some(g) = self.gate.observe(t, running) {
+            let why = gap_cause(&g, awake_dt, after_resume);
+            let human = crate::detect::human_secs;
+            let text = format!(
+                "{why} for {} ({} to {}): not observed, not counted as clean",
+                human(g.len()),
+                crate::units::rfc3339(g.from),
+                crate::units::rfc3339(g.to)
+            );
+            self.event("gap", &text);
+            self.view.log(&format!("gap: {text}"));
+        }
+        let offset = self.clock.wall() - t;
+        if (offset - self.wall_offset).abs() > 2.0 {
+            let step = offset - self.wall_offset;
+            self.wall_offset = offset;
+            self.event(
+                "clock_step",
+                &format!(
+                    "the wall clock stepped by {step:+.1} s; sample times follow the monotonic clock"
+                ),
+            );
+        }
+    }
+}
+
+/// Why a stretch was not watched: the target stopped, the sentinel was not running (the first
+/// gap after a resume), the machine slept (awake time moved much less than boot time), or the
+/// sentinel stalled.
+fn gap_cause(g: &Gap, awake_dt: f64, after_resume: bool) -> &'static str {
+    if g.cause == "target_stopped" {
+        "target stopped"
+    } else if after_resume {
+        "sentinel not running (resumed)"
+    } else if awake_dt < 0.5 * g.len() {
+        "machine suspended"
+    } else {
+        "no samples (sentinel stalled)"
     }
 }

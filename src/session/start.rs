@@ -56,12 +56,23 @@ impl<'a, C: Clock> Session<'a, C> {
         view: View,
     ) -> Self {
         let checks: Vec<(f64, bool)> = checks.iter().map(|c| (c.t, c.failed)).collect();
+        // Never before the last stored sample, whatever the wall clock says now.
+        let wall = clock
+            .wall()
+            .max(samples.last().map_or(f64::MIN, |x| x.t + 1e-3));
+        let anchor = (wall, clock.mono());
+        let last_awake = clock.awake();
         Session {
             state,
+            anchor,
+            wall_offset: clock.wall() - wall,
+            last_awake,
+            was_running: true,
+            resumed: !samples.is_empty(),
             clock,
             store,
             run_id,
-            gate: CheckGate::new(&s, started_at, &checks),
+            gate: CheckGate::new(&s, started_at, &samples, &checks),
             diag: DiagnosisTracker::new(run_id, started_at + s.warmup_s, s.detail_every_s),
             s,
             target,
@@ -222,8 +233,10 @@ pub fn resume_with<C: Clock>(
     let s: RunSettings =
         serde_json::from_str(&row.settings).context("reading the run's settings")?;
     let info: TargetInfo = serde_json::from_str(&row.target).context("reading the run's target")?;
-    let now = clock.wall();
     let samples = store.samples(row.id)?;
+    let now = clock
+        .wall()
+        .max(samples.last().map_or(f64::MIN, |x| x.t + 1e-3));
     let checks = store.checks(row.id)?;
     let last_t = samples.last().map_or(row.started_at, |x| x.t);
     store.set_status(row.id, "running")?;

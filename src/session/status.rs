@@ -20,7 +20,7 @@ impl<C: Clock> Session<'_, C> {
             status: status.into(),
             start_time: rr::rfc3339(self.started_at),
             target_hours: self.s.duration_s / 3600.0,
-            clean_hours_count: (self.gate.streak(now).max(0.0) / 3600.0 * 1e6).round() / 1e6,
+            clean_hours_count: (self.gate.streak().max(0.0) / 3600.0 * 1e6).round() / 1e6,
             last_check: self.gate.last_check_t.map(rr::rfc3339),
             memory_gate: memory.name().into(),
             memory_gate_reason: why.into(),
