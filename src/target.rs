@@ -473,9 +473,8 @@ impl Target {
             }
             return None;
         }
-        let child = self.child.as_mut()?;
-        let pgid = Pid::from_raw(child.id() as i32);
-        let mut status = child.try_wait().ok().flatten();
+        let pgid = Pid::from_raw(self.child.as_ref()?.id() as i32);
+        let mut status = self.child.as_mut()?.try_wait().ok().flatten();
         let _ = killpg(pgid, signal);
         // Descendants that left the group: by identity (PID + start time), never a reused PID.
         for h in self.procs.values_mut() {
@@ -484,8 +483,13 @@ impl Target {
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if status.is_none() {
-                status = child.try_wait().ok().flatten();
+                status = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
             }
+            // Zombies still count as group members: reap them, or the group looks alive.
+            self.reap_orphans();
             if status.is_some() && !group_alive(pgid) {
                 break;
             }
@@ -495,7 +499,7 @@ impl Target {
         for h in self.procs.values_mut() {
             h.signal(Signal::SIGKILL as i32);
         }
-        let status = status.or_else(|| child.wait().ok());
+        let status = status.or_else(|| self.child.as_mut().and_then(|c| c.wait().ok()));
         self.reap_orphans();
         status.map(|s| describe_status(s.code(), s.signal()))
     }
