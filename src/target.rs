@@ -178,6 +178,25 @@ impl Target {
         Ok(t)
     }
 
+    /// The processes measured now, with their start times and command lines.
+    pub fn processes(&self) -> Vec<crate::diagnose::ProcInfo> {
+        let mut v: Vec<crate::diagnose::ProcInfo> = self
+            .procs
+            .values()
+            .map(|h| crate::diagnose::ProcInfo {
+                pid: h.pid,
+                starttime: h.starttime,
+                command: h
+                    .cmdline()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.join(" "))
+                    .unwrap_or_else(|| format!("[{}]", h.pid)),
+            })
+            .collect();
+        v.sort_by_key(|p| p.pid);
+        v
+    }
+
     /// PIDs measured now.
     pub fn pids(&self) -> Vec<i32> {
         let mut v: Vec<i32> = self.procs.keys().copied().collect();

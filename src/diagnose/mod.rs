@@ -133,6 +133,109 @@ pub struct Diagnosis {
     pub suggestions: Vec<String>,
     /// True when an inventory behind it was partial (a process vanished mid-read).
     pub partial: bool,
+    /// Processes that appeared since the baseline and still run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_processes: Option<NewProcesses>,
+}
+
+/// One process of the target's tree (PID + start time identify it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcInfo {
+    /// PID.
+    pub pid: i32,
+    /// Start time, clock ticks after boot.
+    pub starttime: u64,
+    /// Command line, space-joined (or the name in brackets when it has none).
+    pub command: String,
+}
+
+/// Processes that appeared in the tree since the baseline and are still there, grouped by
+/// command (digits folded, so `postgres: … 127.0.0.1(50012) idle` backends group together).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewProcesses {
+    /// How many appeared and still run.
+    pub count: usize,
+    /// Processes in the tree at the baseline and now.
+    pub before: usize,
+    /// Processes in the tree now.
+    pub now: usize,
+    /// (command, how many, up to 10 PIDs), largest group first.
+    pub groups: Vec<(String, usize, Vec<i32>)>,
+    /// One line.
+    pub text: String,
+}
+
+/// New processes since the baseline, when any; `None` without a baseline process list.
+pub fn new_processes(before: &[ProcInfo], now: &[ProcInfo]) -> Option<NewProcesses> {
+    let old: HashSet<(i32, u64)> = before.iter().map(|p| (p.pid, p.starttime)).collect();
+    let fresh: Vec<&ProcInfo> = now
+        .iter()
+        .filter(|p| !old.contains(&(p.pid, p.starttime)))
+        .collect();
+    if fresh.is_empty() {
+        return None;
+    }
+    let fold = |c: &str| -> String {
+        let mut out = String::new();
+        let mut digits = false;
+        for ch in c.chars() {
+            if ch.is_ascii_digit() {
+                if !digits {
+                    out.push('#');
+                }
+                digits = true;
+            } else {
+                digits = false;
+                out.push(ch);
+            }
+        }
+        out
+    };
+    let mut groups: BTreeMap<String, (String, Vec<i32>)> = BTreeMap::new();
+    for p in &fresh {
+        let g = groups
+            .entry(fold(&p.command))
+            .or_insert_with(|| (p.command.clone(), Vec::new()));
+        g.1.push(p.pid);
+    }
+    let mut groups: Vec<(String, usize, Vec<i32>)> = groups
+        .into_values()
+        .map(|(example, mut pids)| {
+            pids.sort_unstable();
+            let n = pids.len();
+            pids.truncate(10);
+            (example, n, pids)
+        })
+        .collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let top: Vec<String> = groups
+        .iter()
+        .take(3)
+        .map(|(c, n, _)| format!("{n} × '{}'", shorten(c, 60)))
+        .collect();
+    let text = format!(
+        "+{} new processes since warm-up, still running ({} → {}): {}",
+        fresh.len(),
+        before.len(),
+        now.len(),
+        top.join(", ")
+    );
+    Some(NewProcesses {
+        count: fresh.len(),
+        before: before.len(),
+        now: now.len(),
+        groups,
+        text,
+    })
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
 }
 
 /// What the diagnosis is computed from.
@@ -158,6 +261,8 @@ pub struct Input<'a> {
     pub baseline_t: Option<f64>,
     /// Any inventory partial.
     pub partial: bool,
+    /// The tree's processes at the baseline (when recorded) and now.
+    pub procs: Option<(&'a [ProcInfo], &'a [ProcInfo])>,
 }
 
 const MIB: f64 = 1_048_576.0;
@@ -378,6 +483,7 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
     if let (Some(b), Some(a)) = (inp.maps_before, inp.maps_now) {
         d.memory = memory_findings(b, a);
     }
+    d.new_processes = inp.procs.and_then(|(b, n)| new_processes(b, n));
     let leaking = |m: &str| inp.leaking.iter().any(|l| l == m);
     let fds_leak = leaking("fds");
     let mem_leak = inp.leaking.iter().any(|l| l.ends_with("_bytes"));
@@ -401,6 +507,15 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
                 .unwrap_or_default();
             thr_lines.push(format!("+{:.0} threads{stacks}", a - b));
         }
+    }
+    // Processes that keep appearing explain FDs, threads and memory of a tree at once.
+    let appearing = d.new_processes.as_ref().filter(|p| p.count >= 3);
+    if let Some(p) = appearing {
+        d.findings.push(p.text.clone());
+        d.suggestions.push(format!(
+            "new processes keep appearing and never exit ({} since warm-up): connections or workers opened per request and never closed — check the clients' connection pool (size, idle timeout) or the server's worker limits",
+            p.count
+        ));
     }
     if fds_leak {
         d.findings.append(&mut fd_lines);
@@ -602,5 +717,45 @@ mod tests {
             Runtime::detect("/usr/sbin/nginx", &[], false),
             Runtime::Native
         );
+    }
+
+    #[test]
+    fn new_processes_are_grouped_by_command_with_digits_folded() {
+        let p = |pid: i32, start: u64, c: &str| ProcInfo {
+            pid,
+            starttime: start,
+            command: c.into(),
+        };
+        let before = vec![
+            p(1, 10, "postgres -D data"),
+            p(2, 11, "postgres: checkpointer"),
+        ];
+        let mut now = before.clone();
+        for i in 0..4 {
+            now.push(p(
+                100 + i,
+                50 + i as u64,
+                &format!("postgres: app db 127.0.0.1(5{i}012) idle"),
+            ));
+        }
+        now.push(p(200, 90, "postgres: autovacuum worker"));
+        // PID 2 reused by another process: new, not the checkpointer.
+        now[1] = p(2, 99, "postgres: walwriter");
+        let n = new_processes(&before, &now).expect("new processes");
+        assert_eq!(n.count, 6);
+        assert_eq!(n.groups[0].1, 4);
+        assert_eq!(n.groups[0].2, vec![100, 101, 102, 103]);
+        assert!(
+            n.text.starts_with("+6 new processes since warm-up"),
+            "{}",
+            n.text
+        );
+        assert!(
+            n.text
+                .contains("4 × 'postgres: app db 127.0.0.1(50012) idle'"),
+            "{}",
+            n.text
+        );
+        assert_eq!(new_processes(&before, &before), None);
     }
 }

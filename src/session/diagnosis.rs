@@ -5,7 +5,7 @@
 
 use crate::diagnose::fds::{Inventory, Tracker};
 use crate::diagnose::maps::MapsSummary;
-use crate::diagnose::{Diagnosis, Runtime};
+use crate::diagnose::{Diagnosis, ProcInfo, Runtime};
 use crate::sample::{Metric, Sample};
 use crate::store::Store;
 use crate::target::Target;
@@ -133,6 +133,13 @@ impl DiagnosisTracker {
             return Ok(());
         }
         store.append_snapshot(run_id, t, "maps", &serde_json::to_string(&maps)?)?;
+        // The tree's processes with the maps: the diagnosis names those that appeared since.
+        store.append_snapshot(
+            run_id,
+            t,
+            "procs",
+            &serde_json::to_string(&target.processes())?,
+        )?;
         self.maps_baseline_taken |= after_warmup;
         if self.runtime.is_none() {
             if let Some(pid) = target.info.pid.or_else(|| target.pids().first().copied()) {
@@ -151,18 +158,29 @@ impl DiagnosisTracker {
 
     /// The diagnosis: baseline at the end of warm-up, current state now (the inventories were
     /// read afresh by the caller when the target is still there).
+    /// `procs_now`: the tree's processes now (`None`: the target is gone; the last recorded
+    /// list is used).
     pub fn diagnose(
         &mut self,
         store: &Store,
         samples: &[Sample],
         now: f64,
         leaking: &[String],
+        procs_now: Option<Vec<ProcInfo>>,
     ) -> Result<Diagnosis> {
         let (run_id, warmup_end) = (self.run_id, self.warmup_end);
         let parse = |j: Option<(f64, String)>| {
             j.and_then(|(_, s)| serde_json::from_str::<MapsSummary>(&s).ok())
         };
         let base = parse(store.baseline_snapshot(run_id, "maps", warmup_end, now)?);
+        let procs = |j: Option<(f64, String)>| {
+            j.and_then(|(_, s)| serde_json::from_str::<Vec<ProcInfo>>(&s).ok())
+        };
+        let procs_before = procs(store.baseline_snapshot(run_id, "procs", warmup_end, now)?);
+        let procs_now = match procs_now {
+            Some(p) => Some(p),
+            None => procs(store.latest_snapshot(run_id, "procs")?),
+        };
         let cur = parse(store.latest_snapshot(run_id, "maps")?);
         let base_t = base.as_ref().map_or(warmup_end, |m| m.t);
         let fds_before: Vec<_> = store
@@ -200,6 +218,7 @@ impl DiagnosisTracker {
             now,
             baseline_t: Some(base_t),
             partial: self.last_inv.partial || cur.as_ref().is_some_and(|m| m.partial),
+            procs: procs_before.as_deref().zip(procs_now.as_deref()),
         }))
     }
 }

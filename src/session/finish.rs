@@ -229,6 +229,7 @@ impl<C: Clock> Session<'_, C> {
         alive: bool,
         leaking: &[String],
     ) -> Result<crate::diagnose::Diagnosis> {
+        let procs_now = alive.then(|| self.target.processes());
         if alive {
             let mut scratch = crate::sample::Sample::at(now);
             self.diag
@@ -237,7 +238,8 @@ impl<C: Clock> Session<'_, C> {
             self.diag
                 .maybe_maps(&self.target, &self.store, now, &|| clock.mono(), true)?;
         }
-        self.diag.diagnose(&self.store, &self.samples, now, leaking)
+        self.diag
+            .diagnose(&self.store, &self.samples, now, leaking, procs_now)
     }
 
     /// The comparison with `--baseline`, when one was given (an unreadable one costs a warning).
