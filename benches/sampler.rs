@@ -7,9 +7,11 @@
 //! coldness after the sleep included) of each sample and prints medians per process-sample:
 //!
 //! * leak-sentinel's cheap path: `Target::refresh_tree` + `Target::sample(t, false)`
-//!   (RSS, threads, FD count); the share spent in `refresh_tree` (the /proc scan) is shown too;
-//! * the raw floor: one held fd of /proc/PID/stat read with pread and parsed by hand, plus
-//!   fstatat(/proc/PID, "fd") whose st_size is the FD count on Linux >= 6.2;
+//!   (RSS, private memory, threads, FD count); the share spent in `refresh_tree` (the /proc
+//!   scan) is shown too;
+//! * the raw floor: held fds of /proc/PID/stat and /proc/PID/statm read with pread and parsed by
+//!   hand, plus fstatat(/proc/PID, "fd") whose st_size is the FD count on Linux >= 6.2;
+//! * the cost of one read of statm against one of status (the two ways to get private memory);
 //! * the detail path (`Target::sample(t, true)` + `Target::inventory()`: smaps_rollup and the FD
 //!   inventory), at the 1 s pace;
 //! * psrecord's per-sample psutil calls over the 100-process tree at 1 s, timed by the python
@@ -249,6 +251,7 @@ fn median_us_per_proc(c: &[Cost]) -> f64 {
 
 struct RawProc {
     stat: File,
+    statm: File,
     dir: OwnedFd,
 }
 
@@ -256,6 +259,7 @@ fn raw_open(pids: &[i32]) -> Vec<RawProc> {
     pids.iter()
         .map(|pid| {
             let stat = File::open(format!("/proc/{pid}/stat")).expect("open /proc/PID/stat");
+            let statm = File::open(format!("/proc/{pid}/statm")).expect("open /proc/PID/statm");
             let path = std::ffi::CString::new(format!("/proc/{pid}")).expect("no NUL");
             // SAFETY: valid C string; the returned fd is owned below.
             let fd = unsafe {
@@ -267,7 +271,7 @@ fn raw_open(pids: &[i32]) -> Vec<RawProc> {
             assert!(fd >= 0, "open /proc/{pid}");
             // SAFETY: fd is a fresh, valid descriptor that nobody else owns.
             let dir = unsafe { OwnedFd::from_raw_fd(fd) };
-            RawProc { stat, dir }
+            RawProc { stat, statm, dir }
         })
         .collect()
 }
@@ -287,8 +291,20 @@ fn raw_fd_count(dir: &OwnedFd) -> u64 {
     if r == 0 { st.st_size as u64 } else { 0 }
 }
 
+/// Anonymous resident pages from a statm line (resident − shared).
+fn raw_anon_pages(p: &RawProc, buf: &mut [u8]) -> u64 {
+    let Ok(len) = p.statm.read_at(buf, 0) else {
+        return 0;
+    };
+    let mut it = buf[..len].split(|&c| c == b' ');
+    let _size = it.next();
+    let resident = it.next().map_or(0, parse_u64);
+    let shared = it.next().map_or(0, parse_u64);
+    resident.saturating_sub(shared)
+}
+
 /// One raw sample of all processes: returns how many were read; sums go to `sink`.
-fn raw_sample(procs: &[RawProc], buf: &mut [u8], page: u64, sink: &mut [u64; 3]) -> usize {
+fn raw_sample(procs: &[RawProc], buf: &mut [u8], page: u64, sink: &mut [u64; 4]) -> usize {
     let mut n = 0;
     for p in procs {
         let Ok(len) = p.stat.read_at(buf, 0) else {
@@ -314,9 +330,30 @@ fn raw_sample(procs: &[RawProc], buf: &mut [u8], page: u64, sink: &mut [u64; 3])
         sink[0] += rss * page;
         sink[1] += threads;
         sink[2] += raw_fd_count(&p.dir);
+        sink[3] += raw_anon_pages(p, buf) * page;
         n += 1;
     }
     n
+}
+
+/// Median thread-CPU µs of one pread of /proc/PID/FILE through a held fd, over `pids` × 50.
+fn per_read_us(pids: &[i32], file: &str, buf: &mut Vec<u8>) -> f64 {
+    buf.resize(4096, 0);
+    let files: Vec<File> = pids
+        .iter()
+        .map(|p| File::open(format!("/proc/{p}/{file}")).expect("open"))
+        .collect();
+    let mut per = Vec::new();
+    for _ in 0..50 {
+        let c0 = thread_cpu_ns();
+        for f in &files {
+            let n = f.read_at(buf, 0).unwrap_or(0);
+            std::hint::black_box(&buf[..n]);
+        }
+        per.push((thread_cpu_ns() - c0) as f64 / 1e3 / files.len() as f64);
+    }
+    buf.resize(1024, 0);
+    median(per)
 }
 
 // ---------------------------------------------------------------- psrecord
@@ -466,7 +503,8 @@ fn main() {
     }
     let mut rows: Vec<Row> = Vec::new();
     let mut share_1000_1s = None;
-    let mut sink = [0u64; 3];
+    let mut sink = [0u64; 4];
+    let mut private_costs: Option<(f64, f64)> = None;
     let started = Instant::now();
 
     for &n in &SIZES {
@@ -479,6 +517,13 @@ fn main() {
         let raw = raw_open(&pids);
         let mut buf = vec![0u8; 1024];
 
+        if n == SIZES[1] {
+            // How to read private memory on every sample: statm (resident − shared, swap from
+            // the detail path) or status (RssAnon + VmSwap)? Thread-CPU per process-read.
+            let statm_us = per_read_us(&pids, "statm", &mut buf);
+            let status_us = per_read_us(&pids, "status", &mut buf);
+            private_costs = Some((statm_us, status_us));
+        }
         if n == SIZES[0] {
             // Does st_size of /proc/PID/fd give the FD count on this kernel?
             let by_size = raw_fd_count(&raw[0].dir);
@@ -612,6 +657,12 @@ fn main() {
         );
     }
     println!();
+    if let Some((statm, status)) = private_costs {
+        println!(
+            "private memory per process-read (100-process tree, pread through a held fd): statm {statm:.2} µs, status {status:.2} µs ({:.1}× statm) — the sampler reads statm",
+            status / statm
+        );
+    }
     if let Some(p) = share_1000_1s {
         println!(
             "CPU share of one core, 1,000-process tree sampled every 1 s (cheap path): {p:.3} %"
