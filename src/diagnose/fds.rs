@@ -62,9 +62,32 @@ pub struct FdEntry {
 }
 
 impl FdEntry {
-    /// Identity across inventories: the same process, number and target.
+    /// Identity across inventories: the same process, number and target — a socket's TCP state
+    /// is left out, so a connection going from ESTABLISHED to CLOSE_WAIT stays the same
+    /// descriptor (its first-seen time and counts are kept).
     pub fn key(&self) -> (i32, i32, String) {
-        (self.pid, self.fd, self.target.clone())
+        const STATES: [&str; 12] = [
+            " ESTABLISHED",
+            " SYN_SENT",
+            " SYN_RECV",
+            " FIN_WAIT1",
+            " FIN_WAIT2",
+            " TIME_WAIT",
+            " CLOSE_WAIT",
+            " LAST_ACK",
+            " LISTEN",
+            " CLOSING",
+            " NEW_SYN_RECV",
+            " CLOSE",
+        ];
+        let target = match self.kind {
+            FdKind::Tcp => STATES
+                .iter()
+                .find_map(|st| self.target.strip_suffix(st))
+                .unwrap_or(&self.target),
+            _ => &self.target,
+        };
+        (self.pid, self.fd, target.to_string())
     }
 }
 
@@ -75,6 +98,19 @@ pub struct Inventory {
     pub entries: Vec<FdEntry>,
     /// True when a process vanished or a /proc entry disappeared while reading.
     pub partial: bool,
+    /// Processes whose descriptor table was read completely.
+    #[serde(default)]
+    pub complete_pids: Vec<i32>,
+    /// Processes that were gone when read (all their descriptors are closed).
+    #[serde(default)]
+    pub gone_pids: Vec<i32>,
+}
+
+impl Inventory {
+    /// Whether what this inventory says about `pid` is complete: read entirely, or gone.
+    pub fn knows(&self, pid: i32) -> bool {
+        !self.partial || self.complete_pids.contains(&pid) || self.gone_pids.contains(&pid)
+    }
 }
 
 /// Remembers when each descriptor was first seen, across inventories.
@@ -104,13 +140,13 @@ impl Tracker {
                 self.first_seen.entry(k.clone()).or_insert(t);
             }
         }
-        // A partial inventory may just have missed a process: do not call its FDs closed.
-        if !inv.partial {
-            for (k, e) in &before {
-                if !now.contains_key(k) {
-                    ch.closed.push((*e).clone());
-                    self.first_seen.remove(k);
-                }
+        // A partial inventory may just have missed a process: its FDs are not called closed.
+        // Processes it read completely, and processes that are gone, are known: their closes
+        // are recorded (under worker churn one vanished process must not freeze the others).
+        for (k, e) in &before {
+            if !now.contains_key(k) && inv.knows(e.pid) {
+                ch.closed.push((*e).clone());
+                self.first_seen.remove(k);
             }
         }
         ch
@@ -144,14 +180,17 @@ mod tests {
         let a = Inventory {
             entries: vec![e(3)],
             partial: false,
+            ..Inventory::default()
         };
         let b = Inventory {
             entries: vec![e(3), e(4)],
             partial: false,
+            ..Inventory::default()
         };
         let c = Inventory {
             entries: vec![e(4)],
             partial: false,
+            ..Inventory::default()
         };
         let ch = tr.update(10.0, &a, &Inventory::default());
         assert_eq!(ch.opened.len(), 1);
@@ -162,5 +201,67 @@ mod tests {
         let ch = tr.update(30.0, &c, &b);
         assert_eq!((ch.opened.len(), ch.closed.len()), (0, 1));
         assert_eq!(tr.first_seen(&e(3)), None);
+    }
+
+    fn entry(pid: i32, fd: i32, kind: FdKind, target: &str) -> FdEntry {
+        FdEntry {
+            pid,
+            fd,
+            kind,
+            target: target.into(),
+            group: "g".into(),
+        }
+    }
+
+    #[test]
+    fn a_state_change_keeps_the_descriptor_and_churn_records_closes() {
+        let est = entry(
+            1,
+            5,
+            FdKind::Tcp,
+            "tcp 127.0.0.1:80 ← 127.0.0.1:5000 ESTABLISHED",
+        );
+        let cw = entry(
+            1,
+            5,
+            FdKind::Tcp,
+            "tcp 127.0.0.1:80 ← 127.0.0.1:5000 CLOSE_WAIT",
+        );
+        assert_eq!(est.key(), cw.key());
+        let mut tr = Tracker::default();
+        let inv1 = Inventory {
+            entries: vec![est.clone(), entry(2, 3, FdKind::Pipe, "pipe:[9]")],
+            ..Inventory::default()
+        };
+        tr.update(1.0, &inv1, &Inventory::default());
+        let inv2 = Inventory {
+            entries: vec![cw.clone(), entry(2, 3, FdKind::Pipe, "pipe:[9]")],
+            ..Inventory::default()
+        };
+        let ch = tr.update(2.0, &inv2, &inv1);
+        assert!(ch.opened.is_empty() && ch.closed.is_empty(), "{ch:?}");
+        assert_eq!(tr.first_seen(&cw), Some(1.0));
+        // Process 3 vanished mid-read (partial); process 2 closed its pipe, process 1 was read.
+        let inv3 = Inventory {
+            entries: vec![cw.clone()],
+            partial: true,
+            complete_pids: vec![1, 2],
+            gone_pids: vec![3],
+        };
+        let ch = tr.update(3.0, &inv3, &inv2);
+        assert_eq!(
+            ch.closed.len(),
+            1,
+            "the close by another process is recorded: {ch:?}"
+        );
+        // A process the partial inventory could not read keeps its descriptors.
+        let inv4 = Inventory {
+            entries: vec![],
+            partial: true,
+            complete_pids: vec![],
+            gone_pids: vec![],
+        };
+        let ch = tr.update(4.0, &inv4, &inv3);
+        assert!(ch.closed.is_empty(), "{ch:?}");
     }
 }

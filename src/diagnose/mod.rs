@@ -483,6 +483,25 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
     if let (Some(b), Some(a)) = (inp.maps_before, inp.maps_now) {
         d.memory = memory_findings(b, a);
     }
+    // Read-write regions above a PROT_NONE guard look like thread stacks, but so does a heap
+    // that commits parts of a reserved range (the JVM's, V8's): they are stacks only when the
+    // thread count grew with them.
+    if !inp.threads.is_some_and(|(b, a)| a > b) {
+        for m in d.memory.iter_mut().filter(|m| m.class == "thread_stack") {
+            let delta = (m.rss_after as f64 - m.rss_before as f64) / MIB;
+            if rt == Runtime::Jvm {
+                m.class = "java_heap".into();
+                m.text = format!(
+                    "+{delta:.1} MiB of Java heap (committed heap regions; the thread count is constant)"
+                );
+            } else {
+                m.class = "anonymous".into();
+                m.text = format!(
+                    "+{delta:.1} MiB anonymous memory in guarded regions (not thread stacks: the thread count is constant)"
+                );
+            }
+        }
+    }
     d.new_processes = inp.procs.and_then(|(b, n)| new_processes(b, n));
     let leaking = |m: &str| inp.leaking.iter().any(|l| l == m);
     let fds_leak = leaking("fds");
@@ -547,7 +566,7 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
         let anon = d
             .memory
             .iter()
-            .any(|m| m.class == "anonymous" || m.class == "heap");
+            .any(|m| m.class == "anonymous" || m.class == "heap" || m.class == "java_heap");
         if anon || d.memory.is_empty() {
             let why = match rt {
                 Runtime::Jvm | Runtime::Cpython | Runtime::Node | Runtime::Go => format!(
@@ -573,6 +592,20 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
                     .into(),
             );
         }
+    }
+    // A failed run always says what to do next, even when no finding points anywhere.
+    if !inp.leaking.is_empty() && d.suggestions.is_empty() {
+        d.suggestions.push(format!(
+            "{} grows without a single cause in the inventories: compare two snapshots of the process ({}), or rerun with --on-leak to capture one at failure",
+            inp.leaking.join(", "),
+            match rt {
+                Runtime::Jvm => "jcmd PID GC.class_histogram, or -XX:NativeMemoryTracking=summary and jcmd PID VM.native_memory",
+                Runtime::Cpython => "tracemalloc snapshots, or py-spy dump --pid PID",
+                Runtime::Node => "heap snapshots via --inspect, or node --heapsnapshot-signal=SIGUSR2",
+                Runtime::Go => "/debug/pprof/heap twice and go tool pprof -base",
+                Runtime::Native => "heaptrack or valgrind --tool=massif; gcore -o DIR/core PID",
+            }
+        ));
     }
     d
 }
@@ -757,5 +790,69 @@ mod tests {
             n.text
         );
         assert_eq!(new_processes(&before, &before), None);
+    }
+
+    #[test]
+    fn guarded_regions_are_stacks_only_when_threads_grow_and_advice_is_never_empty() {
+        use maps::Totals;
+        let mut before = MapsSummary::default();
+        let mut now = MapsSummary::default();
+        before.classes.insert(
+            "thread_stack".into(),
+            Totals {
+                rss: 1 << 20,
+                ..Totals::default()
+            },
+        );
+        now.classes.insert(
+            "thread_stack".into(),
+            Totals {
+                rss: 7 << 20,
+                ..Totals::default()
+            },
+        );
+        let leaking = vec!["rss_anon_bytes".to_string()];
+        let inp = Input {
+            maps_before: Some(&before),
+            maps_now: Some(&now),
+            threads: Some((12.0, 12.0)),
+            runtime: Some(Runtime::Jvm),
+            leaking: &leaking,
+            ..Input::default()
+        };
+        let d = diagnose(&inp);
+        assert!(
+            d.memory.iter().all(|m| m.class != "thread_stack"),
+            "{:?}",
+            d.memory
+        );
+        assert!(
+            d.findings.iter().any(|f| f.contains("Java heap")),
+            "{:?}",
+            d.findings
+        );
+        assert!(!d.suggestions.is_empty());
+        let grew = Input {
+            threads: Some((12.0, 18.0)),
+            ..inp.clone()
+        };
+        assert!(
+            diagnose(&grew)
+                .memory
+                .iter()
+                .any(|m| m.class == "thread_stack")
+        );
+        // No inventory at all, a leak still gets a next step.
+        let bare = Input {
+            leaking: &leaking,
+            runtime: Some(Runtime::Cpython),
+            ..Input::default()
+        };
+        let d = diagnose(&bare);
+        assert!(
+            d.suggestions.iter().any(|s| s.contains("tracemalloc")),
+            "{:?}",
+            d.suggestions
+        );
     }
 }

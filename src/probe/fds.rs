@@ -133,20 +133,35 @@ pub fn inventory(pids: &[i32]) -> Inventory {
     // /proc/PID/net is per network namespace: read it once per namespace.
     let mut tables: HashMap<String, HashMap<u64, SockInfo>> = HashMap::new();
     for &pid in pids {
-        let Ok(p) = Process::new(pid) else {
-            inv.partial = true;
-            continue;
+        let gone = |e: &procfs::ProcError| matches!(e, procfs::ProcError::NotFound(_));
+        let p = match Process::new(pid) {
+            Ok(p) => p,
+            Err(e) => {
+                inv.partial = true;
+                if gone(&e) {
+                    inv.gone_pids.push(pid);
+                }
+                continue;
+            }
         };
-        let Ok(fds) = p.fd() else {
-            inv.partial = true;
-            continue;
+        let fds = match p.fd() {
+            Ok(f) => f,
+            Err(e) => {
+                inv.partial = true;
+                if gone(&e) {
+                    inv.gone_pids.push(pid);
+                }
+                continue;
+            }
         };
+        let mut complete = true;
         let ns = std::fs::read_link(format!("/proc/{pid}/ns/net"))
             .map(|l| l.display().to_string())
             .unwrap_or_default();
         for fd in fds {
             let Ok(fd) = fd else {
                 inv.partial = true;
+                complete = false;
                 continue;
             };
             let (kind, target, group) = match &fd.target {
@@ -204,6 +219,9 @@ pub fn inventory(pids: &[i32]) -> Inventory {
                 target,
                 group,
             });
+        }
+        if complete {
+            inv.complete_pids.push(pid);
         }
     }
     inv

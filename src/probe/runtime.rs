@@ -32,3 +32,20 @@ pub fn detect_runtime(pid: i32, maps: Option<&MapsSummary>) -> Runtime {
     }
     rt
 }
+
+/// Detects the runtime of a process tree: the managed runtime (JVM, CPython, Node, Go) of any of
+/// its processes wins over native code, so a Python service started through a shell wrapper or a
+/// pyenv shim is CPython once it runs (the detection is repeated as the tree changes). At most 64
+/// processes are looked at.
+pub fn detect_tree_runtime(pids: &[i32], maps: Option<&MapsSummary>) -> Runtime {
+    let mut found = Runtime::Native;
+    for &pid in pids.iter().take(64) {
+        let rt = detect_runtime(pid, maps);
+        if rt != Runtime::Native {
+            found = rt;
+            // The root's (first) managed runtime wins; otherwise the first one found.
+            break;
+        }
+    }
+    found
+}

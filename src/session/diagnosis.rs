@@ -58,6 +58,7 @@ impl DiagnosisTracker {
         d.last_inv = Inventory {
             entries: open.into_iter().map(|(e, _)| e).collect(),
             partial: false,
+            ..Inventory::default()
         };
         d.maps_baseline_taken = store
             .latest_snapshot(run_id, "maps")?
@@ -88,13 +89,13 @@ impl DiagnosisTracker {
         store.append_fd_changes(self.run_id, s.t, &changes.opened, &changes.closed)?;
         let mut inv = inv;
         if inv.partial {
-            // Keep what a partial read missed, so it is not reported as newly opened later.
-            let read: std::collections::HashSet<i32> = inv.entries.iter().map(|e| e.pid).collect();
+            // Keep what a partial read missed (processes neither read completely nor gone), so
+            // it is not reported as newly opened later.
             let missed: Vec<_> = self
                 .last_inv
                 .entries
                 .iter()
-                .filter(|e| !read.contains(&e.pid))
+                .filter(|e| !inv.knows(e.pid))
                 .cloned()
                 .collect();
             inv.entries.extend(missed);
@@ -141,14 +142,27 @@ impl DiagnosisTracker {
             &serde_json::to_string(&target.processes())?,
         )?;
         self.maps_baseline_taken |= after_warmup;
-        if self.runtime.is_none() {
-            if let Some(pid) = target.info.pid.or_else(|| target.pids().first().copied()) {
-                let rt = crate::probe::runtime::detect_runtime(pid, Some(&maps));
+        // Detected again at every snapshot, from what the tree's processes run now (not the
+        // spawned argv[0]): a wrapper or shim execs the real program after the first look.
+        let mut pids = target.pids();
+        if let Some(root) = target.info.pid {
+            pids.retain(|p| *p != root);
+            pids.insert(0, root);
+        }
+        if !pids.is_empty() {
+            let rt = crate::probe::runtime::detect_tree_runtime(&pids, Some(&maps));
+            if self.runtime != Some(rt) {
                 self.runtime = Some(rt);
                 store.append_snapshot(run_id, t, "runtime", &serde_json::to_string(&rt)?)?;
             }
         }
         Ok(())
+    }
+
+    /// Whether the diagnosis baseline (FDs and maps right after warm-up) is still to be taken
+    /// at `now`: the next sample is then a detail sample, whatever `--detail-every` says.
+    pub fn baseline_due(&self, now: f64) -> bool {
+        now >= self.warmup_end && !self.maps_baseline_taken
     }
 
     /// Whether the last inventory missed a process that vanished while it was read.

@@ -99,7 +99,8 @@ impl<C: Clock> Session<'_, C> {
             if tick.tree_due(self.clock.mono()) {
                 self.target.refresh_tree();
             }
-            let detail = tick.detail_due(self.clock.mono());
+            // The diagnosis baseline is taken right at warm-up end, whatever the detail cadence.
+            let detail = tick.detail_due(self.clock.mono()) || self.diag.baseline_due(self.now());
             let t0 = self.clock.mono();
             let maps_cost = self.take_sample(detail)?;
             if detail {

@@ -39,16 +39,18 @@ impl<C: Clock> Session<'_, C> {
             .filter(|r| r.judgement.verdict == Verdict::Leak)
             .map(|r| r.name.clone())
             .collect();
-        let hook = match (&end, &self.s.on_leak) {
-            (End::Gate(Outcome::Leak(_)), Some(cmd)) if alive => Some(self.run_hook(cmd, now)),
-            _ => None,
-        };
+        // The diagnosis first: the snapshot hook's own files and sockets (a jcmd attach socket,
+        // a core file) must not show up in it.
         let diagnosis = match self.diagnosis(now, alive, &leaking) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.view.log(&format!("warning: diagnosis failed: {e:#}"));
                 None
             }
+        };
+        let hook = match (&end, &self.s.on_leak) {
+            (End::Gate(Outcome::Leak(_)), Some(cmd)) if alive => Some(self.run_hook(cmd, now)),
+            _ => None,
         };
         let stop_exit = self
             .target
