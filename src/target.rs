@@ -178,19 +178,27 @@ impl Target {
         Ok(t)
     }
 
-    /// The processes measured now, with their start times and command lines.
-    pub fn processes(&self) -> Vec<crate::diagnose::ProcInfo> {
+    /// The processes measured now, with their start times, command lines and own figures
+    /// (private memory, FDs, threads) — for the diagnosis's per-process attribution.
+    pub fn processes(&mut self) -> Vec<crate::diagnose::ProcInfo> {
         let mut v: Vec<crate::diagnose::ProcInfo> = self
             .procs
-            .values()
-            .map(|h| crate::diagnose::ProcInfo {
-                pid: h.pid,
-                starttime: h.starttime,
-                command: h
-                    .cmdline()
-                    .filter(|c| !c.is_empty())
-                    .map(|c| c.join(" "))
-                    .unwrap_or_else(|| format!("[{}]", h.pid)),
+            .values_mut()
+            .map(|h| {
+                let st = h.read_stat().ok();
+                let private = h.read_anon().ok().map(|a| a.saturating_add(h.swap));
+                crate::diagnose::ProcInfo {
+                    pid: h.pid,
+                    starttime: h.starttime,
+                    command: h
+                        .cmdline()
+                        .filter(|c| !c.is_empty())
+                        .map(|c| c.join(" "))
+                        .unwrap_or_else(|| format!("[{}]", h.pid)),
+                    private_bytes: private,
+                    fds: h.fd_count().ok(),
+                    threads: st.map(|s| s.threads),
+                }
             })
             .collect();
         v.sort_by_key(|p| p.pid);

@@ -227,3 +227,51 @@ fn health_reports_the_fd_limit_the_kernel_enforces() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_one_leaking_worker_of_four_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let idle = "import time; time.sleep(600)";
+    let leak =
+        "import time\nkeep = []\nwhile True:\n    keep.append(b'x' * (2 << 20)); time.sleep(0.1)";
+    let script =
+        format!("for i in 1 2 3; do python3 -c '{idle}' & done; python3 -c \"{leak}\" & wait");
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["run", "--name", "workers", "--plain", "--warmup", "2s"])
+        .args([
+            "--check-every",
+            "2s",
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "60s",
+        ])
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = report_json(dir.path(), "workers");
+    let c = &r["diagnosis"]["culprits"][0];
+    assert_eq!(c["metric"], "rss_anon_bytes", "{}", r["diagnosis"]);
+    assert_eq!(c["pattern"], "one_process", "{}", r["diagnosis"]);
+    assert!(
+        c["processes"][0][1]
+            .as_str()
+            .is_some_and(|cmd| cmd.contains("keep.append")),
+        "{c}"
+    );
+    assert!(
+        strings(&r["diagnosis"]["findings"])
+            .iter()
+            .any(|f| f.starts_with("rss_anon_bytes grows in one process: PID ")),
+        "{}",
+        r["diagnosis"]
+    );
+}

@@ -9,7 +9,7 @@ use crate::detect::human_secs;
 use fds::{FdEntry, FdKind};
 use maps::MapsSummary;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The runtime of the target, which decides the heap-dump tool to suggest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +136,9 @@ pub struct Diagnosis {
     /// Processes that appeared since the baseline and still run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_processes: Option<NewProcesses>,
+    /// Per leaking metric, the processes it grows in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub culprits: Vec<Culprits>,
 }
 
 /// One process of the target's tree (PID + start time identify it).
@@ -147,6 +150,114 @@ pub struct ProcInfo {
     pub starttime: u64,
     /// Command line, space-joined (or the name in brackets when it has none).
     pub command: String,
+    /// Private memory (anonymous resident + swap), bytes.
+    #[serde(default)]
+    pub private_bytes: Option<u64>,
+    /// Open descriptors.
+    #[serde(default)]
+    pub fds: Option<u64>,
+    /// Threads.
+    #[serde(default)]
+    pub threads: Option<u64>,
+}
+
+/// Which processes of a tree a leaking metric grows in, and how: one of them, all alike, or a
+/// few.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Culprits {
+    /// The metric (`rss_anon_bytes`, `fds`, `threads`).
+    pub metric: String,
+    /// `one_process`, `all_alike` or `several`.
+    pub pattern: String,
+    /// (PID, command, growth since the baseline, growth per minute), largest first, at most 5.
+    pub processes: Vec<(i32, String, f64, f64)>,
+    /// One line.
+    pub text: String,
+}
+
+/// Per-process growth of `metric` between two process lists taken `minutes` apart; only
+/// processes present in both (same PID and start time) count — a recycled worker is churn.
+pub fn culprits(
+    metric: &str,
+    before: &[ProcInfo],
+    now: &[ProcInfo],
+    minutes: f64,
+) -> Option<Culprits> {
+    let value = |p: &ProcInfo| -> Option<f64> {
+        match metric {
+            "fds" => p.fds.map(|v| v as f64),
+            "threads" => p.threads.map(|v| v as f64),
+            _ => p.private_bytes.map(|v| v as f64),
+        }
+    };
+    let old: HashMap<(i32, u64), f64> = before
+        .iter()
+        .filter_map(|p| Some(((p.pid, p.starttime), value(p)?)))
+        .collect();
+    let mut grew: Vec<(i32, String, f64, f64)> = now
+        .iter()
+        .filter_map(|p| {
+            let d = value(p)? - old.get(&(p.pid, p.starttime))?;
+            (d > 0.0).then(|| (p.pid, p.command.clone(), d, d / minutes.max(1e-9)))
+        })
+        .collect();
+    let survivors = now
+        .iter()
+        .filter(|p| old.contains_key(&(p.pid, p.starttime)))
+        .count();
+    let total: f64 = grew.iter().map(|g| g.2).sum();
+    if grew.is_empty() || total <= 0.0 {
+        return None;
+    }
+    grew.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let (unit, scale) = match metric {
+        "fds" => ("FDs", 1.0),
+        "threads" => ("threads", 1.0),
+        _ => ("MiB", MIB),
+    };
+    let fmt = |v: f64| {
+        if scale > 1.0 {
+            format!("{:.1} {unit}", v / scale)
+        } else {
+            format!("{v:.0} {unit}")
+        }
+    };
+    let describe = |g: &(i32, String, f64, f64)| {
+        format!(
+            "PID {} '{}' +{} ({}/min)",
+            g.0,
+            shorten(&g.1, 50),
+            fmt(g.2),
+            fmt(g.3)
+        )
+    };
+    let even = total / survivors.max(1) as f64;
+    let alike = grew.iter().filter(|g| g.2 >= 0.5 * even).count();
+    let (pattern, text) = if grew[0].2 >= 0.6 * total {
+        (
+            "one_process",
+            format!("{metric} grows in one process: {}", describe(&grew[0])),
+        )
+    } else if survivors >= 2 && alike as f64 >= 0.6 * survivors as f64 {
+        (
+            "all_alike",
+            format!(
+                "{metric} grows in all {survivors} processes alike: ~+{} each ({} in all)",
+                fmt(even),
+                fmt(total)
+            ),
+        )
+    } else {
+        let top: Vec<String> = grew.iter().take(3).map(describe).collect();
+        ("several", format!("{metric} grows in {}", top.join("; ")))
+    };
+    grew.truncate(5);
+    Some(Culprits {
+        metric: metric.into(),
+        pattern: pattern.into(),
+        processes: grew,
+        text,
+    })
 }
 
 /// Processes that appeared in the tree since the baseline and are still there, grouped by
@@ -263,6 +374,8 @@ pub struct Input<'a> {
     pub partial: bool,
     /// The tree's processes at the baseline (when recorded) and now.
     pub procs: Option<(&'a [ProcInfo], &'a [ProcInfo])>,
+    /// Unix seconds of the baseline process list (for per-process rates).
+    pub procs_t: Option<f64>,
 }
 
 const MIB: f64 = 1_048_576.0;
@@ -527,8 +640,23 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
             thr_lines.push(format!("+{:.0} threads{stacks}", a - b));
         }
     }
-    // Processes that keep appearing explain FDs, threads and memory of a tree at once.
-    let appearing = d.new_processes.as_ref().filter(|p| p.count >= 3);
+    // Processes that keep appearing explain FDs, threads and memory of a tree at once — when
+    // the tree grows; a constant count with new PIDs is workers being recycled: churn.
+    let appearing = d
+        .new_processes
+        .as_ref()
+        .filter(|p| p.count >= 3 && p.now >= p.before + 3);
+    if let Some((b, n)) = inp.procs {
+        let minutes = inp
+            .procs_t
+            .map_or(1.0, |t| ((inp.now - t) / 60.0).max(1e-3));
+        for m in inp.leaking {
+            if let Some(c) = culprits(m, b, n, minutes) {
+                d.findings.push(c.text.clone());
+                d.culprits.push(c);
+            }
+        }
+    }
     if let Some(p) = appearing {
         d.findings.push(p.text.clone());
         d.suggestions.push(format!(
@@ -758,6 +886,9 @@ mod tests {
             pid,
             starttime: start,
             command: c.into(),
+            private_bytes: None,
+            fds: None,
+            threads: None,
         };
         let before = vec![
             p(1, 10, "postgres -D data"),
@@ -853,6 +984,47 @@ mod tests {
             d.suggestions.iter().any(|s| s.contains("tracemalloc")),
             "{:?}",
             d.suggestions
+        );
+    }
+
+    #[test]
+    fn culprits_name_one_process_all_alike_and_ignore_recycled_workers() {
+        let p = |pid: i32, start: u64, mib: u64| ProcInfo {
+            pid,
+            starttime: start,
+            command: format!("worker {pid}"),
+            private_bytes: Some(mib << 20),
+            fds: Some(10),
+            threads: Some(1),
+        };
+        let before = vec![p(1, 1, 10), p(2, 2, 10), p(3, 3, 10), p(4, 4, 10)];
+        // One of four workers leaks 40 MiB in 10 minutes.
+        let now = vec![p(1, 1, 10), p(2, 2, 50), p(3, 3, 11), p(4, 4, 10)];
+        let c = culprits("rss_anon_bytes", &before, &now, 10.0).expect("culprits");
+        assert_eq!(c.pattern, "one_process");
+        assert_eq!(c.processes[0].0, 2);
+        assert!(
+            c.text.contains("PID 2 'worker 2' +40.0 MiB (4.0 MiB/min)"),
+            "{}",
+            c.text
+        );
+        // All grow alike.
+        let now = vec![p(1, 1, 20), p(2, 2, 21), p(3, 3, 19), p(4, 4, 20)];
+        let c = culprits("rss_anon_bytes", &before, &now, 10.0).expect("culprits");
+        assert_eq!(c.pattern, "all_alike", "{}", c.text);
+        // A recycled worker (same PID, new start time) is not growth.
+        let now = vec![p(1, 1, 10), p(2, 99, 60), p(3, 3, 10), p(4, 4, 10)];
+        assert_eq!(culprits("rss_anon_bytes", &before, &now, 10.0), None);
+        let inp = Input {
+            procs: Some((&before, &now)),
+            leaking: &[],
+            ..Input::default()
+        };
+        let d = diagnose(&inp);
+        assert!(
+            d.findings.iter().all(|f| !f.contains("new processes")),
+            "a replaced worker is churn: {:?}",
+            d.findings
         );
     }
 }

@@ -109,7 +109,7 @@ impl DiagnosisTracker {
     /// end. `mono` is the session's monotonic clock, `t` the wall time of the snapshot.
     pub fn maybe_maps(
         &mut self,
-        target: &Target,
+        target: &mut Target,
         store: &Store,
         t: f64,
         mono: &dyn Fn() -> Duration,
@@ -190,7 +190,9 @@ impl DiagnosisTracker {
         let procs = |j: Option<(f64, String)>| {
             j.and_then(|(_, s)| serde_json::from_str::<Vec<ProcInfo>>(&s).ok())
         };
-        let procs_before = procs(store.baseline_snapshot(run_id, "procs", warmup_end, now)?);
+        let procs_base = store.baseline_snapshot(run_id, "procs", warmup_end, now)?;
+        let procs_t = procs_base.as_ref().map(|(t, _)| *t);
+        let procs_before = procs(procs_base);
         let procs_now = match procs_now {
             Some(p) => Some(p),
             None => procs(store.latest_snapshot(run_id, "procs")?),
@@ -233,6 +235,7 @@ impl DiagnosisTracker {
             baseline_t: Some(base_t),
             partial: self.last_inv.partial || cur.as_ref().is_some_and(|m| m.partial),
             procs: procs_before.as_deref().zip(procs_now.as_deref()),
+            procs_t,
         }))
     }
 }

@@ -238,7 +238,7 @@ impl<C: Clock> Session<'_, C> {
                 .take_inventory(&self.target, &self.store, &mut scratch)?;
             let clock = &self.clock;
             self.diag
-                .maybe_maps(&self.target, &self.store, now, &|| clock.mono(), true)?;
+                .maybe_maps(&mut self.target, &self.store, now, &|| clock.mono(), true)?;
         }
         self.diag
             .diagnose(&self.store, &self.samples, now, leaking, procs_now)

@@ -28,7 +28,7 @@ impl<C: Clock> Session<'_, C> {
             let t0 = self.clock.mono();
             let clock = &self.clock;
             self.diag
-                .maybe_maps(&self.target, &self.store, s.t, &|| clock.mono(), false)?;
+                .maybe_maps(&mut self.target, &self.store, s.t, &|| clock.mono(), false)?;
             maps_cost = self.clock.mono().saturating_sub(t0);
         }
         // A write that fails once (a busy database shared with another run, a full disk for a
