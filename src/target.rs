@@ -556,8 +556,16 @@ impl Target {
     /// Readings this sentinel is not allowed to take (another user's process): one warning per
     /// process whose smaps_rollup or FD table is closed to us. The cheap fields still work.
     pub fn access_warnings(&self) -> Vec<String> {
+        // Access depends on the owner: one process per user is enough (a check reads
+        // smaps_rollup, which walks every page — 100 of them would dominate startup).
+        use std::os::unix::fs::MetadataExt;
+        let mut seen_uids = std::collections::HashSet::new();
         self.procs
             .values()
+            .filter(|h| {
+                let uid = std::fs::metadata(format!("/proc/{}", h.pid)).map_or(u32::MAX, |m| m.uid());
+                seen_uids.insert(uid)
+            })
             .filter_map(|h| match h.check_detail_access() {
                 Err(ProbeError::Denied(path)) => Some(format!(
                     "cannot read {path}: permission denied (the process belongs to another user); PSS/USS/swap and FDs by kind will be missing — run leak-sentinel as that user or as root for them"
