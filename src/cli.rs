@@ -244,6 +244,9 @@ pub struct RunArgs {
     /// Environment for a spawned target, `K=V` (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// Send a spawned target's stdout and stderr to FILE (appended; default: the terminal).
+    #[arg(long, value_name = "FILE")]
+    pub target_output: Option<PathBuf>,
     /// Compare the run with a baseline saved by `baseline save` (report section, not the exit code).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,

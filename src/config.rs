@@ -55,6 +55,8 @@ pub struct FileConfig {
     pub no_children: Option<bool>,
     /// Environment added to a spawned target.
     pub env: Option<BTreeMap<String, String>>,
+    /// File a spawned target's output goes to.
+    pub target_output: Option<PathBuf>,
     /// Snapshot hook at failure.
     pub on_leak: Option<String>,
     /// Prometheus endpoint address.
@@ -255,6 +257,7 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             }
             env
         },
+        target_output: args.target_output.clone().or(file.target_output),
         grace_s: 5.0,
         on_leak_timeout_s: match pick(&args.on_leak_timeout, &file.on_leak_timeout) {
             Some(s) => dur("on-leak-timeout", &s)?,

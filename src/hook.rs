@@ -32,10 +32,7 @@ pub struct HookResult {
     pub files: Vec<(String, u64)>,
 }
 
-/// Single-quotes a string for `sh`.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+pub use crate::units::{sh_quote, shell_line};
 
 /// Substitutes `{pid}` and `{dir}` (shell-quoted) into the hook command.
 pub fn expand(template: &str, pid: Option<i32>, dir: &Path) -> String {

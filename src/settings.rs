@@ -155,6 +155,9 @@ pub struct RunSettings {
     pub include_children: bool,
     /// Environment added to a spawned target.
     pub env: Vec<(String, String)>,
+    /// File a spawned target's stdout and stderr go to (appended), instead of the terminal.
+    #[serde(default)]
+    pub target_output: Option<PathBuf>,
     /// Seconds between SIGTERM and SIGKILL when stopping a spawned target.
     pub grace_s: f64,
     /// Snapshot hook run once at failure (`{pid}`, `{dir}` substituted).

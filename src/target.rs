@@ -60,7 +60,13 @@ pub struct Target {
 impl Target {
     /// Spawns `command` in its own process group with `env` added, and becomes its child
     /// subreaper so that orphaned grandchildren stay in the measured tree.
-    pub fn spawn(command: &[String], env: &[(String, String)]) -> Result<Target> {
+    /// `output`: a file for the target's stdout and stderr (appended, created 0600, never
+    /// through a symlink).
+    pub fn spawn(
+        command: &[String],
+        env: &[(String, String)],
+        output: Option<&std::path::Path>,
+    ) -> Result<Target> {
         let (prog, args) = command
             .split_first()
             .ok_or_else(|| crate::exit::usage("no command given after '--'"))?;
@@ -71,6 +77,23 @@ impl Target {
         cmd.args(args).process_group(0);
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(path) = output {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+                .map_err(|e| {
+                    crate::exit::usage(format!(
+                        "--target-output: cannot open '{}': {e}",
+                        path.display()
+                    ))
+                })?;
+            let err = f.try_clone().context("duplicating the output file")?;
+            cmd.stdout(f).stderr(err);
         }
         let child = cmd
             .spawn()

@@ -106,6 +106,26 @@ pub fn rfc3339(t: f64) -> String {
         .unwrap_or_default()
 }
 
+/// Single-quotes a string for `sh`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A command line as a shell would need it typed: words quoted only when they must be (empty,
+/// or holding anything but letters, digits and `-_./=:,+@%`).
+pub fn shell_line(words: &[String]) -> String {
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    };
+    words
+        .iter()
+        .map(|w| if plain(w) { w.clone() } else { sh_quote(w) })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -684,3 +684,55 @@ fn descendants_of_an_exited_target_are_stopped() {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
     });
 }
+
+#[test]
+fn target_output_goes_to_a_file_and_the_command_is_echoed_shell_quoted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("target.log");
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args([
+            "run",
+            "--name",
+            "quiet",
+            "--plain",
+            "--warmup",
+            "1s",
+            "--check-every",
+            "1s",
+        ])
+        .args([
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "2s",
+            "--target-output",
+        ])
+        .arg(&log)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo out-$((1+1)); echo err-$((2+2)) >&2; sleep 60",
+            "",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{stdout}");
+    let written = std::fs::read_to_string(&log).expect("target output file");
+    assert!(
+        written.contains("out-2") && written.contains("err-4"),
+        "{written}"
+    );
+    assert!(!stdout.contains("out-2"), "{stdout}");
+    assert!(
+        stdout.contains("started: sh -c 'echo out-$((1+1)); echo err-$((2+2)) >&2; sleep 60' ''"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("target: sh -c 'echo out-$((1+1)); echo err-$((2+2)) >&2; sleep 60' ''"),
+        "{stdout}"
+    );
+}

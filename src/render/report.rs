@@ -203,11 +203,11 @@ pub fn summary_text(report: &Value) -> String {
         "  target: {}\n  started {}, clean {} of {} needed; checks {} ({} failed)\n",
         report["target"]["command"]
             .as_array()
-            .map(|a| a
-                .iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(" "))
+            .map(|a| crate::units::shell_line(
+                &a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            ))
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| report["target"]["kind"].as_str().unwrap_or("").to_string()),
         s("start_time"),

@@ -160,6 +160,10 @@ impl<C: Clock> Session<'_, C> {
     /// Records what the notification worker delivered (or failed to).
     pub(super) fn drain_outcomes(&self) {
         for (kind, detail) in self.publishers.outcomes() {
+            if kind == "notify_failed" {
+                self.view
+                    .log(&format!("warning: notification failed: {detail}"));
+            }
             self.event(kind, &detail);
         }
     }

@@ -194,7 +194,20 @@ impl<C: Clock> Session<'_, C> {
                     .log("warning: notifications still pending at exit");
             }
         }
+        // Every delivery outcome, the last one's too, is an event of the report: the report was
+        // written before the last notification (which names it), so it is written once more.
         self.drain_outcomes();
+        let mut report = report;
+        if let Ok(events) = self.store.events(self.run_id) {
+            report["events"] = rr::events_json(&events);
+            if let Err(e) = write_atomic(
+                &report_path,
+                serde_json::to_string_pretty(&report)?.as_bytes(),
+            ) {
+                self.view
+                    .log(&format!("warning: could not update the report: {e:#}"));
+            }
+        }
         print!("{}", rr::summary_text(&report));
         Ok(exit)
     }

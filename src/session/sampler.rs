@@ -67,7 +67,7 @@ impl<C: Clock> Session<'_, C> {
             format!("warming up {}", human(self.warmup_end() - now))
         } else {
             format!(
-                "{} / {}",
+                "clean {} / {}",
                 human(self.gate.streak()),
                 human(self.s.duration_s)
             )

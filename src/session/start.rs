@@ -126,7 +126,7 @@ pub fn run_with<C: Clock>(
         )));
     }
     let mut target = match &s.target {
-        TargetSpec::Spawn(cmd) => Target::spawn(cmd, &s.env)?,
+        TargetSpec::Spawn(cmd) => Target::spawn(cmd, &s.env, s.target_output.as_deref())?,
         TargetSpec::Pid(pid) => Target::attach(*pid, s.include_children, None)?,
         TargetSpec::PidFile(p) => {
             let pid = read_pid_file(p)?;
@@ -179,7 +179,7 @@ pub fn run_with<C: Clock>(
         "start",
         format!(
             "started: {} (profile {}, pass after {} clean)",
-            live.target.info.command.join(" "),
+            crate::hook::shell_line(&live.target.info.command),
             live.s.profile.name(),
             crate::detect::human_secs(live.s.duration_s)
         ),
@@ -189,7 +189,7 @@ pub fn run_with<C: Clock>(
     live.view.log(&format!(
         "{} started: {} (PID {}), profile {}, pass after {} clean (warm-up {}, check every {}, sample every {}); status {}",
         live.s.name,
-        if live.target.info.command.is_empty() { live.target.info.kind.clone() } else { live.target.info.command.join(" ") },
+        if live.target.info.command.is_empty() { live.target.info.kind.clone() } else { crate::hook::shell_line(&live.target.info.command) },
         live.target.info.pid.map_or("-".into(), |p| p.to_string()),
         live.s.profile.name(),
         human(live.s.duration_s),

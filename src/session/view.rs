@@ -20,11 +20,10 @@ impl View {
             return View::Plain;
         }
         let bar = indicatif::ProgressBar::new(s.duration_s.max(1.0) as u64);
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix:.bold} clean {bar:30.green/white} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("█▉▊▋▌▍▎▏ ");
+        let style =
+            indicatif::ProgressStyle::with_template("{prefix:.bold} {bar:30.green/white} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("█▉▊▋▌▍▎▏ ");
         bar.set_style(style);
         bar.set_prefix(s.name.clone());
         View::Bar(bar)
