@@ -381,6 +381,15 @@ fn bad_peer_recordings_get_one_line_and_exit_2() {
         rusqlite::Connection::open(&other)
             .and_then(|c| c.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);"))
             .expect("sqlite");
+        // A view named like procpath's table is not read (it could recurse for ever).
+        let view = dir.path().join("view.sqlite");
+        rusqlite::Connection::open(&view)
+            .and_then(|c| {
+                c.execute_batch(
+                    "CREATE VIEW record AS WITH RECURSIVE n(ts) AS (SELECT 1 UNION ALL SELECT ts + 1 FROM n) SELECT ts, ts AS stat_rss FROM n;",
+                )
+            })
+            .expect("sqlite");
         // A sparse file beyond the size limit costs no disk.
         let huge = dir.path().join("huge.csv");
         std::fs::File::create(&huge)
@@ -399,6 +408,7 @@ fn bad_peer_recordings_get_one_line_and_exit_2() {
                 "line 2, column 'stat_rss': 'x' is not a number",
             ),
             (other, "without procpath's 'record' table"),
+            (view, "without procpath's 'record' table"),
             (huge, "analyze reads at most 512 MiB"),
             (PathBuf::from("/dev/zero"), "line 1 is longer than"),
             (dir.path().to_path_buf(), "is a directory"),

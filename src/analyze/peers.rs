@@ -408,6 +408,21 @@ pub(super) fn read_procpath_sqlite(path: &Path, name: &str) -> Result<Table, Csv
     .map_err(|e| err(format!("cannot open the SQLite database read-only ({e})")))?;
     let _ = db.busy_timeout(std::time::Duration::from_secs(2));
     let sql_err = |e: rusqlite::Error| err(format!("reading the SQLite database: {e}"));
+    // Only ordinary tables are read: a view (or a virtual table) named like procpath's could
+    // make a SELECT run for ever or call into a module.
+    let plain_table = |t: &str| {
+        db.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1 AND sql NOT LIKE 'CREATE VIRTUAL%'",
+            [t],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|n| n == 1)
+    };
+    if !plain_table("record") {
+        return Err(err(
+            "a SQLite database without procpath's 'record' table; for a leak-sentinel state directory use 'report NAME --csv'".into(),
+        ));
+    }
     let header: Vec<String> = {
         let mut st = db
             .prepare("SELECT name FROM pragma_table_info('record')")
@@ -438,12 +453,16 @@ pub(super) fn read_procpath_sqlite(path: &Path, name: &str) -> Result<Table, Csv
         ));
     }
     // The page size of the machine that recorded (procpath keeps it in `meta`).
-    let page = db
-        .query_row("SELECT value FROM meta WHERE key = 'page_size'", [], |r| {
-            r.get::<_, String>(0)
+    let page = plain_table("meta")
+        .then(|| {
+            db.query_row(
+                "SELECT CAST(value AS REAL) FROM meta WHERE key = 'page_size'",
+                [],
+                |r| r.get::<_, f64>(0),
+            )
+            .ok()
         })
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
+        .flatten()
         .filter(|p| (512.0..=1_073_741_824.0).contains(p))
         .unwrap_or(procfs::page_size() as f64);
     // Identifiers come from PROCPATH (constants) and were found in the table: quoting them is
