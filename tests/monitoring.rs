@@ -360,14 +360,15 @@ fn prometheus_scrapes_a_live_run_and_the_dashboard_queries_real_metrics() {
     let checks = store.checks(r.id).expect("checks").len() as f64;
     assert!(passed >= 1.0 && passed <= checks, "{passed} of {checks}");
     // Prometheus scraped OpenMetrics (its Accept prefers it) without a parse error, and stored
-    // the new families: a rate in bytes/s and a threshold per unit.
+    // the new families: the memory gate (private memory) threshold in bytes/s, the FD threshold
+    // per second, descriptors by kind, the sample counter.
     let v: Value = serde_json::from_str(&get(&format!("{api}/api/v1/targets")).expect("targets"))
         .expect("json");
     let target = &v["data"]["activeTargets"][0];
     assert_eq!(target["lastError"], "", "{target}");
     for (query, at_least) in [
         (
-            "leak_sentinel_memory_growth_threshold_bytes_per_second{kind=\"rss\",run=\"prom\"}",
+            "leak_sentinel_memory_growth_threshold_bytes_per_second{kind=\"private\",run=\"prom\"}",
             1747.0,
         ),
         (

@@ -31,6 +31,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "leak_sentinel_threads",
     "leak_sentinel_processes",
     "leak_sentinel_last_sample_timestamp_seconds",
+    "leak_sentinel_target_stopped",
     "leak_sentinel_samples_total",
     "leak_sentinel_memory_growth_bytes_per_second",
     "leak_sentinel_memory_growth_threshold_bytes_per_second",
@@ -215,6 +216,8 @@ struct State {
     values: BTreeMap<(Resource, String), f64>,
     /// Unix seconds of the latest sample.
     last_sample_t: Option<f64>,
+    /// 1 when the target was stopped or frozen at the latest sample that said, else 0.
+    target_stopped: Option<f64>,
     /// Samples reported since the exporter started.
     samples: u64,
     /// The last check's judgements (replaced as a whole at each check).
@@ -337,6 +340,16 @@ impl Shared {
             Some("seconds"),
             s.last_sample_t
                 .map(|t| (Vec::new(), t))
+                .into_iter()
+                .collect(),
+        );
+        fam(
+            "leak_sentinel_target_stopped",
+            "1 when the target was stopped (SIGSTOP) or frozen at the latest sample, else 0; that time does not count toward the clean streak",
+            Type::Gauge,
+            None,
+            s.target_stopped
+                .map(|v| (Vec::new(), v))
                 .into_iter()
                 .collect(),
         );
@@ -626,11 +639,16 @@ impl Exporter {
     }
 
     /// After each sample: the latest value of every field it carries.
-    pub fn sample(&self, s: &crate::probe::Sample) {
+    pub fn sample(&self, s: &crate::sample::Sample) {
         let mut st = self.shared.lock();
-        for m in crate::probe::Metric::ALL {
-            if let (Some(v), Some(key)) = (s.get(m), classify(m.name())) {
+        for m in crate::sample::Metric::ALL {
+            let Some(v) = s.get(m) else {
+                continue;
+            };
+            if let Some(key) = classify(m.name()) {
                 st.values.insert(key, v);
+            } else if m.name() == "target_stopped" {
+                st.target_stopped = Some(v);
             }
         }
         st.last_sample_t = Some(s.t);
@@ -1039,13 +1057,18 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{Metric, Sample};
+    use crate::sample::{Metric, Sample};
 
     fn populated(run: &str, limits: Limits) -> Exporter {
         let e = Exporter::start_with("127.0.0.1:0", run, "quick", limits).expect("bind loopback");
         let mut s = Sample::at(1_790_000_000.5);
         for (i, m) in Metric::ALL.iter().enumerate() {
-            s.set(*m, Some(1000.0 + i as f64));
+            let v = if m.name() == "target_stopped" {
+                0.0
+            } else {
+                1000.0 + i as f64
+            };
+            s.set(*m, Some(v));
         }
         e.sample(&s);
         let t: Vec<f64> = (0..200).map(|i| i as f64 * 5.0).collect();
@@ -1149,6 +1172,8 @@ mod tests {
             "leak_sentinel_open_fds{run=\"r\",profile=\"quick\",kind=\"anon_inode\"} 1011",
             "leak_sentinel_threads{run=\"r\",profile=\"quick\"} 1013",
             "leak_sentinel_processes{run=\"r\",profile=\"quick\"} 1014",
+            "leak_sentinel_memory_bytes{run=\"r\",profile=\"quick\",kind=\"private\"} 1015",
+            "leak_sentinel_target_stopped{run=\"r\",profile=\"quick\"} 0",
             "leak_sentinel_last_sample_timestamp_seconds{run=\"r\",profile=\"quick\"} 1790000000.5",
             "leak_sentinel_samples_total{run=\"r\",profile=\"quick\"} 1",
             "leak_sentinel_checks_total{run=\"r\",profile=\"quick\",result=\"passed\"} 1",

@@ -182,7 +182,7 @@ pub fn dashboard() -> Value {
         ),
         panel(
             10,
-            "Sampling: samples per second, seconds since the last sample",
+            "Sampling: samples per second, seconds since the last sample, target stopped",
             &[
                 (
                     &format!("rate({}[5m])", q("leak_sentinel_samples_total", "")),
@@ -194,6 +194,10 @@ pub fn dashboard() -> Value {
                         q("leak_sentinel_last_sample_timestamp_seconds", "")
                     ),
                     "{{run}} since last sample",
+                ),
+                (
+                    &q("leak_sentinel_target_stopped", ""),
+                    "{{run}} target stopped",
                 ),
             ],
             "short",
