@@ -2,7 +2,8 @@
 //! loopback) scrapes a live run and its stored values match the run's samples; a test HTTP
 //! receiver records webhooks and Grafana annotations (paths, headers, bodies, order; the token
 //! never lands on disk or in output); a receiver that hangs or fails does not delay sampling; the
-//! dashboard queries only metrics the exporter serves.
+//! dashboard queries only series a live /metrics serves; `promtool check metrics` accepts the text
+//! format; content negotiation answers text 0.0.4 or OpenMetrics.
 
 mod common;
 
@@ -22,6 +23,165 @@ fn get(url: &str) -> Option<String> {
         .build()
         .into();
     agent.get(url).call().ok()?.body_mut().read_to_string().ok()
+}
+
+/// What Prometheus 2.x sends.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// GET with an optional Accept header: (Content-Type, body).
+fn scrape(url: &str, accept: Option<&str>) -> Option<(String, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if let Some(a) = accept {
+        req = req.header("Accept", a);
+    }
+    let mut resp = req.call().ok()?;
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    Some((ctype, resp.body_mut().read_to_string().ok()?))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `promtool check metrics` (Debian's prometheus package) must accept `text` with no finding.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian's prometheus package)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+type Labels = Vec<(String, String)>;
+/// A label matcher: name, operator (`=`, `!=`, `=~`, `!~`), value.
+type Matcher = (String, String, String);
+
+/// The series of a text-format exposition: name and labels (values unescaped).
+fn series(exposition: &str) -> Vec<(String, Labels)> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, rest) = l
+                .split_once('{')
+                .unwrap_or((l.split(' ').next().unwrap_or(l), ""));
+            let body = rest.rsplit_once('}').map_or("", |(b, _)| b);
+            (
+                name.to_string(),
+                matchers(body).into_iter().map(|(k, _, v)| (k, v)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// `k="v", k!="v", k=~"v"` → (k, op, v), honouring quotes and backslash escapes.
+fn matchers(body: &str) -> Vec<Matcher> {
+    let mut out = Vec::new();
+    let mut chars = body.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| c.is_alphanumeric() || *c == '_')).collect();
+        if key.is_empty() {
+            return out;
+        }
+        let op: String = std::iter::from_fn(|| chars.next_if(|c| "=!~".contains(*c))).collect();
+        assert_eq!(chars.next(), Some('"'), "a quoted value in {body}");
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(e) => value.push(e),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.push((key, op, value));
+    }
+}
+
+/// Whether every `leak_sentinel_…` selector of a PromQL query matches a live series (equality
+/// and inequality matchers checked; regex matchers such as `run=~"$run"` are the dashboard's
+/// variables).
+fn served(live: &[(String, Labels)], query: &str) -> Result<(), String> {
+    let selectors = selectors(query);
+    if selectors.is_empty() {
+        return Err("names no leak-sentinel metric".into());
+    }
+    for (name, matchers) in selectors {
+        let found = live.iter().any(|(n, labels)| {
+            *n == name
+                && matchers.iter().all(|(k, op, v)| {
+                    let have = labels.iter().find(|(lk, _)| lk == k).map(|(_, lv)| lv);
+                    match op.as_str() {
+                        "=" => have == Some(v),
+                        "!=" => have.is_some_and(|h| h != v),
+                        _ => true,
+                    }
+                })
+        });
+        if !found {
+            return Err(format!("no live series {name}{matchers:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every `leak_sentinel_…` selector in a PromQL expression with its label matchers.
+fn selectors(expr: &str) -> Vec<(String, Vec<Matcher>)> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("leak_sentinel_") {
+        rest = &rest[i..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = rest[..end].to_string();
+        rest = &rest[end..];
+        let mut m = Vec::new();
+        if let Some(body) = rest.strip_prefix('{') {
+            let close = body.find('}').expect("closing brace");
+            m = matchers(&body[..close]);
+            rest = &body[close..];
+        }
+        out.push((name, m));
+    }
+    out
 }
 
 fn run_cmd(state: &Path, name: &str, duration: &str, extra: &[&str]) -> Command {
@@ -95,16 +255,39 @@ fn prometheus_scrapes_a_live_run_and_the_dashboard_queries_real_metrics() {
     .stdout(Stdio::null())
     .spawn()
     .expect("runs");
-    // The exporter's own output, read live, holds every metric the dashboard uses.
+    // The exporter's own output, read live, holds every series the dashboard queries.
+    let url = format!("http://127.0.0.1:{mport}/metrics");
     let mut exposition = String::new();
     let t0 = Instant::now();
-    while !exposition.contains("leak_sentinel_checks_total") {
+    while !exposition.contains("leak_sentinel_clean_streak_seconds{")
+        || !exposition.contains("kind=\"pss\"")
+    {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
             "no checks exported: {exposition}"
         );
         std::thread::sleep(Duration::from_millis(300));
-        exposition = get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap_or_default();
+        exposition = scrape(&url, None).map(|r| r.1).unwrap_or_default();
+    }
+    // Content negotiation: text 0.0.4 by default and for text/plain, OpenMetrics when asked.
+    let (ctype, text) = scrape(&url, Some("text/plain;version=0.0.4")).expect("text");
+    assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!text.contains("# EOF"));
+    let (ctype, om) = scrape(&url, Some(PROMETHEUS_ACCEPT)).expect("openmetrics");
+    assert_eq!(
+        ctype,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(om.contains("# TYPE leak_sentinel_checks counter\n"));
+    // promtool lints the live text format: names, units, HELP lines, counters.
+    promtool_check(&exposition);
+    let live = series(&exposition);
+    for n in leak_sentinel::publish::metrics::METRIC_NAMES {
+        assert!(
+            live.iter().any(|(name, _)| name == n),
+            "{n} is not in the live /metrics output:\n{exposition}"
+        );
     }
     let dash: Value = serde_json::from_slice(
         &Command::new(cargo_bin("leak-sentinel"))
@@ -116,25 +299,31 @@ fn prometheus_scrapes_a_live_run_and_the_dashboard_queries_real_metrics() {
     .expect("dashboard json");
     let panels = dash["panels"].as_array().expect("panels");
     assert!(panels.len() >= 6);
+    let mut queries: Vec<String> = dash["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .filter_map(|v| v["query"].as_str())
+        .filter(|q| q.contains("leak_sentinel_"))
+        .map(str::to_string)
+        .collect();
     for p in panels {
         for t in p["targets"].as_array().expect("targets") {
-            let expr = t["expr"].as_str().expect("expr");
-            let names: Vec<&str> = leak_sentinel::publish::metrics::METRIC_NAMES
-                .iter()
-                .copied()
-                .filter(|n| expr.contains(n))
-                .collect();
-            assert!(
-                !names.is_empty(),
-                "panel query names no exported metric: {expr}"
-            );
-            for n in names {
-                assert!(
-                    exposition.contains(n),
-                    "{n} is not in the live /metrics output"
-                );
-            }
+            queries.push(t["expr"].as_str().expect("expr").to_string());
         }
+    }
+    for q in &queries {
+        if let Err(e) = served(&live, q) {
+            panic!("dashboard query {q}: {e}\n{exposition}");
+        }
+    }
+    // The check is not vacuous: a wrong name or label value is caught.
+    for wrong in [
+        "leak_sentinel_target_value{field=\"rss_bytes\"}",
+        "leak_sentinel_memory_bytes{kind=\"rss_bytes\",run=~\"$run\"}",
+        "rate(cpu_seconds_total[5m])",
+    ] {
+        assert!(served(&live, wrong).is_err(), "{wrong}");
     }
     assert_eq!(run.wait().expect("wait").code(), Some(0));
     // Prometheus's copy equals the run's own samples.
@@ -147,7 +336,7 @@ fn prometheus_scrapes_a_live_run_and_the_dashboard_queries_real_metrics() {
         .collect();
     let (start, end) = (r.started_at.floor(), r.ended_at.expect("ended").ceil());
     let q = format!(
-        "{api}/api/v1/query_range?query=leak_sentinel_target_value%7Bfield%3D%22rss_bytes%22%2Crun%3D%22prom%22%7D&start={start}&end={end}&step=1"
+        "{api}/api/v1/query_range?query=leak_sentinel_memory_bytes%7Bkind%3D%22rss%22%2Crun%3D%22prom%22%7D&start={start}&end={end}&step=1"
     );
     let v: Value = serde_json::from_str(&get(&q).expect("query")).expect("json");
     let values = v["data"]["result"][0]["values"]
@@ -170,7 +359,76 @@ fn prometheus_scrapes_a_live_run_and_the_dashboard_queries_real_metrics() {
         .expect("number");
     let checks = store.checks(r.id).expect("checks").len() as f64;
     assert!(passed >= 1.0 && passed <= checks, "{passed} of {checks}");
+    // Prometheus scraped OpenMetrics (its Accept prefers it) without a parse error, and stored
+    // the new families: the memory gate (private memory) threshold in bytes/s, the FD threshold
+    // per second, descriptors by kind, the sample counter.
+    let v: Value = serde_json::from_str(&get(&format!("{api}/api/v1/targets")).expect("targets"))
+        .expect("json");
+    let target = &v["data"]["activeTargets"][0];
+    assert_eq!(target["lastError"], "", "{target}");
+    for (query, at_least) in [
+        (
+            "leak_sentinel_memory_growth_threshold_bytes_per_second{kind=\"private\",run=\"prom\"}",
+            1747.0,
+        ),
+        (
+            "leak_sentinel_fd_growth_threshold_per_second{kind=\"all\",run=\"prom\"}",
+            0.0016,
+        ),
+        ("leak_sentinel_open_fds{kind=\"all\",run=\"prom\"}", 1.0),
+        ("leak_sentinel_samples_total{run=\"prom\"}", 5.0),
+    ] {
+        let q = format!(
+            "{api}/api/v1/query?query=max_over_time({}[5m])&time={end}",
+            urlencode(query)
+        );
+        let v: Value = serde_json::from_str(&get(&q).expect("query")).expect("json");
+        let x: f64 = v["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap_or_else(|| panic!("{query}: {v}"))
+            .parse()
+            .expect("number");
+        assert!(x >= at_least, "{query} = {x}");
+    }
     drop(prom);
+}
+
+#[test]
+fn promtool_accepts_every_family_with_awkward_label_values() {
+    use leak_sentinel::analyze::{Settings, judge_column};
+    use leak_sentinel::probe::Sample;
+    use leak_sentinel::publish::metrics::{Exporter, Format};
+    let e = Exporter::start(
+        "127.0.0.1:0",
+        "W3 \"nightly\" C:\\soak\nline 2 ünïcode",
+        "production",
+    )
+    .expect("bind");
+    let mut s = Sample::at(1_790_000_000.25);
+    for (i, m) in Metric::ALL.iter().enumerate() {
+        s.set(*m, Some(4096.0 * (i + 1) as f64));
+    }
+    e.sample(&s);
+    let t: Vec<f64> = (0..100).map(|i| f64::from(i) * 10.0).collect();
+    let results: Vec<_> = ["rss_bytes", "cgroup_memory_bytes", "fds", "threads"]
+        .iter()
+        .map(|n| {
+            let v: Vec<f64> = t.iter().map(|x| 1e6 + x * 3.0).collect();
+            judge_column(n, &t, &v, &Settings::default(), 60.0)
+        })
+        .collect();
+    e.check(&results, true, 0.0, 21600.0);
+    e.set_state("failed");
+    let (ctype, body) = scrape(&format!("http://{}/metrics", e.addr), None).expect("scrape");
+    assert!(ctype.starts_with("text/plain; version=0.0.4"));
+    assert_eq!(body, e.render_as(Format::Text));
+    promtool_check(&body);
+    // Label values come back unescaped.
+    let live = series(&body);
+    assert!(
+        live.iter()
+            .all(|(_, l)| l[0].1 == "W3 \"nightly\" C:\\soak\nline 2 ünïcode")
+    );
 }
 
 /// One recorded request: method, path, headers (lower-case names), body.

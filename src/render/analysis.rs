@@ -51,11 +51,19 @@ pub fn to_json(a: &Analysis) -> Value {
     let metrics: Map<String, Value> = a
         .metrics
         .iter()
-        .map(|m| (m.name.clone(), metric_json(m)))
+        .map(|m| {
+            let mut v = metric_json(m);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("gate".into(), json!(a.gate.contains(&m.name)));
+            }
+            (m.name.clone(), v)
+        })
         .collect();
     json!({
         "schema_version": SCHEMA_VERSION,
         "verdict": a.verdict.as_str(),
+        "input_format": a.input_format.name(),
+        "gate": a.gate,
         "span_s": round6(a.span_s),
         "warmup_s": round6(a.warmup_s),
         "metrics": metrics,
@@ -77,15 +85,27 @@ pub use crate::gate::sensitivity_words;
 
 /// The human-readable table of `analyze`.
 pub fn to_text(a: &Analysis) -> String {
-    let mut out = String::new();
+    let mut out = format!(
+        "input: {} ({})\n\n",
+        a.input_format.name(),
+        a.input_format.describe()
+    );
+    // Peers' recordings bring longer names (io_write_bytes_total): the column fits them.
+    let w = a
+        .metrics
+        .iter()
+        .map(|m| m.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     out.push_str(&format!(
-        "{:<14} {:<13} {:>10} {:>24} {:>10}  {}\n",
+        "{:<w$} {:<13} {:>10} {:>24} {:>10}  {}\n",
         "metric", "verdict", "rate", "95% interval", "threshold", "unit"
     ));
     for m in &a.metrics {
         let j = &m.judgement;
         out.push_str(&format!(
-            "{:<14} {:<13} {:>10.3} {:>24} {:>10}  {}\n",
+            "{:<w$} {:<13} {:>10.3} {:>24} {:>10}  {}\n",
             m.name,
             verdict_word(j.verdict),
             j.slope_per_min,
@@ -95,10 +115,11 @@ pub fn to_text(a: &Analysis) -> String {
         ));
     }
     out.push_str(&format!(
-        "\noverall: {} ({} of data, warm-up {})\n",
+        "\noverall: {} ({} of data, warm-up {}; decided by {})\n",
         verdict_word(a.verdict),
         human_secs(a.span_s),
-        human_secs(a.warmup_s)
+        human_secs(a.warmup_s),
+        a.gate.join(", ")
     ));
     for m in &a.metrics {
         let j = &m.judgement;

@@ -42,23 +42,22 @@ fn panel(id: u32, title: &str, exprs: &[(&str, &str)], unit: &str, x: u32, y: u3
     })
 }
 
-/// A dashboard over the exported metrics, with the run's annotations.
+/// A dashboard over the exported metrics, with the run's annotations. Every query names only
+/// series a live `/metrics` serves (tests/monitoring.rs checks each one against a real run).
 pub fn dashboard() -> Value {
     let sel = "run=~\"$run\"";
+    let q = |name: &str, matchers: &str| {
+        if matchers.is_empty() {
+            format!("{name}{{{sel}}}")
+        } else {
+            format!("{name}{{{matchers},{sel}}}")
+        }
+    };
     let panels = vec![
         panel(
             1,
-            "Resident memory",
-            &[
-                (
-                    &format!("leak_sentinel_target_value{{field=\"rss_bytes\",{sel}}}"),
-                    "{{run}} RSS",
-                ),
-                (
-                    &format!("leak_sentinel_target_value{{field=\"pss_bytes\",{sel}}}"),
-                    "{{run}} PSS",
-                ),
-            ],
+            "Memory by kind",
+            &[(&q("leak_sentinel_memory_bytes", ""), "{{run}} {{kind}}")],
             "bytes",
             0,
             0,
@@ -66,104 +65,162 @@ pub fn dashboard() -> Value {
         panel(
             2,
             "Open file descriptors",
-            &[(
-                &format!("leak_sentinel_target_value{{field=\"fds\",{sel}}}"),
-                "{{run}}",
-            )],
+            &[
+                (&q("leak_sentinel_open_fds", "kind=\"all\""), "{{run}} all"),
+                (
+                    &q("leak_sentinel_open_fds", "kind!=\"all\""),
+                    "{{run}} {{kind}}",
+                ),
+            ],
             "short",
             12,
             0,
         ),
         panel(
             3,
-            "Threads",
-            &[(
-                &format!("leak_sentinel_target_value{{field=\"threads\",{sel}}}"),
-                "{{run}}",
-            )],
+            "Threads and processes",
+            &[
+                (&q("leak_sentinel_threads", ""), "{{run}} threads"),
+                (&q("leak_sentinel_processes", ""), "{{run}} processes"),
+            ],
             "short",
             0,
             8,
         ),
         panel(
             4,
-            "Growth rate and interval (per second)",
+            "Memory growth and threshold (bytes/s)",
             &[
                 (
-                    &format!("leak_sentinel_growth_per_second{{{sel}}}"),
-                    "{{run}} {{field}} {{bound}}",
+                    &q("leak_sentinel_memory_growth_bytes_per_second", ""),
+                    "{{run}} {{kind}} {{bound}}",
                 ),
                 (
-                    &format!("leak_sentinel_threshold_per_second{{{sel}}}"),
-                    "{{run}} {{field}} threshold",
+                    &q("leak_sentinel_memory_growth_threshold_bytes_per_second", ""),
+                    "{{run}} {{kind}} threshold",
                 ),
             ],
-            "short",
+            "Bps",
             12,
             8,
         ),
         panel(
             5,
-            "Clean streak",
+            "FD growth and threshold (per second)",
             &[
                 (
-                    &format!("leak_sentinel_clean_streak_seconds{{{sel}}}"),
-                    "{{run}} streak",
+                    &q("leak_sentinel_fd_growth_per_second", ""),
+                    "{{run}} {{kind}} {{bound}}",
                 ),
                 (
-                    &format!("leak_sentinel_target_clean_seconds{{{sel}}}"),
-                    "{{run}} needed",
+                    &q("leak_sentinel_fd_growth_threshold_per_second", ""),
+                    "{{run}} {{kind}} threshold",
                 ),
             ],
-            "s",
+            "short",
             0,
             16,
         ),
         panel(
             6,
-            "Checks",
-            &[(
-                &format!("leak_sentinel_checks_total{{{sel}}}"),
-                "{{run}} {{result}}",
-            )],
+            "Thread growth and threshold (per second)",
+            &[
+                (
+                    &q("leak_sentinel_thread_growth_per_second", ""),
+                    "{{run}} {{bound}}",
+                ),
+                (
+                    &q("leak_sentinel_thread_growth_threshold_per_second", ""),
+                    "{{run}} threshold",
+                ),
+            ],
             "short",
             12,
             16,
         ),
         panel(
             7,
-            "Run state and verdicts",
+            "Clean streak",
             &[
                 (
-                    &format!("leak_sentinel_run_state{{{sel}}} == 1"),
-                    "{{run}} {{state}}",
+                    &q("leak_sentinel_clean_streak_seconds", ""),
+                    "{{run}} streak",
                 ),
                 (
-                    &format!("leak_sentinel_metric_verdict{{{sel}}} == 1"),
-                    "{{run}} {{field}} {{verdict}}",
+                    &q("leak_sentinel_target_clean_seconds", ""),
+                    "{{run}} needed",
                 ),
             ],
-            "short",
+            "s",
             0,
             24,
         ),
         panel(
             8,
-            "Samples per second",
-            &[(
-                &format!("rate(leak_sentinel_samples_total{{{sel}}}[5m])"),
-                "{{run}}",
-            )],
+            "Checks",
+            &[(&q("leak_sentinel_checks_total", ""), "{{run}} {{result}}")],
             "short",
             12,
             24,
+        ),
+        panel(
+            9,
+            "Run state and verdicts",
+            &[
+                (
+                    &format!("{} == 1", q("leak_sentinel_run_state", "")),
+                    "{{run}} {{state}}",
+                ),
+                (
+                    &format!("{} == 1", q("leak_sentinel_metric_verdict", "")),
+                    "{{run}} {{resource}} {{kind}} {{verdict}}",
+                ),
+            ],
+            "short",
+            0,
+            32,
+        ),
+        panel(
+            10,
+            "Sampling: samples per second, seconds since the last sample, target stopped",
+            &[
+                (
+                    &format!("rate({}[5m])", q("leak_sentinel_samples_total", "")),
+                    "{{run}} samples/s",
+                ),
+                (
+                    &format!(
+                        "time() - {}",
+                        q("leak_sentinel_last_sample_timestamp_seconds", "")
+                    ),
+                    "{{run}} since last sample",
+                ),
+                (
+                    &q("leak_sentinel_target_stopped", ""),
+                    "{{run}} target stopped",
+                ),
+            ],
+            "short",
+            12,
+            32,
+        ),
+        panel(
+            11,
+            "Exporter errors (per second)",
+            &[(
+                &format!("rate({}[5m])", q("leak_sentinel_exporter_errors_total", "")),
+                "{{run}} {{reason}}",
+            )],
+            "short",
+            0,
+            40,
         ),
     ];
     json!({
         "title": "leak-sentinel soak tests",
         "uid": "leak-sentinel",
         "schemaVersion": 39,
-        "version": 1,
+        "version": 2,
         "tags": ["leak-sentinel"],
         "time": {"from": "now-12h", "to": "now"},
         "refresh": "30s",
