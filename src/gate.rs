@@ -14,6 +14,12 @@ use crate::settings::{MemoryMetric, RunSettings};
 pub fn memory_gate(choice: MemoryMetric, samples: &[Sample]) -> (Metric, &'static str) {
     let has = |m: Metric| samples.iter().any(|s| s.get(m).is_some());
     match choice {
+        // A JVM's RSS rises as the heap is committed toward -Xmx and stays flat while a leak
+        // fills heap already committed: its own counters tell the two apart.
+        MemoryMetric::Private if has(Metric::JvmHeapCommittedBytes) => (
+            Metric::JvmLiveBytes,
+            "JVM: the live set after GC (old generation after collections) and private memory outside the committed heap (outside_heap_bytes), from the JVM's hsperfdata counters: heap growing toward -Xmx is not a leak, a leak inside committed heap is",
+        ),
         MemoryMetric::Private if has(Metric::RssAnonBytes) => (
             Metric::RssAnonBytes,
             "private memory (anonymous resident + swap): shared pages and page cache grow without a leak",
@@ -36,11 +42,32 @@ pub fn memory_gate(choice: MemoryMetric, samples: &[Sample]) -> (Metric, &'stati
 
 /// The metrics a check judges (the gate): memory (see [`memory_gate`]), FDs, threads.
 pub fn gate_metrics(s: &RunSettings, samples: &[Sample]) -> Vec<Metric> {
-    vec![
-        memory_gate(s.memory_metric, samples).0,
-        Metric::Fds,
-        Metric::Threads,
-    ]
+    let memory = memory_gate(s.memory_metric, samples).0;
+    let mut gate = vec![memory];
+    if memory == Metric::JvmLiveBytes {
+        gate.push(Metric::OutsideHeapBytes);
+    }
+    gate.extend([Metric::Fds, Metric::Threads]);
+    gate
+}
+
+/// Judges the gate metrics; one without any reading yet (a JVM's live set before its first
+/// old-space collection) is `inconclusive`, never left out — a run cannot pass on what it did
+/// not see.
+pub fn judge_gate(samples: &[Sample], start: f64, s: &RunSettings) -> Vec<MetricResult> {
+    let gate = gate_metrics(s, samples);
+    let mut results = judge_run(samples, start, s, &gate);
+    let settings = analyze_settings(s);
+    let t: Vec<f64> = samples.iter().map(|x| x.t - start).collect();
+    for (i, m) in gate.iter().enumerate() {
+        if !results.iter().any(|r| r.name == m.name()) {
+            let none = vec![f64::NAN; samples.len()];
+            let mut r = analyze::judge_column(m.name(), &t, &none, &settings, s.warmup_s);
+            r.judgement.reason = format!("no reading of {} yet", m.name());
+            results.insert(i.min(results.len()), r);
+        }
+    }
+    results
 }
 
 /// Detector settings of a run.

@@ -46,11 +46,27 @@ pub enum Metric {
     /// 1 when the target was stopped (SIGSTOP, state T/t) or frozen (cgroup.freeze) at this
     /// sample, else 0: that time is not observed. Never judged.
     TargetStopped,
+    /// JVM heap used, all generations, summed over the tree's JVMs, bytes (hsperfdata).
+    JvmHeapUsedBytes,
+    /// JVM heap committed, bytes.
+    JvmHeapCommittedBytes,
+    /// JVM live set after GC: the old generation at its floor after an old-space reclaim, bytes;
+    /// only at the samples where a JVM reported one (the JVM memory gate).
+    JvmLiveBytes,
+    /// Private memory outside the committed Java heap (metaspace, thread stacks, code cache,
+    /// direct buffers, malloc), bytes: private memory − heap committed (the JVM's other gate).
+    OutsideHeapBytes,
+    /// JVM metaspace used, bytes.
+    JvmMetaspaceBytes,
+    /// JVM collections so far, all collectors (a counter).
+    JvmGcTotal,
+    /// JVM time in collections so far, seconds (a counter).
+    JvmGcSecondsTotal,
 }
 
 impl Metric {
     /// All metrics in column order.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 24] = [
         Metric::RssBytes,
         Metric::PssBytes,
         Metric::UssBytes,
@@ -68,6 +84,13 @@ impl Metric {
         Metric::Processes,
         Metric::RssAnonBytes,
         Metric::TargetStopped,
+        Metric::JvmHeapUsedBytes,
+        Metric::JvmHeapCommittedBytes,
+        Metric::JvmLiveBytes,
+        Metric::OutsideHeapBytes,
+        Metric::JvmMetaspaceBytes,
+        Metric::JvmGcTotal,
+        Metric::JvmGcSecondsTotal,
     ];
 
     /// Column name (also the CSV header and the JSON key).
@@ -90,6 +113,13 @@ impl Metric {
             Metric::Processes => "processes",
             Metric::RssAnonBytes => "rss_anon_bytes",
             Metric::TargetStopped => "target_stopped",
+            Metric::JvmHeapUsedBytes => "jvm_heap_used_bytes",
+            Metric::JvmHeapCommittedBytes => "jvm_heap_committed_bytes",
+            Metric::JvmLiveBytes => "jvm_live_after_gc_bytes",
+            Metric::OutsideHeapBytes => "outside_heap_bytes",
+            Metric::JvmMetaspaceBytes => "jvm_metaspace_bytes",
+            Metric::JvmGcTotal => "jvm_gc_total",
+            Metric::JvmGcSecondsTotal => "jvm_gc_seconds_total",
         }
     }
 

@@ -55,6 +55,10 @@ pub struct Target {
     owned_pgid: Option<i32>,
     /// Where a cgroup target's memory figures are read (v2 or v1 memory controller).
     cgroup_memory: Option<CgroupMemory>,
+    /// The tree's JVMs, read through their hsperfdata counters.
+    jvms: crate::probe::jvm::Jvms,
+    /// Notes on JVMs whose counters cannot be read, for the session to show once.
+    jvm_notes: Vec<String>,
 }
 
 impl Target {
@@ -116,6 +120,8 @@ impl Target {
             me: std::process::id() as i32,
             owned_pgid: None,
             cgroup_memory: None,
+            jvms: Default::default(),
+            jvm_notes: Vec::new(),
         };
         t.refresh_tree();
         Ok(t)
@@ -165,6 +171,8 @@ impl Target {
             me: std::process::id() as i32,
             owned_pgid: None,
             cgroup_memory: None,
+            jvms: Default::default(),
+            jvm_notes: Vec::new(),
         };
         t.refresh_tree();
         Ok(t)
@@ -196,6 +204,8 @@ impl Target {
             me: std::process::id() as i32,
             owned_pgid: None,
             cgroup_memory: None,
+            jvms: Default::default(),
+            jvm_notes: Vec::new(),
         };
         t.refresh_tree();
         Ok(t)
@@ -239,6 +249,18 @@ impl Target {
     /// sentinel itself, for orphans reparented to it). Only PIDs not seen before are read, so a
     /// refresh costs one directory listing plus one read per new process.
     pub fn refresh_tree(&mut self) {
+        self.refresh_members();
+        let procs: Vec<(i32, u64)> = self.procs.values().map(|h| (h.pid, h.starttime)).collect();
+        let notes = self.jvms.discover(&procs);
+        self.jvm_notes.extend(notes);
+    }
+
+    /// Notes on JVMs whose counters cannot be read, once each.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.jvm_notes)
+    }
+
+    fn refresh_members(&mut self) {
         if let Some(dir) = &self.info.cgroup {
             let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
                 return;
@@ -473,6 +495,14 @@ impl Target {
             Metric::TargetStopped,
             Some(f64::from(u8::from(halted || frozen))),
         );
+        if let Some(j) = self.jvms.sample(t) {
+            s.set(Metric::JvmHeapUsedBytes, Some(j.heap_used));
+            s.set(Metric::JvmHeapCommittedBytes, Some(j.heap_committed));
+            s.set(Metric::JvmLiveBytes, j.live);
+            s.set(Metric::JvmMetaspaceBytes, Some(j.metaspace));
+            s.set(Metric::JvmGcTotal, Some(j.gc_count));
+            s.set(Metric::JvmGcSecondsTotal, Some(j.gc_seconds));
+        }
         if let Some(m) = &self.cgroup_memory {
             // The cgroup's own figures: they include processes the sentinel cannot read.
             let r = m.read();
@@ -480,6 +510,12 @@ impl Target {
             if r.private.is_some() {
                 s.set(Metric::RssAnonBytes, r.private);
             }
+        }
+        if let (Some(p), Some(h)) = (
+            s.get(Metric::RssAnonBytes),
+            s.get(Metric::JvmHeapCommittedBytes),
+        ) {
+            s.set(Metric::OutsideHeapBytes, Some((p - h).max(0.0)));
         }
         (s, first_err)
     }
@@ -567,6 +603,8 @@ impl Target {
             me: std::process::id() as i32,
             owned_pgid,
             cgroup_memory: None,
+            jvms: Default::default(),
+            jvm_notes: Vec::new(),
         }
     }
 

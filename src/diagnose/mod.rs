@@ -376,6 +376,8 @@ pub struct Input<'a> {
     pub procs: Option<(&'a [ProcInfo], &'a [ProcInfo])>,
     /// Unix seconds of the baseline process list (for per-process rates).
     pub procs_t: Option<f64>,
+    /// A JVM's live set after GC at the baseline (first reading after it) and now, bytes.
+    pub jvm_live: Option<(f64, f64)>,
 }
 
 const MIB: f64 = 1_048_576.0;
@@ -720,6 +722,23 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
                     .into(),
             );
         }
+    }
+    // A JVM: the heap's live set, or the memory outside the heap.
+    if leaking("jvm_live_after_gc_bytes") {
+        if let Some((b, a)) = inp.jvm_live {
+            d.findings.insert(
+                0,
+                format!(
+                    "Java heap live set grows: {:.1} → {:.1} MiB after GC (old generation after collections)",
+                    b / MIB,
+                    a / MIB
+                ),
+            );
+        }
+        d.suggestions.insert(0, "Java heap live set grows: objects stay reachable — run jcmd PID GC.class_histogram now and again later and compare the top classes; jcmd PID GC.heap_dump FILE.hprof shows what holds them (Eclipse MAT: dominator tree)".into());
+    }
+    if leaking("outside_heap_bytes") {
+        d.suggestions.insert(0, "memory outside the Java heap grows (thread stacks, direct ByteBuffers, metaspace, code cache, JNI/malloc): restart with -XX:NativeMemoryTracking=summary, take jcmd PID VM.native_memory baseline, then jcmd PID VM.native_memory summary.diff later; metaspace growth means class loaders kept alive".into());
     }
     // A failed run always says what to do next, even when no finding points anywhere.
     if !inp.leaking.is_empty() && d.suggestions.is_empty() {

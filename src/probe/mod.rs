@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod fds;
 pub mod hsperf;
+pub mod jvm;
 pub mod maps;
 pub mod process;
 pub mod runtime;

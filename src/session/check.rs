@@ -4,15 +4,14 @@
 
 use super::driver::Session;
 use crate::clock::Clock;
-use crate::gate::{Outcome, gate_metrics, judge_run};
+use crate::gate::{Outcome, judge_gate};
 use anyhow::Result;
 use serde_json::{Value, json};
 
 impl<C: Clock> Session<'_, C> {
     /// Judges the gate metrics at `now` (wall time); `Some` when the run ends here.
     pub(super) fn check(&mut self, now: f64) -> Result<Option<Outcome>> {
-        let gate = gate_metrics(&self.s, &self.samples);
-        let results = judge_run(&self.samples, self.started_at, &self.s, &gate);
+        let results = judge_gate(&self.samples, self.started_at, &self.s);
         let decision = self.gate.record(now, &results);
         let detail: serde_json::Map<String, Value> = results
             .iter()

@@ -236,6 +236,14 @@ impl DiagnosisTracker {
             partial: self.last_inv.partial || cur.as_ref().is_some_and(|m| m.partial),
             procs: procs_before.as_deref().zip(procs_now.as_deref()),
             procs_t,
+            jvm_live: {
+                let live = |s: &Sample| s.get(Metric::JvmLiveBytes);
+                samples
+                    .iter()
+                    .filter(|s| s.t >= warmup_end)
+                    .find_map(live)
+                    .zip(samples.iter().rev().find_map(live))
+            },
         }))
     }
 }

@@ -98,6 +98,9 @@ impl<C: Clock> Session<'_, C> {
             }
             if tick.tree_due(self.clock.mono()) {
                 self.target.refresh_tree();
+                for note in self.target.take_notes() {
+                    self.warn_once(&note.clone(), &note);
+                }
             }
             // The diagnosis baseline is taken right at warm-up end, whatever the detail cadence.
             let detail = tick.detail_due(self.clock.mono()) || self.diag.baseline_due(self.now());

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::detect::Verdict;
 use crate::exit::Exit;
 use crate::files::write_atomic;
-use crate::gate::{Outcome, gate_metrics, judge_run};
+use crate::gate::{Outcome, gate_metrics, judge_gate, judge_run};
 use crate::render::report as rr;
 use crate::rundir::{run_dir, status_path};
 use crate::sample::Metric;
@@ -22,11 +22,23 @@ impl<C: Clock> Session<'_, C> {
         self.view.finish();
         let now = self.now();
         let gate = gate_metrics(&self.s, &self.samples);
-        let mut all: Vec<Metric> = gate.clone();
-        all.extend(Metric::ALL.iter().filter(|m| {
-            !gate.contains(m) && **m != Metric::Processes && **m != Metric::TargetStopped
-        }));
-        let results = judge_run(&self.samples, self.started_at, &self.s, &all);
+        // The gate as the checks judge it (a gate metric without readings is inconclusive),
+        // then every other metric as information — counts, flags and counters are never judged.
+        let mut results = judge_gate(&self.samples, self.started_at, &self.s);
+        let others: Vec<Metric> = Metric::ALL
+            .into_iter()
+            .filter(|m| {
+                !gate.contains(m)
+                    && !matches!(
+                        m,
+                        Metric::Processes
+                            | Metric::TargetStopped
+                            | Metric::JvmGcTotal
+                            | Metric::JvmGcSecondsTotal
+                    )
+            })
+            .collect();
+        results.extend(judge_run(&self.samples, self.started_at, &self.s, &others));
         let gate_results: Vec<&MetricResult> = results
             .iter()
             .filter(|r| gate.iter().any(|g| g.name() == r.name))

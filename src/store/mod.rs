@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Version of the schema this build writes; older databases are migrated forward on open.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// One run as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -155,11 +155,11 @@ impl Store {
                 )
                 .context("migrating the store to schema 2")?;
         }
-        if version < 4 {
-            // v3 and v4: metrics appended to `Metric::ALL` since (rss_anon_bytes, then
-            // target_stopped) get their column.
-            self.add_missing_metric_columns(4)
-                .context("migrating the store to schema 4")?;
+        if version < 5 {
+            // v3–v5: metrics appended to `Metric::ALL` since (rss_anon_bytes, target_stopped,
+            // then the JVM's) get their column.
+            self.add_missing_metric_columns(5)
+                .context("migrating the store to schema 5")?;
         }
         Ok(())
     }
