@@ -156,12 +156,21 @@ impl Dir {
         &self.path
     }
 
-    /// Whether the path still names this directory (not swapped since it was opened).
-    pub fn still_at_path(&self) -> bool {
-        match (
-            nix::sys::stat::fstat(&self.fd),
-            nix::sys::stat::stat(&self.path),
-        ) {
+    /// The directory's path without symlinks, as the kernel knows the open handle (for
+    /// path-based APIs such as SQLite that refuse symlinks anywhere in a path).
+    pub fn real_path(&self) -> Result<PathBuf> {
+        use std::os::fd::AsRawFd;
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+            .with_context(|| format!("resolving {}", self.path.display()))?;
+        if !self.same_dir(&real) {
+            anyhow::bail!("{} was moved while opening it", self.path.display());
+        }
+        Ok(real)
+    }
+
+    /// Whether `path` names this directory (not swapped since it was opened).
+    pub fn same_dir(&self, path: &Path) -> bool {
+        match (nix::sys::stat::fstat(&self.fd), nix::sys::stat::stat(path)) {
             (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
             _ => false,
         }

@@ -95,14 +95,17 @@ impl Store {
         let dir = crate::files::Dir::open_private(state_dir, true)?;
         drop(dir.own_file(DB_FILE)?);
         let path = state_dir.join(DB_FILE);
+        // SQLite's NOFOLLOW refuses a symlink anywhere in the path: it is given the directory's
+        // real path (the user's own link to their state directory keeps working).
+        let real = dir.real_path()?;
         let conn = Connection::open_with_flags(
-            &path,
+            real.join(DB_FILE),
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_NOFOLLOW
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("opening the store {}", path.display()))?;
-        if !dir.still_at_path() {
+        if !dir.same_dir(&real) {
             anyhow::bail!(
                 "the state directory {} was replaced while opening it",
                 state_dir.display()
@@ -142,6 +145,9 @@ impl Store {
             Some(_) => {}
         }
         let path = state_dir.join(DB_FILE);
+        // SQLite's NOFOLLOW refuses a symlink anywhere in the path: it is given the directory's
+        // real path (the user's own link to their state directory keeps working).
+        let real = dir.real_path()?.join(DB_FILE);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -154,7 +160,7 @@ impl Store {
                 path: path.clone(),
             })
         };
-        let first = Connection::open_with_flags(&path, flags)
+        let first = Connection::open_with_flags(&real, flags)
             .map_err(anyhow::Error::from)
             .and_then(open);
         let store = match first {
@@ -163,7 +169,7 @@ impl Store {
             // closed cleanly) cannot be opened for shared reading; nobody can write there
             // either, so it is read as an immutable file.
             Err(_) => {
-                let uri = format!("file:{}?immutable=1", uri_path(&path));
+                let uri = format!("file:{}?immutable=1", uri_path(&real));
                 Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
                     .map_err(anyhow::Error::from)
                     .and_then(open)
