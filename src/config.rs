@@ -262,7 +262,10 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             v.extend(args.notify.iter().cloned());
             for u in &v {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(usage(format!("--notify: '{u}' is not an http(s) URL")));
+                    return Err(usage(format!(
+                        "--notify: '{}' is not an http(s) URL",
+                        crate::publish::notify::redact_url(u)
+                    )));
                 }
             }
             v
@@ -278,7 +281,10 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         },
         grafana_url: match pick(&args.grafana_url, &file.grafana_url) {
             Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                return Err(usage(format!("--grafana-url: '{u}' is not an http(s) URL")));
+                return Err(usage(format!(
+                    "--grafana-url: '{}' is not an http(s) URL",
+                    crate::publish::notify::redact_url(&u)
+                )));
             }
             other => other,
         },

@@ -847,3 +847,225 @@ fn walk(p: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+// ---- 7. webhooks ------------------------------------------------------------------------------
+
+/// A loopback HTTP server answering every request with `answer(request head)`; it records the
+/// request lines and stops when dropped.
+struct TinyServer {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TinyServer {
+    fn start(answer: fn(&mut std::net::TcpStream, &str)) -> TinyServer {
+        use std::io::Read;
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !stop2.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+                let mut buf = vec![0u8; 65536];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if let Ok(mut s) = seen2.lock() {
+                    s.push(head.lines().next().unwrap_or("").to_string());
+                }
+                let stop3 = stop2.clone();
+                std::thread::spawn(move || {
+                    if !stop3.load(Ordering::Relaxed) {
+                        answer(&mut conn, &head);
+                    }
+                });
+            }
+        });
+        TinyServer { port, seen, stop }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for TinyServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_redirected_webhook_is_not_a_delivery_and_credentials_are_redacted() {
+    use std::io::Write;
+    let server = TinyServer::start(|conn, _| {
+        let _ = conn.write_all(
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    });
+    let d = tempfile::tempdir().expect("tempdir");
+    let state = d.path().join("state");
+    let url = format!("http://hook:S3CRETPASS@127.0.0.1:{}/hook", server.port);
+    let mut args = quick_run_args("w");
+    args.splice(1..1, ["--notify".to_string(), url]);
+    let o = ls(&state).args(&args).output().expect("runs");
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(3)),
+        "{}",
+        stderr(&o)
+    );
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    let events = ls(&state)
+        .args(["report", "w", "--json"])
+        .output()
+        .expect("runs");
+    let report: serde_json::Value = serde_json::from_slice(&events.stdout).expect("json");
+    let events = report["events"].to_string();
+    assert!(
+        events.contains("HTTP 302 redirect not followed"),
+        "{events}"
+    );
+    assert!(!events.contains("notified HTTP"), "{events}");
+    assert!(!out.contains("S3CRETPASS") && !events.contains("S3CRETPASS"));
+    let seen = server.seen();
+    assert!(!seen.is_empty(), "the webhook was tried");
+    assert!(
+        seen.iter().all(|l| l.starts_with("POST /hook")),
+        "the redirect was not followed: {seen:?}"
+    );
+    // A bad URL is refused without echoing its password.
+    let o = ls(&state)
+        .args([
+            "run",
+            "--name",
+            "v",
+            "--notify",
+            "ftp://u:S3CRETPASS@host/x",
+            "--",
+            "true",
+        ])
+        .output()
+        .expect("runs");
+    let err = assert_usage_error(&o, "ftp notify URL");
+    assert!(!err.contains("S3CRETPASS"), "{err}");
+}
+
+// ---- 3. scan ----------------------------------------------------------------------------------
+
+#[test]
+fn a_scan_answer_that_never_ends_stops_at_the_byte_cap() {
+    use std::io::Write;
+    let server = TinyServer::start(|conn, _| {
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[",
+        );
+        let chunk = "[1,\"1\"],".repeat(4096);
+        let start = std::time::Instant::now();
+        // Streams forever (bounded here at 60 s): the client must stop reading.
+        while start.elapsed() < std::time::Duration::from_secs(60) {
+            if conn.write_all(chunk.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let d = tempfile::tempdir().expect("tempdir");
+    let start = std::time::Instant::now();
+    let o = ls(d.path())
+        .env("LEAK_SENTINEL_SCAN_MAX_BYTES", "4MiB")
+        .args([
+            "scan",
+            "--url",
+            &format!("http://u:S3CRETPASS@127.0.0.1:{}", server.port),
+            "--query",
+            "up",
+            "--range",
+            "1h",
+            "--step",
+            "1m",
+        ])
+        .output()
+        .expect("runs");
+    let err = assert_usage_error(&o, "endless answer");
+    assert!(
+        err.contains("max-bytes") && err.contains("4194304"),
+        "{err}"
+    );
+    assert!(!err.contains("S3CRETPASS"), "{err}");
+    assert!(start.elapsed().as_secs() < 30, "stopped at the cap");
+}
+
+#[test]
+fn a_scan_answer_that_stalls_hits_the_deadline() {
+    use std::io::Write;
+    let server = TinyServer::start(|conn, _| {
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"status\":",
+        );
+        std::thread::sleep(std::time::Duration::from_secs(20));
+    });
+    let d = tempfile::tempdir().expect("tempdir");
+    let start = std::time::Instant::now();
+    let o = ls(d.path())
+        .env("LEAK_SENTINEL_SCAN_TIMEOUT", "2s")
+        .args([
+            "scan",
+            "--url",
+            &format!("http://127.0.0.1:{}", server.port),
+            "--query",
+            "up",
+            "--range",
+            "1h",
+            "--step",
+            "1m",
+        ])
+        .output()
+        .expect("runs");
+    let err = assert_usage_error(&o, "stalled answer");
+    assert!(err.contains("deadline"), "{err}");
+    assert!(start.elapsed().as_secs() < 15, "{err}");
+}
+
+#[test]
+fn scan_never_echoes_a_password_in_its_url() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    for url in [
+        format!("http://user:S3CRETPASS@127.0.0.1:{port}"),
+        "ftp://user:S3CRETPASS@host".to_string(),
+    ] {
+        let o = ls(d.path())
+            .args(["scan", "--url", &url, "--query", "up", "--range", "10m"])
+            .output()
+            .expect("runs");
+        let err = assert_usage_error(&o, &url);
+        assert!(!err.contains("S3CRETPASS"), "{err}");
+        assert!(err.contains("***"), "{err}");
+    }
+    // Too many points per series are refused before asking.
+    let o = ls(d.path())
+        .args([
+            "scan",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--query",
+            "up",
+            "--range",
+            "3650d",
+            "--step",
+            "1ms",
+        ])
+        .output()
+        .expect("runs");
+    let err = assert_usage_error(&o, "3650d at 1ms");
+    assert!(err.contains("max-points"), "{err}");
+}
