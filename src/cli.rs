@@ -292,7 +292,9 @@ pub struct WorkloadArgs {
 pub enum ScheduleCmd {
     /// Write a schedule, print its next fire times and crontab line (and systemd units).
     Create {
-        /// Schedule name (runs are named NAME-YYYYMMDD).
+        /// Schedule name (runs are named NAME-YYYYMMDD). Its own id: the flattened run flags
+        /// have a `--name` too (clap's debug builds refuse two arguments with one id).
+        #[arg(id = "schedule_name", value_name = "NAME")]
         name: String,
         /// Cron expression, five fields (e.g. "0 3 * * *").
         #[arg(long)]

@@ -73,15 +73,18 @@ pub struct FileConfig {
     pub on_leak_timeout: Option<String>,
 }
 
+/// Largest config file read, bytes (a real one is a few hundred; a bound keeps `--config
+/// /dev/zero` or a runaway file from eating memory).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Reads a TOML config file; errors name the key and line.
 pub fn read_file_config(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read config '{}': {e}", path.display())))?;
+    let text = crate::files::read_bounded(path, MAX_CONFIG_BYTES, "config")?;
     toml::from_str::<FileConfig>(&text).map_err(|e| {
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let msg = e.message().replace('\n', " ");
+        let msg: String = e.message().replace('\n', " ").chars().take(300).collect();
         match line {
             Some(l) => usage(format!("config '{}', line {l}: {msg}", path.display())),
             None => usage(format!("config '{}': {msg}", path.display())),
@@ -270,7 +273,10 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             v.extend(args.notify.iter().cloned());
             for u in &v {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(usage(format!("--notify: '{u}' is not an http(s) URL")));
+                    return Err(usage(format!(
+                        "--notify: '{}' is not an http(s) URL",
+                        crate::publish::notify::redact_url(u)
+                    )));
                 }
             }
             v
@@ -286,7 +292,10 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         },
         grafana_url: match pick(&args.grafana_url, &file.grafana_url) {
             Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                return Err(usage(format!("--grafana-url: '{u}' is not an http(s) URL")));
+                return Err(usage(format!(
+                    "--grafana-url: '{}' is not an http(s) URL",
+                    crate::publish::notify::redact_url(&u)
+                )));
             }
             other => other,
         },

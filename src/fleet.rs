@@ -38,6 +38,64 @@ pub struct Scan {
     pub warmup_s: f64,
 }
 
+/// Bounds of one scan, so a hostile or broken server cannot make it run out of memory or hang.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bytes read from one answer at most (`LEAK_SENTINEL_SCAN_MAX_BYTES`).
+    pub max_bytes: u64,
+    /// Points held over the whole scan at most, all series together (16 bytes each;
+    /// `LEAK_SENTINEL_SCAN_MAX_POINTS`).
+    pub max_total_points: usize,
+    /// Connecting (DNS, TCP, TLS), seconds.
+    pub connect_s: f64,
+    /// Waiting for the answer's headers, seconds.
+    pub read_s: f64,
+    /// One whole request, body included, seconds (`LEAK_SENTINEL_SCAN_TIMEOUT`).
+    pub total_s: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // A Prometheus answer of 11,000 points for 1,000 series is about 300 MB of JSON;
+            // chunks keep real answers far below this.
+            max_bytes: 512 << 20,
+            // 320 MB of compact values: 10,000 series × 2,000 points.
+            max_total_points: 20_000_000,
+            connect_s: 10.0,
+            read_s: 60.0,
+            total_s: 120.0,
+        }
+    }
+}
+
+/// Counts what is read from an answer and stops at the cap (`hit` tells the caller why).
+struct Capped<'a, R> {
+    inner: R,
+    left: u64,
+    hit: &'a std::cell::Cell<bool>,
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more tells "exactly at the cap" from "over it".
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.hit.set(true);
+                    Err(std::io::Error::other("answer larger than the byte limit"))
+                }
+            };
+        }
+        let n = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
+
 /// One judged series.
 #[derive(Debug, Clone)]
 pub struct SeriesVerdict {
@@ -106,12 +164,20 @@ type ChunkResult = (usize, Result<Vec<RawSeries>, String>);
 /// A series' labels and its merged times and values.
 type Merged = (BTreeMap<String, String>, (Vec<f64>, Vec<f64>));
 
-fn agent() -> ureq::Agent {
+fn agent(l: &Limits) -> ureq::Agent {
+    let secs = |s: f64| Some(Duration::from_secs_f64(s.clamp(0.001, 86400.0)));
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(120)))
+        .timeout_connect(secs(l.connect_s))
+        .timeout_recv_response(secs(l.read_s))
+        .timeout_global(secs(l.total_s))
         .http_status_as_error(false)
         .build()
         .into()
+}
+
+/// The base URL as it may be shown: credentials replaced by `***`.
+fn shown(url: &str) -> String {
+    crate::publish::notify::redact_url(url)
 }
 
 /// Authorization from the environment: `LEAK_SENTINEL_BEARER_TOKEN`, or
@@ -129,8 +195,15 @@ fn auth_header() -> Option<String> {
     })
 }
 
-fn fetch(agent: &ureq::Agent, s: &Scan, from: f64, to: f64) -> Result<Vec<RawSeries>, String> {
+fn fetch(
+    agent: &ureq::Agent,
+    s: &Scan,
+    l: &Limits,
+    from: f64,
+    to: f64,
+) -> Result<Vec<RawSeries>, String> {
     let url = format!("{}/api/v1/query_range", s.url.trim_end_matches('/'));
+    let redact = |text: String| crate::publish::notify::redact_in(&text, &s.url);
     let mut req = agent
         .get(&url)
         .query("query", &s.query)
@@ -140,10 +213,30 @@ fn fetch(agent: &ureq::Agent, s: &Scan, from: f64, to: f64) -> Result<Vec<RawSer
     if let Some(a) = auth_header() {
         req = req.header("Authorization", &a);
     }
-    let mut resp = req.call().map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let mut resp = req.call().map_err(|e| {
+        redact(format!(
+            "cannot reach {}: {}",
+            shown(&url),
+            deadline_or(&e, l)
+        ))
+    })?;
     let status = resp.status().as_u16();
-    // Parsed straight from the response stream into compact values (no text copy of the body).
-    let parsed: Result<Resp, _> = serde_json::from_reader(resp.body_mut().as_reader());
+    // Parsed straight from the response stream into compact values (no text copy of the body),
+    // stopped at the byte limit.
+    let hit = std::cell::Cell::new(false);
+    let capped = Capped {
+        inner: resp.body_mut().as_reader(),
+        left: l.max_bytes,
+        hit: &hit,
+    };
+    let parsed: Result<Resp, _> = serde_json::from_reader(std::io::BufReader::new(capped));
+    if hit.get() {
+        return Err(format!(
+            "the answer from {} is larger than the limit of {} bytes (max-bytes, LEAK_SENTINEL_SCAN_MAX_BYTES); narrow the query or shorten --range",
+            shown(&s.url),
+            l.max_bytes
+        ));
+    }
     match parsed {
         Ok(r) if r.status == "success" => {
             let d = r.data.ok_or("the answer has no data")?;
@@ -160,14 +253,59 @@ fn fetch(agent: &ureq::Agent, s: &Scan, from: f64, to: f64) -> Result<Vec<RawSer
             r.error_type.unwrap_or_default(),
             r.error.unwrap_or_default()
         )),
+        Err(e) if e.is_io() => Err(redact(format!(
+            "HTTP {status}: the answer from {} broke off: {}",
+            shown(&s.url),
+            io_deadline(&e.to_string(), l)
+        ))),
         Err(e) => Err(format!("HTTP {status}: not a Prometheus API answer ({e})")),
     }
 }
 
-/// Fetches and judges.
+/// A ureq error, naming the deadline when one was hit.
+fn deadline_or(e: &ureq::Error, l: &Limits) -> String {
+    match e {
+        ureq::Error::Timeout(t) => {
+            let (what, secs) = match t {
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => ("connect", l.connect_s),
+                ureq::Timeout::RecvResponse => ("read", l.read_s),
+                _ => ("total", l.total_s),
+            };
+            format!("the {what} deadline of {secs}s passed ({t})")
+        }
+        e => e.to_string(),
+    }
+}
+
+fn io_deadline(text: &str, l: &Limits) -> String {
+    if text.contains("timeout") || text.contains("timed out") {
+        format!(
+            "the total deadline of {}s passed ({text}; LEAK_SENTINEL_SCAN_TIMEOUT)",
+            l.total_s
+        )
+    } else {
+        text.to_string()
+    }
+}
+
+/// Fetches and judges, within the default [`Limits`].
 pub fn scan(s: &Scan) -> Result<Vec<SeriesVerdict>> {
-    if s.end <= s.start || s.step <= 0.0 {
+    scan_with(s, &Limits::default())
+}
+
+/// Fetches and judges within `l`.
+pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
+    if !(s.end > s.start && s.step > 0.0 && (s.end - s.start).is_finite()) {
         return Err(usage("--range and --step must be positive"));
+    }
+    // Points per series the range asks for: refused before asking when beyond the limit
+    // (`--range 3650d --step 1ms` would otherwise mean millions of requests).
+    let asked = (s.end - s.start) / s.step + 1.0;
+    if asked > l.max_total_points as f64 {
+        return Err(usage(format!(
+            "--range/--step ask for '{asked:.0}' points per series, more than the limit of {} (max-points, LEAK_SENTINEL_SCAN_MAX_POINTS); raise --step",
+            l.max_total_points
+        )));
     }
     // Chunks of at most max_points points per series — and, for long ranges, at least one per
     // concurrent request, so the server answers in parallel (benches/scan.rs: 10,000 series ×
@@ -190,14 +328,14 @@ pub fn scan(s: &Scan) -> Result<Vec<SeriesVerdict>> {
     }
     let results: Mutex<Vec<ChunkResult>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
-    let agent = agent();
+    let agent = agent(l);
     std::thread::scope(|sc| {
         for _ in 0..s.concurrency.clamp(1, 16).min(chunks.len()) {
             sc.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((a, b)) = chunks.get(i) else { break };
-                    let r = fetch(&agent, s, *a, *b);
+                    let r = fetch(&agent, s, l, *a, *b);
                     if let Ok(mut v) = results.lock() {
                         v.push((i, r));
                     }
@@ -210,6 +348,7 @@ pub fn scan(s: &Scan) -> Result<Vec<SeriesVerdict>> {
     results.sort_by_key(|r| r.0);
     let n = chunks.len();
     let mut merged: BTreeMap<BTreeMap<String, String>, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut held = 0usize;
     for (i, r) in results {
         let series = r.map_err(|e| {
             let (a, b) = chunks[i];
@@ -225,6 +364,22 @@ pub fn scan(s: &Scan) -> Result<Vec<SeriesVerdict>> {
             }
         })?;
         for rs in series {
+            // A series in one chunk has at most one point per step of the chunk.
+            if rs.values.len() > per_chunk + 1 {
+                return Err(usage(format!(
+                    "the answer from {} has {} points in one series, more than the {per_chunk} its chunk asked for (points per chunk)",
+                    shown(&s.url),
+                    rs.values.len()
+                )));
+            }
+            held += rs.values.len();
+            if held > l.max_total_points {
+                return Err(usage(format!(
+                    "the answers from {} hold more than {} points (max-points, LEAK_SENTINEL_SCAN_MAX_POINTS); narrow the query or raise --step",
+                    shown(&s.url),
+                    l.max_total_points
+                )));
+            }
             let entry = merged.entry(rs.metric).or_default();
             for Point(t, x) in rs.values {
                 // NaN and stale markers are gaps, not values.

@@ -23,6 +23,19 @@ pub struct CronExpr {
 /// Parses a standard five-field cron expression (`m h dom mon dow`, names allowed) or a
 /// nickname (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`).
 pub fn parse_cron(s: &str) -> Result<CronExpr> {
+    // Real expressions are short; a bound keeps the expansion below and the messages small.
+    if s.len() > 256 {
+        return Err(usage(format!(
+            "--cron: '{}…' is longer than 256 characters; a cron expression has 5 short fields",
+            s.chars().take(32).collect::<String>()
+        )));
+    }
+    if s.chars().any(|c| c.is_control() && c != ' ' && c != '\t') {
+        return Err(usage(format!(
+            "--cron: '{}' holds a control character",
+            s.escape_debug()
+        )));
+    }
     let text = match s.trim() {
         "@hourly" => "0 * * * *".to_string(),
         "@daily" | "@midnight" => "0 0 * * *".to_string(),
@@ -154,7 +167,11 @@ fn expand_field(s: &str, f: Field) -> Result<Option<Vec<u32>>, String> {
         while v <= hi {
             // Day of week 7 is Sunday, as 0.
             out.insert(if f.max == 7 && v == 7 { 0 } else { v });
-            v += step;
+            // A huge step ends the range instead of wrapping around.
+            match v.checked_add(step) {
+                Some(next) => v = next,
+                None => break,
+            }
         }
     }
     Ok(Some(out.into_iter().collect()))

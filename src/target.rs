@@ -691,20 +691,19 @@ fn describe_status(code: Option<i32>, signal: Option<i32>) -> TargetExit {
     }
 }
 
-/// Reads a PID file: one positive integer.
+/// Reads a PID file: a regular file of at most 64 bytes holding one positive integer (a FIFO,
+/// a device such as `/dev/zero` or a huge file is refused, never read forever).
 pub fn read_pid_file(path: &std::path::Path) -> Result<i32> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        crate::exit::usage(format!("cannot read PID file '{}': {e}", path.display()))
-    })?;
+    let text = crate::files::read_bounded(path, 64, "PID file")?;
     text.trim()
         .parse::<i32>()
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| {
             crate::exit::usage(format!(
-                "PID file '{}' does not hold a PID: '{}'",
+                "PID file '{}' does not hold one positive PID: '{}'",
                 path.display(),
-                text.trim()
+                text.trim().escape_debug()
             ))
         })
 }

@@ -6,27 +6,62 @@ use std::time::Duration;
 /// Bytes in one MiB: memory rates are in MiB/min everywhere.
 pub const MIB: f64 = 1_048_576.0;
 
-/// Parses a duration. A bare number is seconds (the seed's `check_interval: 300`).
+/// The longest duration accepted anywhere (10 years, in seconds): longer ones are typos, and
+/// bounding them keeps every later computation (`Duration`, `Instant` + duration, sample counts)
+/// far from overflow.
+pub const MAX_DURATION_S: f64 = 10.0 * 365.0 * 86400.0;
+
+/// The largest rate accepted anywhere, per minute in the metric's unit (MiB for memory): far
+/// beyond any real threshold, and far from overflow.
+pub const MAX_RATE_PER_MIN: f64 = 1e9;
+
+/// Longest text a duration or rate may be (anything longer is not a duration someone typed).
+const MAX_LEN: usize = 64;
+
+/// Parses a duration. A bare number is seconds (the seed's `check_interval: 300`). Never
+/// panics: anything negative, not finite or longer than [`MAX_DURATION_S`] is an error.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration".into());
     }
+    if s.len() > MAX_LEN {
+        return Err(format!(
+            "'{}…' is not a valid duration (longer than {MAX_LEN} characters)",
+            s.chars().take(16).collect::<String>()
+        ));
+    }
+    let too_long = || format!("'{s}' is longer than the maximum of 3650d (10 years)");
     if let Ok(secs) = s.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
+        return if !(secs.is_finite() && secs >= 0.0) {
             Err(format!("'{s}' is not a valid duration"))
+        } else if secs > MAX_DURATION_S {
+            Err(too_long())
+        } else {
+            Ok(Duration::from_secs_f64(secs))
         };
     }
-    humantime::parse_duration(s)
-        .or_else(|e| fractional(s).ok_or(e))
-        .map_err(|e| format!("'{s}' is not a valid duration ({e}); write e.g. 90s, 45m, 6h, 1h30m"))
+    let d = match humantime::parse_duration(s) {
+        Ok(d) => d,
+        Err(e) => match fractional(s) {
+            Some(Ok(d)) => d,
+            Some(Err(())) => return Err(too_long()),
+            None => {
+                return Err(format!(
+                    "'{s}' is not a valid duration ({e}); write e.g. 90s, 45m, 6h, 1h30m"
+                ));
+            }
+        },
+    };
+    if d.as_secs_f64() > MAX_DURATION_S {
+        return Err(too_long());
+    }
+    Ok(d)
 }
 
 /// `1.5h`, `0.25d`: one fractional number with one unit (humantime takes integers only; the
-/// seed's Makefile passes `hours=…`).
-fn fractional(s: &str) -> Option<Duration> {
+/// seed's Makefile passes `hours=…`). `Some(Err(()))` when beyond [`MAX_DURATION_S`].
+fn fractional(s: &str) -> Option<Result<Duration, ()>> {
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (num, unit) = s.split_at(split);
     let v: f64 = num.parse().ok()?;
@@ -38,7 +73,17 @@ fn fractional(s: &str) -> Option<Duration> {
         "d" | "day" | "days" => v * 86400.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    if !(secs.is_finite() && secs >= 0.0) {
+        return if secs.is_nan() || secs < 0.0 {
+            None
+        } else {
+            Some(Err(()))
+        };
+    }
+    if secs > MAX_DURATION_S {
+        return Some(Err(()));
+    }
+    Some(Ok(Duration::from_secs_f64(secs)))
 }
 
 /// What a rate measures, which decides the units it may carry.
@@ -51,9 +96,16 @@ pub enum RateKind {
 }
 
 /// Parses a growth rate into units per minute (MiB/min for memory). A bare number is already
-/// per minute in the metric's unit.
+/// per minute in the metric's unit. Never panics: anything negative, not finite or above
+/// [`MAX_RATE_PER_MIN`] is an error.
 pub fn parse_rate(s: &str, kind: RateKind) -> Result<f64, String> {
     let raw = s.trim();
+    if raw.len() > MAX_LEN {
+        return Err(format!(
+            "'{}…' is not a valid rate (longer than {MAX_LEN} characters)",
+            raw.chars().take(16).collect::<String>()
+        ));
+    }
     let bad = |why: &str| {
         format!("'{raw}' is not a valid rate ({why}); write e.g. 0.1, 100KiB/min, 2MiB/h")
     };
@@ -91,7 +143,13 @@ pub fn parse_rate(s: &str, kind: RateKind) -> Result<f64, String> {
         Some("d" | "day") => 1.0 / 1440.0,
         Some(other) => return Err(bad(&format!("unknown time unit '/{other}'"))),
     };
-    Ok(value * scale * per_min)
+    let per_minute = value * scale * per_min;
+    if !per_minute.is_finite() || per_minute > MAX_RATE_PER_MIN {
+        return Err(format!(
+            "'{raw}' is above the maximum rate of {MAX_RATE_PER_MIN:e} per minute"
+        ));
+    }
+    Ok(per_minute)
 }
 
 /// Unix seconds → RFC 3339 in local time with offset (`2025-05-24T20:25:00+08:00`).
@@ -142,6 +200,17 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("1e300").is_err());
+        assert!(parse_duration("1e30").is_err());
+        assert!(parse_duration("99999y").is_err());
+        assert!(parse_duration("NaN").is_err());
+        assert!(parse_duration("inf").is_err());
+        assert_eq!(
+            parse_duration("3650d"),
+            Ok(Duration::from_secs(315_360_000))
+        );
+        assert!(parse_duration("3651d").is_err());
     }
 
     #[test]
@@ -162,5 +231,8 @@ mod tests {
         assert!(parse_rate("fast", RateKind::Memory).is_err());
         assert!(parse_rate("-1", RateKind::Memory).is_err());
         assert!(parse_rate("1MiB/fortnight", RateKind::Memory).is_err());
+        assert!(parse_rate("1e300GiB/s", RateKind::Memory).is_err());
+        assert!(parse_rate("1e308", RateKind::Count).is_err());
+        assert!(parse_rate("NaN", RateKind::Count).is_err());
     }
 }

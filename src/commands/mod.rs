@@ -97,18 +97,20 @@ fn rate(flag: &str, s: &str, kind: RateKind) -> Result<f64> {
     parse_rate(s, kind).map_err(|e| usage(format!("--{flag}: {e}")))
 }
 
+/// Opens the store of a command that only reads it (read-only: works on a read-only state
+/// directory and never writes to it).
 fn open_existing(state: &Path) -> Result<Store> {
-    if !state.join("leak-sentinel.db").exists() {
+    if !state.join(crate::store::DB_FILE).exists() {
         return Err(usage(format!(
             "no runs under '{}' (set --state-dir or LEAK_SENTINEL_DIR)",
             state.display()
         )));
     }
-    Store::open(state)
+    Store::open_read_only(state)
 }
 
-/// Writes a file the user asked for (a report to attach somewhere): plain permissions, clear error.
+/// Writes a file the user asked for (a report to attach somewhere): only that file, plain
+/// permissions (0644 before the umask), never through a symlink; one-line error.
 fn write_user_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes)
-        .map_err(|e| usage(format!("cannot write '{}': {e}", path.display())))
+    crate::files::write_user_file(path, bytes, 0o644)
 }

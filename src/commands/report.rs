@@ -53,8 +53,7 @@ pub fn report(
     if let Some(path) = csv {
         let samples = store.samples(row.id)?;
         let text = render::report::samples_csv(&samples, row.started_at);
-        std::fs::write(path, text)
-            .map_err(|e| usage(format!("cannot write '{}': {e}", path.display())))?;
+        write_user_file(path, text.as_bytes())?;
         eprintln!("wrote {} samples to {}", samples.len(), path.display());
         if !json {
             return Ok(Exit::Passed);
@@ -66,8 +65,7 @@ pub fn report(
             row.status
         )));
     };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| usage(format!("cannot read report '{file}': {e}")))?;
+    let text = crate::files::read_bounded(Path::new(file), 256 << 20, "report")?;
     let mut report: serde_json::Value = serde_json::from_str(&text)
         .ok()
         .filter(|v: &serde_json::Value| v["run_name"].is_string() && v["metrics"].is_object())
@@ -105,12 +103,17 @@ fn html_report(state: &Path, name: &str, path: &Path) -> Result<bool> {
         .ok_or_else(|| usage(format!("no run named '{name}'")))?;
     let page = crate::render::html::render(&super::report_data::run_report(&store, &row)?)?;
     write_user_file(path, page.as_bytes())?;
-    store.append_event(
-        row.id,
-        now_unix(),
-        "html_report",
-        &path.display().to_string(),
-    )?;
+    // Where the HTML went is recorded when the store can be written; on a read-only state
+    // directory the page is still written, just not remembered.
+    drop(store);
+    if let Ok(rw) = Store::open(state) {
+        let _ = rw.append_event(
+            row.id,
+            now_unix(),
+            "html_report",
+            &path.display().to_string(),
+        );
+    }
     eprintln!("wrote {} ({} KiB)", path.display(), page.len() / 1024);
     Ok(row.report_file.is_none())
 }

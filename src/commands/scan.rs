@@ -24,8 +24,12 @@ pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
         }
     };
     if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
-        return Err(usage(format!("--url: '{}' is not an http(s) URL", a.url)));
+        return Err(usage(format!(
+            "--url: '{}' is not an http(s) URL",
+            crate::publish::notify::redact_url(&a.url)
+        )));
     }
+    let limits = limits_from_env()?;
     if a.max_points < 2 {
         return Err(usage("--max-points must be at least 2"));
     }
@@ -75,7 +79,7 @@ pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
             concurrency: a.concurrency,
             warmup_s: dur("warmup", &a.warmup)?,
         };
-        let result = fleet::scan(&spec)?;
+        let result = fleet::scan_with(&spec, &limits)?;
         let overall =
             crate::detect::Verdict::combine(result.iter().map(|s| s.result.judgement.verdict));
         if let Some(path) = &a.html {
@@ -130,6 +134,59 @@ pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
         }
         std::thread::sleep(Duration::from_secs_f64(every));
     }
+}
+
+/// The scan's bounds: defaults, or `LEAK_SENTINEL_SCAN_MAX_BYTES` (bytes, `KiB`/`MiB`/`GiB`
+/// suffixes allowed), `LEAK_SENTINEL_SCAN_MAX_POINTS` and `LEAK_SENTINEL_SCAN_TIMEOUT` (a
+/// duration: the total deadline of one request).
+fn limits_from_env() -> Result<crate::fleet::Limits> {
+    let mut l = crate::fleet::Limits::default();
+    if let Ok(v) = std::env::var("LEAK_SENTINEL_SCAN_MAX_BYTES") {
+        let t = v.trim();
+        let (num, mult) = match t {
+            _ if t.ends_with("GiB") => (&t[..t.len() - 3], 1u64 << 30),
+            _ if t.ends_with("MiB") => (&t[..t.len() - 3], 1 << 20),
+            _ if t.ends_with("KiB") => (&t[..t.len() - 3], 1 << 10),
+            _ => (t, 1),
+        };
+        l.max_bytes = num
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .filter(|n| *n >= 1024)
+            .ok_or_else(|| {
+                usage(format!(
+                    "LEAK_SENTINEL_SCAN_MAX_BYTES: '{v}' is not a size of at least 1024 bytes (e.g. 64MiB)"
+                ))
+            })?;
+    }
+    if let Ok(v) = std::env::var("LEAK_SENTINEL_SCAN_MAX_POINTS") {
+        l.max_total_points = v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (2..=1_000_000_000).contains(n))
+            .ok_or_else(|| {
+                usage(format!(
+                    "LEAK_SENTINEL_SCAN_MAX_POINTS: '{v}' is not a number of points from 2 to 1000000000"
+                ))
+            })?;
+    }
+    if let Ok(v) = std::env::var("LEAK_SENTINEL_SCAN_TIMEOUT") {
+        let d = parse_duration(&v)
+            .map_err(|e| usage(format!("LEAK_SENTINEL_SCAN_TIMEOUT: {e}")))?
+            .as_secs_f64();
+        if d <= 0.0 {
+            return Err(usage(format!(
+                "LEAK_SENTINEL_SCAN_TIMEOUT: '{v}' must be longer than 0s"
+            )));
+        }
+        l.total_s = d;
+        l.read_s = l.read_s.min(d);
+        l.connect_s = l.connect_s.min(d);
+    }
+    Ok(l)
 }
 
 fn parse_time_arg(s: &str) -> Result<f64> {

@@ -30,7 +30,8 @@ pub fn schedule(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
             let settings = crate::config::resolve(&probe)?;
             run.name = None;
             run.plain = true;
-            crate::files::private_dir(state)?;
+            // A private state directory of the user's own (refused otherwise; see `files`).
+            crate::files::Dir::open_private(state, true)?;
             let state_abs =
                 std::fs::canonicalize(state).context("resolving the state directory")?;
             let env: std::collections::BTreeMap<String, String> =
@@ -58,7 +59,13 @@ pub fn schedule(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
                 created: render::report::rfc3339(now_unix()),
             };
             let path = sch::schedule_path(&state_abs, &name);
-            crate::files::write_atomic(&path, serde_json::to_string_pretty(&s)?.as_bytes())?;
+            crate::files::Dir::open_private(&state_abs, false)?
+                .sub("schedules", true)?
+                .write_atomic(
+                    &format!("{name}.json"),
+                    serde_json::to_string_pretty(&s)?.as_bytes(),
+                    0o600,
+                )?;
             println!("schedule {name} written to {}", path.display());
             print_schedule(&s, &c, &exe, settings.timeout_s, systemd.as_deref())?;
             Ok(Exit::Passed)
@@ -104,6 +111,7 @@ pub fn schedule(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
             Ok(Exit::Passed)
         }
         ScheduleCmd::Show { name } => {
+            crate::settings::validate_name(&name)?;
             let s = load_schedule(&sch::schedule_path(state, &name))?;
             let c = sch::parse_cron(s.schedule.get("cron").map_or("", String::as_str))?;
             println!("{}", serde_json::to_string_pretty(&s)?);
@@ -115,6 +123,7 @@ pub fn schedule(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
             Ok(Exit::Passed)
         }
         ScheduleCmd::Run { name } => {
+            crate::settings::validate_name(&name)?;
             let s = load_schedule(&sch::schedule_path(state, &name))?;
             std::env::set_current_dir(&s.working_dir)
                 .map_err(|e| usage(format!("cannot enter {}: {e}", s.working_dir.display())))?;
@@ -144,11 +153,37 @@ pub fn schedule(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
     }
 }
 
+/// Largest schedule file read, bytes (a real one is about 2 KiB).
+const MAX_SCHEDULE_BYTES: u64 = 1 << 20;
+
 fn load_schedule(path: &Path) -> Result<crate::schedule::Schedule> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("no schedule at '{}': {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| usage(format!("schedule '{}' is not valid: {e}", path.display())))
+    if !path.exists() {
+        return Err(usage(format!("no schedule at '{}'", path.display())));
+    }
+    let text = crate::files::read_bounded(path, MAX_SCHEDULE_BYTES, "schedule")?;
+    let s: crate::schedule::Schedule = serde_json::from_str(&text).map_err(|e| {
+        usage(format!(
+            "schedule '{}' is not valid: {}",
+            path.display(),
+            e.to_string().replace('\n', " ")
+        ))
+    })?;
+    // A schedule file is input like any other: its cron expression and time limit are checked
+    // again when read, never trusted.
+    crate::schedule::parse_cron(s.schedule.get("cron").map_or("", String::as_str)).map_err(
+        |e| {
+            usage(format!(
+                "schedule '{}': {}",
+                path.display(),
+                crate::exit::one_line(&e)
+            ))
+        },
+    )?;
+    if let Some(t) = &s.run.timeout {
+        parse_duration(t)
+            .map_err(|e| usage(format!("schedule '{}': timeout: {e}", path.display())))?;
+    }
+    Ok(s)
 }
 
 fn print_schedule(

@@ -77,6 +77,51 @@ pub struct Notifier {
     pub outcomes: Receiver<Outcome>,
 }
 
+/// The agent every notification uses: a time limit per attempt, HTTP errors as answers, and no
+/// redirects — a redirected POST would arrive as a GET without its body (or go to another
+/// host), so a 3xx is reported as a failed delivery instead.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(TIMEOUT))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// `url` with its credentials (`user:password@`) replaced by `***@`, for messages and events.
+pub fn redact_url(url: &str) -> String {
+    match userinfo(url) {
+        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]),
+        None => url.to_string(),
+    }
+}
+
+/// `text` with every trace of the credentials in `url` removed (the whole userinfo, and the
+/// password alone, since an error may quote either).
+pub fn redact_in(text: &str, url: &str) -> String {
+    let Some((start, end)) = userinfo(url) else {
+        return text.to_string();
+    };
+    let info = &url[start..end];
+    let mut out = text.replace(info, "***");
+    if let Some((_, password)) = info.split_once(':') {
+        if !password.is_empty() {
+            out = out.replace(password, "***");
+        }
+    }
+    out
+}
+
+/// Byte range of the userinfo (before the `@` of the authority), when there is one.
+fn userinfo(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some((start, start + at))
+}
+
 fn post(
     agent: &ureq::Agent,
     url: &str,
@@ -114,8 +159,25 @@ fn post(
                     v,
                 );
             }
+            Ok(r) if r.status().is_redirection() => {
+                // Not a delivery, and asking again gets the same answer.
+                let to = r
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .map(|l| format!(" (to {})", redact_url(l)))
+                    .unwrap_or_default();
+                return (
+                    false,
+                    redact_in(
+                        &format!("HTTP {} redirect not followed{to}", r.status().as_u16()),
+                        url,
+                    ),
+                    None,
+                );
+            }
             Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
-            Err(e) => last = e.to_string(),
+            Err(e) => last = redact_in(&e.to_string(), url),
         }
     }
     (false, format!("{last} after {ATTEMPTS} attempts"), None)
@@ -139,11 +201,7 @@ impl Notifier {
         std::thread::Builder::new()
             .name("notify".into())
             .spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(TIMEOUT))
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
+                let agent = agent();
                 let mut region: Option<(u64, f64)> = None;
                 for job in rx {
                     let n = match job {
@@ -227,11 +285,7 @@ pub fn annotate(
     tags: &[String],
     t: f64,
 ) -> anyhow::Result<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let body = json!({"time": (t * 1000.0) as i64, "tags": tags, "text": text});
     let (ok, detail, v) = post(
         &agent,
@@ -258,12 +312,7 @@ pub fn grafana_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<St
     }
     match file {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                crate::exit::usage(format!(
-                    "cannot read Grafana token file '{}': {e}",
-                    p.display()
-                ))
-            })?;
+            let text = crate::files::read_bounded(p, 64 << 10, "Grafana token file")?;
             Ok(text
                 .lines()
                 .next()

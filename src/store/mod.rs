@@ -72,23 +72,176 @@ pub struct Store {
     pub path: PathBuf,
 }
 
-impl Store {
-    /// Opens (creating if needed) the store under `state_dir`.
-    pub fn open(state_dir: &Path) -> Result<Store> {
-        crate::files::private_dir(state_dir)?;
-        let path = state_dir.join("leak-sentinel.db");
-        let conn = Connection::open(&path)
-            .with_context(|| format!("opening the store {}", path.display()))?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+/// The database's file name inside the state directory.
+pub const DB_FILE: &str = "leak-sentinel.db";
+
+/// How long a connection waits for another one's lock before giving up (many runs and readers
+/// may start at once on a new state directory).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Adds a `samples` column for every metric that has none, then sets the schema version (inside
+/// the caller's transaction).
+fn add_missing_metric_columns(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<()> {
+    let have: Vec<String> = {
+        let mut st = tx.prepare("PRAGMA table_info(samples)")?;
+        st.query_map([], |r| r.get::<_, String>(1))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut sql = String::new();
+    for m in Metric::ALL {
+        if !have.iter().any(|c| c == m.name()) {
+            sql.push_str(&format!(
+                "ALTER TABLE samples ADD COLUMN {} REAL;",
+                m.name()
+            ));
         }
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    sql.push_str(&format!("PRAGMA user_version = {version};"));
+    tx.execute_batch(&sql)?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `state_dir` for reading and writing.
+    ///
+    /// Safe on hostile ground: the state directory must be the user's own and private (see
+    /// `files`); the database file is created 0600 by us (`O_EXCL|O_NOFOLLOW`) or must be a
+    /// regular file of ours with one link; SQLite is told not to follow a symlink either (it
+    /// opens its -wal and -shm files with `O_NOFOLLOW` itself).
+    ///
+    /// Race-free when many sentinels start at once on a new state directory: the busy timeout
+    /// is set before anything else, and the schema is created and migrated inside one
+    /// `BEGIN IMMEDIATE` transaction that re-reads the schema version under the write lock.
+    pub fn open(state_dir: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let dir = crate::files::Dir::open_private(state_dir, true)?;
+        drop(dir.own_file(DB_FILE)?);
+        let path = state_dir.join(DB_FILE);
+        // SQLite's NOFOLLOW refuses a symlink anywhere in the path: it is given the directory's
+        // real path (the user's own link to their state directory keeps working).
+        let real = dir.real_path()?;
+        let conn = Connection::open_with_flags(
+            real.join(DB_FILE),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening the store {}", path.display()))?;
+        if !dir.same_dir(&real) {
+            anyhow::bail!(
+                "the state directory {} was replaced while opening it",
+                state_dir.display()
+            );
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let store = Store { conn, path };
         store.migrate()?;
+        store.wal()?;
+        store
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .context("configuring the store")?;
         Ok(store)
+    }
+
+    /// Opens an existing store for reading only (`list`, `status`, `report`, `compare`,
+    /// `baseline save`): works on a read-only state directory and never writes to it. A store
+    /// of an older schema is migrated once through [`Store::open`] when the directory is
+    /// writable.
+    pub fn open_read_only(state_dir: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let dir = crate::files::Dir::open_private(state_dir, false)?;
+        match dir.lstat(DB_FILE)? {
+            None => {
+                return Err(crate::exit::usage(format!(
+                    "no runs under '{}' (set --state-dir or LEAK_SENTINEL_DIR)",
+                    state_dir.display()
+                )));
+            }
+            Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
+                return Err(crate::exit::usage(format!(
+                    "'{}' is not a regular file (a symbolic link?); refusing to open it",
+                    state_dir.join(DB_FILE).display()
+                )));
+            }
+            Some(_) => {}
+        }
+        let path = state_dir.join(DB_FILE);
+        // SQLite's NOFOLLOW refuses a symlink anywhere in the path: it is given the directory's
+        // real path (the user's own link to their state directory keeps working).
+        let real = dir.real_path()?.join(DB_FILE);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |conn: Connection| -> Result<Store> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // The first read: fails here when the database cannot be read this way.
+            let _: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            Ok(Store {
+                conn,
+                path: path.clone(),
+            })
+        };
+        let first = Connection::open_with_flags(&real, flags)
+            .map_err(anyhow::Error::from)
+            .and_then(open);
+        let store = match first {
+            Ok(s) => s,
+            // A WAL database on a read-only directory whose -shm file is gone (the last writer
+            // closed cleanly) cannot be opened for shared reading; nobody can write there
+            // either, so it is read as an immutable file.
+            Err(_) => {
+                let uri = format!("file:{}?immutable=1", uri_path(&real));
+                Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                    .map_err(anyhow::Error::from)
+                    .and_then(open)
+                    .with_context(|| format!("opening the store {} read-only", path.display()))?
+            }
+        };
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            anyhow::bail!(
+                "the store {} was written by a newer leak-sentinel (schema {version} > {SCHEMA_VERSION})",
+                path.display()
+            );
+        }
+        if version < SCHEMA_VERSION {
+            drop(store);
+            return Store::open(state_dir).with_context(|| {
+                format!(
+                    "the store {} needs migrating to schema {SCHEMA_VERSION} once with write access",
+                    path.display()
+                )
+            });
+        }
+        Ok(store)
+    }
+
+    /// WAL mode (readers never block the writer). Switching needs a moment alone with the
+    /// database; SQLite does not always call the busy handler for it, so it is retried here.
+    fn wal(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self
+                .conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            {
+                Ok(_) => return Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("switching the store {} to WAL", self.path.display())
+                    });
+                }
+            }
+        }
     }
 
     fn migrate(&self) -> Result<()> {
@@ -101,14 +254,25 @@ impl Store {
                 self.path.display()
             );
         }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        // Under the write lock, taken up front (a deferred transaction that reads first and
+        // writes later can fail with "database is locked" without waiting), and re-reading the
+        // version: another sentinel may have migrated in the meantime.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .context("locking the store to create its schema")?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version < 1 {
             let cols: Vec<String> = Metric::ALL
                 .iter()
                 .map(|m| format!("{} REAL", m.name()))
                 .collect();
             let sql = format!(
-                "BEGIN;
-                 CREATE TABLE IF NOT EXISTS runs (
+                "CREATE TABLE IF NOT EXISTS runs (
                      id INTEGER PRIMARY KEY,
                      name TEXT NOT NULL UNIQUE,
                      settings TEXT NOT NULL,
@@ -128,60 +292,34 @@ impl Store {
                  CREATE TABLE IF NOT EXISTS events (
                      run_id INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
                  CREATE INDEX IF NOT EXISTS events_run ON events(run_id, t);
-                 PRAGMA user_version = 1;
-                 COMMIT;",
+                 PRAGMA user_version = 1;",
                 cols.join(", ")
             );
-            self.conn
-                .execute_batch(&sql)
+            tx.execute_batch(&sql)
                 .context("creating the store schema")?;
         }
         if version < 2 {
             // v2: FD inventory changes (one row per descriptor opened or closed, not per sample)
             // and diagnosis snapshots (memory maps) as JSON.
-            self.conn
-                .execute_batch(
-                    "BEGIN;
-                     CREATE TABLE IF NOT EXISTS fd_changes (
-                         run_id INTEGER NOT NULL, t REAL NOT NULL, opened INTEGER NOT NULL,
-                         pid INTEGER NOT NULL, fd INTEGER NOT NULL, kind TEXT NOT NULL,
-                         target TEXT NOT NULL, grp TEXT NOT NULL);
-                     CREATE INDEX IF NOT EXISTS fd_changes_run ON fd_changes(run_id, t);
-                     CREATE TABLE IF NOT EXISTS snapshots (
-                         run_id INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, json TEXT NOT NULL);
-                     CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots(run_id, kind, t);
-                     PRAGMA user_version = 2;
-                     COMMIT;",
-                )
-                .context("migrating the store to schema 2")?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS fd_changes (
+                     run_id INTEGER NOT NULL, t REAL NOT NULL, opened INTEGER NOT NULL,
+                     pid INTEGER NOT NULL, fd INTEGER NOT NULL, kind TEXT NOT NULL,
+                     target TEXT NOT NULL, grp TEXT NOT NULL);
+                 CREATE INDEX IF NOT EXISTS fd_changes_run ON fd_changes(run_id, t);
+                 CREATE TABLE IF NOT EXISTS snapshots (
+                     run_id INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, json TEXT NOT NULL);
+                 CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots(run_id, kind, t);
+                 PRAGMA user_version = 2;",
+            )
+            .context("migrating the store to schema 2")?;
         }
         if version < 5 {
             // v3–v5: metrics appended to `Metric::ALL` since (rss_anon_bytes, target_stopped,
             // then the JVM's) get their column.
-            self.add_missing_metric_columns(5)
-                .context("migrating the store to schema 5")?;
+            add_missing_metric_columns(&tx, 5).context("migrating the store to schema 5")?;
         }
-        Ok(())
-    }
-
-    /// Adds a `samples` column for every metric that has none, then sets the schema version.
-    fn add_missing_metric_columns(&self, version: i64) -> Result<()> {
-        let have: Vec<String> = {
-            let mut st = self.conn.prepare("PRAGMA table_info(samples)")?;
-            st.query_map([], |r| r.get::<_, String>(1))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        let mut sql = String::from("BEGIN;");
-        for m in Metric::ALL {
-            if !have.iter().any(|c| c == m.name()) {
-                sql.push_str(&format!(
-                    "ALTER TABLE samples ADD COLUMN {} REAL;",
-                    m.name()
-                ));
-            }
-        }
-        sql.push_str(&format!("PRAGMA user_version = {version}; COMMIT;"));
-        self.conn.execute_batch(&sql)?;
+        tx.commit().context("committing the store schema")?;
         Ok(())
     }
 
@@ -517,6 +655,19 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
+}
+
+/// A path as the path part of an SQLite `file:` URI (`?`, `#` and `%` escaped).
+fn uri_path(p: &Path) -> String {
+    let mut out = String::new();
+    for b in p.as_os_str().as_encoded_bytes() {
+        match *b {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{b:02X}")),
+            b if b.is_ascii_graphic() => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
