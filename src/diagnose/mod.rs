@@ -648,23 +648,21 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
         .new_processes
         .as_ref()
         .filter(|p| p.count >= 3 && p.now >= p.before + 3);
+    // Which processes: after the lines of what leaked, before the rest.
+    let mut tree_lines = Vec::new();
     if let Some((b, n)) = inp.procs {
         let minutes = inp
             .procs_t
             .map_or(1.0, |t| ((inp.now - t) / 60.0).max(1e-3));
         for m in inp.leaking {
             if let Some(c) = culprits(m, b, n, minutes) {
-                d.findings.push(c.text.clone());
+                tree_lines.push(c.text.clone());
                 d.culprits.push(c);
             }
         }
     }
     if let Some(p) = appearing {
-        d.findings.push(p.text.clone());
-        d.suggestions.push(format!(
-            "new processes keep appearing and never exit ({} since warm-up): connections or workers opened per request and never closed — check the clients' connection pool (size, idle timeout) or the server's worker limits",
-            p.count
-        ));
+        tree_lines.push(p.text.clone());
     }
     if fds_leak {
         d.findings.append(&mut fd_lines);
@@ -675,6 +673,7 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
     if mem_leak {
         d.findings.append(&mut mem_lines);
     }
+    d.findings.append(&mut tree_lines);
     d.findings.append(&mut fd_lines);
     d.findings.append(&mut thr_lines);
     d.findings.append(&mut mem_lines);
@@ -722,6 +721,12 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
                     .into(),
             );
         }
+    }
+    if let Some(p) = appearing {
+        d.suggestions.push(format!(
+            "new processes keep appearing and never exit ({} since warm-up): connections or workers opened per request and never closed — check the clients' connection pool (size, idle timeout) or the server's worker limits",
+            p.count
+        ));
     }
     // A JVM: the heap's live set, or the memory outside the heap.
     if leaking("jvm_live_after_gc_bytes") {
