@@ -18,7 +18,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const TOLERANCE_PCT: f64 = 10.0;
 
 /// Metrics summarised.
-const METRICS: [Metric; 5] = [
+const METRICS: [Metric; 8] = [
+    Metric::RssAnonBytes,
+    Metric::JvmLiveBytes,
+    Metric::JvmHeapCommittedBytes,
     Metric::RssBytes,
     Metric::PssBytes,
     Metric::UssBytes,
@@ -88,6 +91,21 @@ pub fn summarize(s: &RunSettings, samples: &[Sample], started_at: f64, now: f64)
             levels.insert(m.name().to_string(), Level { median, p95 });
         }
     }
+    // A JVM's collections per minute and share of time in GC over the steady window (from its
+    // cumulative counters): a GC change is compared on the figures that matter.
+    let counter = |m: Metric| {
+        let first = steady.iter().find_map(|x| x.get(m).map(|v| (x.t, v)));
+        let last = steady.iter().rev().find_map(|x| x.get(m).map(|v| (x.t, v)));
+        first.zip(last).filter(|(a, b)| b.0 > a.0)
+    };
+    if let Some(((t0, c0), (t1, c1))) = counter(Metric::JvmGcTotal) {
+        let v = (c1 - c0) / ((t1 - t0) / 60.0);
+        levels.insert("jvm_gc_per_min".into(), Level { median: v, p95: v });
+    }
+    if let Some(((t0, c0), (t1, c1))) = counter(Metric::JvmGcSecondsTotal) {
+        let v = 100.0 * (c1 - c0) / (t1 - t0);
+        levels.insert("jvm_gc_time_pct".into(), Level { median: v, p95: v });
+    }
     let mut rates = BTreeMap::new();
     let mut saw = BTreeMap::new();
     for r in judge_run(samples, started_at, s, &METRICS) {
@@ -155,6 +173,10 @@ pub struct Change {
 fn fmt_level(metric: &str, v: f64) -> String {
     if metric.ends_with("_bytes") {
         format!("{:.1} MiB", v / crate::units::MIB)
+    } else if metric.ends_with("_pct") {
+        format!("{v:.2} %")
+    } else if metric.ends_with("_per_min") {
+        format!("{v:.1}/min")
     } else {
         format!("{v:.0}")
     }
@@ -284,5 +306,42 @@ mod tests {
             "sawtooth_amplitude_mib":{},"settings":null}"#;
         let b: Baseline = serde_json::from_str(text).expect("parses");
         assert_eq!(b.levels["rss_bytes"].median, 104857600.0);
+    }
+
+    #[test]
+    fn jvm_gc_figures_come_from_the_counters_over_the_steady_window() {
+        use crate::settings::{Profile, RunSettings};
+        let mut settings = RunSettings::defaults("b", Profile::Quick, vec!["true".into()]);
+        settings.warmup_s = 60.0;
+        // 10 collections and 1.2 s of GC a minute, sampled every 5 s for 10 minutes.
+        let samples: Vec<Sample> = (0..120)
+            .map(|i| {
+                let t = 1000.0 + 5.0 * i as f64;
+                let mut x = Sample::at(t);
+                let min = (t - 1000.0) / 60.0;
+                x.set(Metric::JvmGcTotal, Some((10.0 * min).floor()));
+                x.set(Metric::JvmGcSecondsTotal, Some(1.2 * min));
+                x
+            })
+            .collect();
+        let b = summarize(&settings, &samples, 1000.0, 2000.0);
+        let per_min = b.levels["jvm_gc_per_min"].median;
+        assert!((per_min - 10.0).abs() < 0.3, "{per_min}");
+        let pct = b.levels["jvm_gc_time_pct"].median;
+        assert!((pct - 2.0).abs() < 1e-6, "{pct}");
+        let mut worse = b.clone();
+        worse.levels.insert(
+            "jvm_gc_per_min".into(),
+            Level {
+                median: 20.0,
+                p95: 20.0,
+            },
+        );
+        let ch = compare(&b, &worse, TOLERANCE_PCT);
+        assert!(
+            ch.iter()
+                .any(|c| c.metric == "jvm_gc_per_min" && c.regression && c.text.contains("/min")),
+            "{ch:?}"
+        );
     }
 }

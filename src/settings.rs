@@ -191,6 +191,43 @@ pub fn default_hook_timeout() -> f64 {
     120.0
 }
 
+impl RunSettings {
+    /// Settings of a profile's defaults for `command` (warm-up 10 % of the duration): what a run
+    /// with no flags would use. For tests and examples.
+    pub fn defaults(name: &str, profile: Profile, command: Vec<String>) -> RunSettings {
+        let (duration_s, check_every_s, sample_every_s, detail_every_s) = profile.defaults();
+        RunSettings {
+            name: name.into(),
+            profile,
+            duration_s,
+            check_every_s,
+            sample_every_s,
+            detail_every_s,
+            warmup_s: (0.1 * duration_s).min(1800.0),
+            memory_threshold: 0.1,
+            memory_metric: MemoryMetric::default(),
+            fd_threshold: 0.1,
+            thread_threshold: 0.1,
+            max_failed_checks: 0,
+            timeout_s: None,
+            confidence: 0.95,
+            target: TargetSpec::Spawn(command),
+            include_children: true,
+            env: Vec::new(),
+            target_output: None,
+            grace_s: 5.0,
+            on_leak: None,
+            on_leak_timeout_s: default_hook_timeout(),
+            baseline: None,
+            metrics_addr: None,
+            notify: Vec::new(),
+            notify_format: None,
+            grafana_url: None,
+            grafana_token_file: None,
+        }
+    }
+}
+
 /// A run name is used in file names: letters, digits, `.`, `_`, `-`.
 pub fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

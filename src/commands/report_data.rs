@@ -35,6 +35,8 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
     let samples = store.samples(row.id)?;
     let start = row.started_at;
     let judged = [
+        Metric::JvmLiveBytes,
+        Metric::OutsideHeapBytes,
         Metric::RssAnonBytes,
         Metric::RssBytes,
         Metric::CgroupMemoryBytes,
@@ -73,6 +75,50 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
                 }],
                 stacked: Vec::new(),
                 judgement: find(m),
+            });
+        }
+    }
+    // A JVM: heap used, committed and the live set after GC (one point per old-space reclaim:
+    // the GC events) on one chart, judged on the live set; then memory outside the heap.
+    let live = series(&samples, start, Metric::JvmLiveBytes);
+    let used = series(&samples, start, Metric::JvmHeapUsedBytes);
+    if !used.is_empty() {
+        let mut lines = vec![Series {
+            name: "jvm_heap_used_bytes".into(),
+            points: used,
+        }];
+        for m in [Metric::JvmHeapCommittedBytes, Metric::JvmLiveBytes] {
+            let pts = series(&samples, start, m);
+            if !pts.is_empty() {
+                lines.push(Series {
+                    name: m.name().into(),
+                    points: pts,
+                });
+            }
+        }
+        charts.push(Chart {
+            metric: "jvm_live_after_gc_bytes".into(),
+            title: format!(
+                "Java heap: used, committed, live set after GC ({} collection points)",
+                live.len()
+            ),
+            unit: "MiB".into(),
+            series: lines,
+            stacked: Vec::new(),
+            judgement: find(Metric::JvmLiveBytes),
+        });
+        let outside = series(&samples, start, Metric::OutsideHeapBytes);
+        if !outside.is_empty() {
+            charts.push(Chart {
+                metric: "outside_heap_bytes".into(),
+                title: "Private memory outside the Java heap (metaspace, stacks, direct buffers, malloc)".into(),
+                unit: "MiB".into(),
+                series: vec![Series {
+                    name: "outside_heap_bytes".into(),
+                    points: outside,
+                }],
+                stacked: Vec::new(),
+                judgement: find(Metric::OutsideHeapBytes),
             });
         }
     }

@@ -86,7 +86,12 @@ impl Jvms {
                         },
                     );
                 }
-                Err(e) if (e.is_transient() || e.is_not_found()) && tries > 1 => {
+                // A missing file may still appear while the JVM starts; one that a flag disables
+                // never will: say so at once.
+                Err(e)
+                    if (e.is_transient() || matches!(e, HsperfError::NotFound { .. }))
+                        && tries > 1 =>
+                {
                     self.pending.insert((pid, start), tries - 1);
                 }
                 Err(e) => {

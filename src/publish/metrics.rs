@@ -47,6 +47,12 @@ pub const METRIC_NAMES: &[&str] = &[
     "leak_sentinel_exporter_errors_total",
 ];
 
+/// Families served only when the target has JVMs with readable counters.
+pub const JVM_METRIC_NAMES: &[&str] = &[
+    "leak_sentinel_jvm_gc_collections_total",
+    "leak_sentinel_jvm_gc_seconds_total",
+];
+
 /// Run states exported by `leak_sentinel_run_state`.
 const STATES: [&str; 4] = ["running", "completed", "failed", "interrupted"];
 /// Verdicts exported by `leak_sentinel_metric_verdict`.
@@ -218,6 +224,8 @@ struct State {
     last_sample_t: Option<f64>,
     /// 1 when the target was stopped or frozen at the latest sample that said, else 0.
     target_stopped: Option<f64>,
+    /// The JVMs' collections and time in them so far (their own counters), when any.
+    jvm_gc: (Option<f64>, Option<f64>),
     /// Samples reported since the exporter started.
     samples: u64,
     /// The last check's judgements (replaced as a whole at each check).
@@ -352,6 +360,20 @@ impl Shared {
                 .map(|v| (Vec::new(), v))
                 .into_iter()
                 .collect(),
+        );
+        fam(
+            "leak_sentinel_jvm_gc_collections",
+            "Garbage collections of the target's JVMs so far, all collectors (hsperfdata)",
+            Type::Counter,
+            None,
+            s.jvm_gc.0.map(|v| (Vec::new(), v)).into_iter().collect(),
+        );
+        fam(
+            "leak_sentinel_jvm_gc_seconds",
+            "Time the target's JVMs spent in garbage collection so far, seconds (hsperfdata)",
+            Type::Counter,
+            Some("seconds"),
+            s.jvm_gc.1.map(|v| (Vec::new(), v)).into_iter().collect(),
         );
         fam(
             "leak_sentinel_samples",
@@ -649,6 +671,10 @@ impl Exporter {
                 st.values.insert(key, v);
             } else if m.name() == "target_stopped" {
                 st.target_stopped = Some(v);
+            } else if m.name() == "jvm_gc_total" {
+                st.jvm_gc.0 = Some(v);
+            } else if m.name() == "jvm_gc_seconds_total" {
+                st.jvm_gc.1 = Some(v);
             }
         }
         st.last_sample_t = Some(s.t);
@@ -1212,9 +1238,12 @@ mod tests {
         served.dedup();
         for n in &served {
             assert!(
-                METRIC_NAMES.contains(&n.as_str()),
+                METRIC_NAMES.contains(&n.as_str()) || JVM_METRIC_NAMES.contains(&n.as_str()),
                 "{n} not in METRIC_NAMES"
             );
+        }
+        for n in JVM_METRIC_NAMES {
+            assert!(served.iter().any(|s| s == n), "{n} never served");
         }
         for n in METRIC_NAMES {
             assert!(served.iter().any(|s| s == n), "{n} never served");

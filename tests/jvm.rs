@@ -1,0 +1,163 @@
+//! JVM targets, judged on the JVM's own counters (hsperfdata) with Debian's OpenJDK: a bounded
+//! live set whose heap is committed toward -Xmx as it runs never fails; a leak inside a heap
+//! that is fully committed from the start (-Xms = -Xmx, AlwaysPreTouch: RSS flat) fails with the
+//! Java heap named; a JVM without its counters (-XX:-UsePerfData) falls back to private memory
+//! with a one-line note.
+
+mod common;
+
+use common::{bin, report_json};
+use std::path::Path;
+use std::process::Command;
+
+/// One JVM soak at a time: three JVMs warming up at once on a 2-core machine stretch their
+/// JIT warm-up past the test's warm-up.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn java_available() -> bool {
+    let ok = Command::new("java")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("LEAK_SENTINEL_REQUIRE_JAVA").is_none(),
+        "java is required here (LEAK_SENTINEL_REQUIRE_JAVA is set); .ci/run installs openjdk-17-jre-headless"
+    );
+    if !ok {
+        eprintln!("note: no java on this machine; the JVM tests did not run");
+    }
+    ok
+}
+
+fn soak(state: &Path, name: &str, jvm_flags: &[&str], mode: &str) -> std::process::Output {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let classes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jvm");
+    let mut c = Command::new(bin());
+    c.arg("--state-dir")
+        .arg(state)
+        .args([
+            "run",
+            "--name",
+            name,
+            "--plain",
+            "--warmup",
+            "15s",
+            "--check-every",
+            "4s",
+        ])
+        .args(["--sample-every", "250ms", "--duration", "28s", "--", "java"])
+        .args(jvm_flags)
+        .arg("-cp")
+        .arg(&classes)
+        .args(["Soak", mode, "10", "1"]);
+    c.output().expect("runs")
+}
+
+#[test]
+fn a_bounded_live_set_passes_while_the_heap_is_committed() {
+    if !java_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = soak(
+        state.path(),
+        "jvm-clean",
+        &["-Xms16m", "-Xmx256m", "-XX:+UseG1GC"],
+        "clean",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{text}");
+    let r = report_json(state.path(), "jvm-clean");
+    assert_eq!(
+        r["memory_gate"]["metric"], "jvm_live_after_gc_bytes",
+        "{text}"
+    );
+    assert_ne!(
+        r["metrics"]["jvm_live_after_gc_bytes"]["verdict"], "leak",
+        "{}",
+        r["metrics"]
+    );
+    assert_ne!(
+        r["metrics"]["outside_heap_bytes"]["verdict"], "leak",
+        "{}",
+        r["metrics"]
+    );
+    assert!(
+        r["metrics"]["jvm_heap_committed_bytes"].is_object(),
+        "{}",
+        r["metrics"]
+    );
+    // The baseline carries the GC figures a GC change is judged on.
+    let b = state.path().join("jvm-baseline.json");
+    let out = common::ls(state.path())
+        .args(["baseline", "save", "jvm-clean", "-o"])
+        .arg(&b)
+        .output()
+        .expect("baseline save");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&b).expect("baseline")).expect("json");
+    for k in [
+        "jvm_gc_per_min",
+        "jvm_gc_time_pct",
+        "jvm_live_after_gc_bytes",
+    ] {
+        assert!(v["levels"][k]["median"].is_number(), "{k}: {}", v["levels"]);
+    }
+    assert!(
+        v["levels"]["jvm_gc_per_min"]["median"]
+            .as_f64()
+            .unwrap_or(0.0)
+            >= 30.0
+    );
+}
+
+#[test]
+fn a_leak_inside_a_committed_heap_fails_with_the_heap_named() {
+    if !java_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let flags = [
+        "-Xms512m",
+        "-Xmx512m",
+        "-XX:+AlwaysPreTouch",
+        "-XX:+UseG1GC",
+    ];
+    let out = soak(state.path(), "jvm-leak", &flags, "leak");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let r = report_json(state.path(), "jvm-leak");
+    let reason = r["failure_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("jvm_live_after_gc_bytes"), "{reason}");
+    let d = r["diagnosis"].to_string();
+    assert!(d.contains("Java heap live set grows"), "{d}");
+    assert!(d.contains("GC.class_histogram"), "{d}");
+}
+
+#[test]
+fn without_its_counters_a_jvm_is_judged_by_private_memory_with_a_note() {
+    if !java_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = soak(
+        state.path(),
+        "jvm-noperf",
+        &["-XX:-UsePerfData", "-Xmx128m"],
+        "clean",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_ne!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("cannot be read") && text.contains("UsePerfData"),
+        "a one-line note names the flag: {text}"
+    );
+    let r = report_json(state.path(), "jvm-noperf");
+    assert_eq!(r["memory_gate"]["metric"], "rss_anon_bytes");
+}
