@@ -302,6 +302,9 @@ pub enum ScheduleCmd {
         /// Write NAME.service and NAME.timer into this directory.
         #[arg(long, value_name = "DIR")]
         systemd: Option<PathBuf>,
+        /// Replace a schedule of the same name (and rewrite its units with --systemd).
+        #[arg(long)]
+        force: bool,
         /// The run's flags and target (as for `run`).
         #[command(flatten)]
         run: Box<RunArgs>,

@@ -205,9 +205,18 @@ impl CheckGate {
     /// Adds a sample at `t` taken while the target was `running` (or stopped/frozen); returns
     /// the stretch it ends that was not watched, if any.
     pub fn observe(&mut self, t: f64, running: bool) -> Option<Gap> {
+        let before = self.observed.total();
+        let last = self.observed.last_t();
         let gap = self.observed.add(t, running);
         if self.streak_base.is_none() && t >= self.warmup_end {
-            self.streak_base = Some(self.observed.total());
+            // The streak starts at warm-up end itself: of a watched stretch that straddles it,
+            // only the part after it counts.
+            let counted = self.observed.total() - before;
+            let after = match last {
+                Some(lt) if lt < self.warmup_end => (t - self.warmup_end).min(counted),
+                _ => counted,
+            };
+            self.streak_base = Some(self.observed.total() - after.max(0.0));
         }
         gap
     }

@@ -736,3 +736,78 @@ fn target_output_goes_to_a_file_and_the_command_is_echoed_shell_quoted() {
         "{stdout}"
     );
 }
+
+#[test]
+fn status_shows_current_values_and_report_works_on_a_live_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args([
+            "run",
+            "--name",
+            "live",
+            "--plain",
+            "--warmup",
+            "30s",
+            "--check-every",
+            "2s",
+        ])
+        .args(["--sample-every", "200ms", "--duration", "60s", "--"])
+        .arg(bin())
+        .args(["workload", "clean"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("samples", Duration::from_secs(20), || {
+        sample_count(dir.path(), "live") >= 15
+    });
+    // status.json is refreshed every 10 s or at a check; wait for one with values.
+    wait_for(
+        "current values in status.json",
+        Duration::from_secs(20),
+        || {
+            std::fs::read_to_string(dir.path().join("runs/live/status.json"))
+                .is_ok_and(|t| t.contains("\"fds\""))
+        },
+    );
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["status", "live"])
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warming up:") && text.contains("left of 30s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("now: rss_anon_bytes ") && text.contains(" FDs"),
+        "{text}"
+    );
+    assert!(text.contains("memory gate: rss_anon_bytes"), "{text}");
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["report", "live"])
+        .output()
+        .expect("report");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("partial"));
+    let r = report_json(dir.path(), "live");
+    assert_eq!(r["partial"], true);
+    assert_eq!(r["status"], "running");
+    assert!(r["metrics"]["fds"].is_object(), "{r}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("stop the run");
+    let _ = child.wait();
+}

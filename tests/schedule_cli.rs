@@ -277,3 +277,47 @@ fn makefile_targets_drive_the_cli() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("set run_name"));
 }
+
+#[test]
+fn create_refuses_to_overwrite_without_force_and_checks_the_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let create = |name: &str, extra: &[&str], cmd: &[&str]| {
+        ls(dir.path())
+            .args(["schedule", "create", name, "--cron", "0 3 * * *"])
+            .args(extra)
+            .arg("--")
+            .args(cmd)
+            .output()
+            .expect("runs")
+    };
+    let out = create("nightly", &[], &["sleep", "60"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = create("nightly", &[], &["sleep", "61"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exists") && err.contains("--force"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = create("nightly", &["--force"], &["sleep", "61"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = ls(dir.path())
+        .args(["schedule", "show", "nightly"])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("61"));
+    for missing in [&["no-such-program-xyz"][..], &["/nonexistent/bin/app"][..]] {
+        let out = create("other", &[], missing);
+        assert_eq!(out.status.code(), Some(2), "{missing:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not an executable file"), "{err}");
+    }
+}

@@ -60,10 +60,21 @@ pub fn report(
         }
     }
     let Some(file) = &row.report_file else {
-        return Err(usage(format!(
-            "run '{name}' has no final report yet ({}); see 'leak-sentinel status {name}'",
-            row.status
-        )));
+        // A live (or interrupted) run: the report as it stands, from the store.
+        let mut report = partial_report(&store, &row)?;
+        if let (Some(c), Some(o)) = (comparison, report.as_object_mut()) {
+            o.insert("baseline_comparison".into(), c);
+        }
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", render::report::summary_text(&report));
+            println!(
+                "  (partial: the run is {}; the final report comes at its end)",
+                row.status
+            );
+        }
+        return Ok(Exit::Passed);
     };
     let text = crate::files::read_bounded(Path::new(file), 256 << 20, "report")?;
     let mut report: serde_json::Value = serde_json::from_str(&text)
@@ -163,4 +174,77 @@ pub fn baseline_save(state: &Path, run: &str, output: &Path) -> Result<Exit> {
         output.display()
     );
     Ok(Exit::Passed)
+}
+
+/// The report of a run that has not finished: every metric judged on the samples so far, the
+/// checks and events, marked `"partial": true`.
+fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
+    use crate::detect::Verdict;
+    use crate::sample::Metric;
+    let s: crate::settings::RunSettings =
+        serde_json::from_str(&row.settings).context("reading the run's settings")?;
+    let samples = store.samples(row.id)?;
+    let gate = crate::gate::gate_metrics(&s, &samples);
+    let mut results = crate::gate::judge_gate(&samples, row.started_at, &s);
+    let others: Vec<Metric> = Metric::ALL
+        .into_iter()
+        .filter(|m| {
+            !gate.contains(m)
+                && !matches!(
+                    m,
+                    Metric::Processes
+                        | Metric::TargetStopped
+                        | Metric::JvmGcTotal
+                        | Metric::JvmGcSecondsTotal
+                )
+        })
+        .collect();
+    results.extend(crate::gate::judge_run(
+        &samples,
+        row.started_at,
+        &s,
+        &others,
+    ));
+    let verdict = Verdict::combine(
+        results
+            .iter()
+            .filter(|r| gate.iter().any(|g| g.name() == r.name))
+            .map(|r| r.judgement.verdict),
+    );
+    let mut metrics = render::report::metrics_json(&results);
+    for (name, v) in metrics.iter_mut() {
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "gate".into(),
+                serde_json::json!(gate.iter().any(|g| g.name() == name)),
+            );
+        }
+    }
+    let checks = store.checks(row.id)?;
+    let target: serde_json::Value = serde_json::from_str(&row.target).unwrap_or_default();
+    let last_t = samples.last().map_or(row.started_at, |x| x.t);
+    let (memory, why) = crate::gate::memory_gate(s.memory_metric, &samples);
+    Ok(serde_json::json!({
+        "schema_version": render::report::SCHEMA_VERSION,
+        "partial": true,
+        "run_name": row.name,
+        "status": row.status,
+        "verdict": verdict.as_str(),
+        "start_time": render::report::rfc3339(row.started_at),
+        "elapsed_s": last_t - row.started_at,
+        "target_hours": s.duration_s / 3600.0,
+        "final_clean_hours": serde_json::Value::Null,
+        "profile": s.profile.name(),
+        "memory_gate": {"metric": memory.name(), "reason": why},
+        "settings": s,
+        "target": target,
+        "samples": samples.len(),
+        "metrics": metrics,
+        "checks": {
+            "total": checks.len(),
+            "failed": checks.iter().filter(|c| c.failed).count(),
+            "list": render::report::checks_json(&checks),
+        },
+        "events": render::report::events_json(&store.events(row.id)?),
+    }))
 }

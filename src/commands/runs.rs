@@ -59,6 +59,16 @@ pub fn status(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
         crate::detect::human_secs(doc["target_hours"].as_f64().unwrap_or(0.0) * 3600.0),
         g("last_check")
     );
+    let human = crate::detect::human_secs;
+    let elapsed = doc["elapsed_s"].as_f64().unwrap_or(0.0);
+    let warmup = doc["warmup_s"].as_f64().unwrap_or(0.0);
+    if g("status") == "running" && elapsed < warmup {
+        println!(
+            "  warming up: {} left of {}",
+            human(warmup - elapsed),
+            human(warmup)
+        );
+    }
     println!(
         "  memory {}, fds {}, threads {}; checks {} ({} failed)",
         g("memory_trend"),
@@ -67,6 +77,33 @@ pub fn status(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
         doc["checks_total"],
         doc["checks_failed"]
     );
+    // The latest values of the gate's figures, as sampled.
+    let cur = &doc["current"];
+    let mem = doc["memory_gate"].as_str().unwrap_or("rss_bytes");
+    let mut now = Vec::new();
+    if let Some(v) = cur[mem].as_f64() {
+        now.push(format!("{mem} {:.1} MiB", v / crate::units::MIB));
+    }
+    if mem != "rss_bytes" {
+        if let Some(v) = cur["rss_bytes"].as_f64() {
+            now.push(format!("rss {:.1} MiB", v / crate::units::MIB));
+        }
+    }
+    for (k, label) in [
+        ("fds", "FDs"),
+        ("threads", "threads"),
+        ("processes", "processes"),
+    ] {
+        if let Some(v) = cur[k].as_f64() {
+            now.push(format!("{v:.0} {label}"));
+        }
+    }
+    if !now.is_empty() {
+        println!("  now: {}", now.join(", "));
+    }
+    if let Some(why) = doc["memory_gate_reason"].as_str() {
+        println!("  memory gate: {mem} — {why}");
+    }
     if let Some(p) = doc["passed"].as_bool() {
         println!("  passed: {p}");
     }

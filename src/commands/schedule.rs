@@ -19,6 +19,7 @@ pub fn schedule(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
             name,
             cron,
             systemd,
+            force,
             run,
         } => {
             crate::settings::validate_name(&name)?;
@@ -28,6 +29,16 @@ pub fn schedule(state: &Path, cmd: crate::cli::ScheduleCmd) -> Result<Exit> {
             let mut probe = run.clone();
             probe.name = Some(format!("{name}-{}", chrono::Local::now().format("%Y%m%d")));
             let settings = crate::config::resolve(&probe)?;
+            if let crate::settings::TargetSpec::Spawn(cmd) = &settings.target {
+                check_program(cmd.first().map_or("", String::as_str), &settings.env)?;
+            }
+            let existing = sch::schedule_path(state, &name);
+            if !force && existing.exists() {
+                return Err(usage(format!(
+                    "schedule '{name}' exists ({}); pass --force to replace it",
+                    existing.display()
+                )));
+            }
             run.name = None;
             run.plain = true;
             // A private state directory of the user's own (refused otherwise; see `files`).
@@ -226,4 +237,35 @@ fn print_schedule(
         }
     }
     Ok(())
+}
+
+/// A scheduled command must exist when the schedule is written, not fail at 3 a.m.: a path must
+/// name an executable file, a bare name must be found on PATH (the schedule's own, if it sets
+/// one).
+fn check_program(prog: &str, env: &[(String, String)]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if prog.contains('/') {
+        executable(Path::new(prog))
+    } else {
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .any(|d| executable(&Path::new(d).join(prog)))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "the scheduled command '{prog}' is not an executable file{}",
+            if prog.contains('/') { "" } else { " on PATH" }
+        )))
+    }
 }
