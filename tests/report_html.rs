@@ -215,3 +215,106 @@ fn analyze_writes_the_same_report_for_a_csv_and_chromium_renders_it() {
     let size = std::fs::metadata(&png).expect("screenshot").len();
     assert!(size > 20_000, "a real picture, {size} bytes");
 }
+
+/// The x tick labels of one chart's SVG (the numeric, centred labels that share one baseline).
+fn x_ticks(svg: scraper::ElementRef<'_>) -> Vec<f64> {
+    let mut rows: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    for t in svg.select(&sel("text")) {
+        let v = t.value();
+        if v.attr("text-anchor") != Some("middle") {
+            continue;
+        }
+        let (Some(x), Some(y)) = (v.attr("x"), v.attr("y")) else {
+            continue;
+        };
+        let text: String = t.text().collect::<String>().trim().to_string();
+        if let (Ok(val), Ok(x)) = (text.parse::<f64>(), x.parse::<f64>()) {
+            rows.entry(y.to_string()).or_default().push((x, val));
+        }
+    }
+    let mut best = rows
+        .into_values()
+        .max_by_key(|r| r.len())
+        .unwrap_or_default();
+    best.sort_by(|a, b| a.0.total_cmp(&b.0));
+    best.into_iter().map(|(_, v)| v).collect()
+}
+
+#[test]
+fn every_chart_shares_the_runs_time_axis_and_chromium_draws_the_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Detail metrics (PSS, FD kinds) stop at the last detail sample; the axis must not.
+    let code = soak(dir.path(), "axes", "leaky");
+    assert_eq!(code, 1);
+    let file = dir.path().join("axes.html");
+    let out = ls(dir.path())
+        .args(["report", "axes", "--html"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let html = std::fs::read_to_string(&file).expect("html");
+    let doc = Html::parse_document(&html);
+    let r: Value = {
+        let out = ls(dir.path())
+            .args(["report", "axes", "--json"])
+            .output()
+            .expect("runs");
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let span_min = r["elapsed_s"].as_f64().expect("elapsed") / 60.0;
+    let mut all = Vec::new();
+    for fig in doc.select(&sel("figure")) {
+        let svg = fig.select(&sel("svg")).next().expect("svg");
+        let ticks = x_ticks(svg);
+        let m = fig.value().attr("data-metric").unwrap_or("?").to_string();
+        assert!(ticks.len() >= 3, "{m}: x ticks {ticks:?}");
+        assert_eq!(ticks[0], 0.0, "{m}: the axis starts at the run's start");
+        let last = ticks[ticks.len() - 1];
+        assert!(
+            last <= span_min * 1.02 + 1e-9 && last >= span_min * 0.75,
+            "{m}: last tick {last} for a span of {span_min} min"
+        );
+        all.push((m, ticks));
+    }
+    assert!(all.len() >= 4, "{all:?}");
+    for (m, t) in &all {
+        assert_eq!(t, &all[0].1, "{m} has its own time axis");
+    }
+    // No raw JSON in the page: the start event reads as words.
+    assert!(
+        !html.contains("{&quot;kind&quot;") && !html.contains("{\"kind\""),
+        "raw JSON"
+    );
+    assert!(html.contains("started: "), "the start event in words");
+    // Chromium renders it.
+    let png = dir.path().join("axes.png");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .args(["--window-size=1100,3000"])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", file.display()))
+        .output()
+        .expect("chromium is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&png).expect("screenshot").len() > 20_000);
+}

@@ -209,15 +209,7 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         (st, _) => st.to_uppercase(),
     };
     let target: Value = serde_json::from_str(&row.target).unwrap_or(Value::Null);
-    let command = target["command"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
+    let command = target_words(&target);
     let checks = store.checks(row.id)?;
     let events = store.events(row.id)?;
     let end = row
@@ -226,10 +218,7 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         .unwrap_or(start);
     let facts = vec![
         ("run".to_string(), row.name.clone()),
-        (
-            "target".into(),
-            format!("{} {}", target["kind"].as_str().unwrap_or(""), command),
-        ),
+        ("target".into(), command),
         ("profile".into(), s.profile.name().into()),
         ("started".into(), rfc3339(start)),
         ("ended".into(), row.ended_at.map_or("—".into(), rfc3339)),
@@ -297,7 +286,7 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
                     format!(
                         "files in {}: {}",
                         hk["dir"].as_str().unwrap_or(""),
-                        hk["files"]
+                        hook_files(&hk["files"])
                     ),
                 ],
             ));
@@ -313,8 +302,9 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         checks: checks.iter().map(|c| (c.t - start, c.failed)).collect(),
         events: events
             .iter()
-            .map(|e| (e.t - start, e.kind.clone(), e.detail.clone()))
+            .map(|e| (e.t - start, e.kind.clone(), event_words(&e.kind, &e.detail)))
             .collect(),
+        span_s: end - start,
         charts,
         table,
         findings,
@@ -450,5 +440,70 @@ pub fn scan_report(
             })
             .collect(),
         ..Report::default()
+    }
+}
+
+/// A stored target described in full for people: the command (shell-quoted), the PID, the PID
+/// file or the cgroup directory.
+fn target_words(target: &Value) -> String {
+    let command: Vec<String> = target["command"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let pid = target["pid"].as_i64().map(|p| format!("PID {p}"));
+    match target["kind"].as_str().unwrap_or("") {
+        "spawn" => format!(
+            "{}{}",
+            crate::units::shell_line(&command),
+            pid.map(|p| format!(" ({p})")).unwrap_or_default()
+        ),
+        "pid_file" => format!(
+            "{} from {}",
+            pid.unwrap_or_default(),
+            target["pid_file"].as_str().unwrap_or("?")
+        ),
+        "cgroup" => format!("cgroup {}", target["cgroup"].as_str().unwrap_or("?")),
+        other => format!("{other} {}", pid.unwrap_or_default())
+            .trim()
+            .to_string(),
+    }
+}
+
+/// An event's detail for people: the start event stores the target as JSON.
+fn event_words(kind: &str, detail: &str) -> String {
+    if kind == "start" {
+        if let Ok(v) = serde_json::from_str::<Value>(detail) {
+            return format!("started: {}", target_words(&v));
+        }
+    }
+    detail.to_string()
+}
+
+/// The hook's files (`[[name, bytes], …]`) as `name (size)`.
+fn hook_files(files: &Value) -> String {
+    let list: Vec<String> = files
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| {
+                    let name = f[0].as_str()?;
+                    let bytes = f[1].as_f64().unwrap_or(0.0);
+                    Some(if bytes >= MIB {
+                        format!("{name} ({:.1} MiB)", bytes / MIB)
+                    } else {
+                        format!("{name} ({:.1} KiB)", bytes / 1024.0)
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
     }
 }

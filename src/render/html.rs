@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 /// Plot width in pixels; also the number of columns of the min/max downsampling.
 pub const WIDTH: u32 = 960;
 const HEIGHT: u32 = 300;
+/// Width kept right of the plot for the legend, pixels.
+const LEGEND_W: u32 = 170;
 
 /// One line (or stacked band) of a chart. Times in seconds from the start, values in the
 /// chart's unit.
@@ -61,6 +63,9 @@ pub struct Report {
     pub events: Vec<(f64, String, String)>,
     /// Charts, one per metric.
     pub charts: Vec<Chart>,
+    /// The run's span, seconds from the start: every chart's time axis ends here, whatever its
+    /// series cover (detail metrics stop at the last detail sample).
+    pub span_s: f64,
     /// Verdict table rows: metric, verdict, rate, low, high, threshold, unit.
     pub table: Vec<[String; 7]>,
     /// Diagnosis findings and suggestions.
@@ -136,6 +141,7 @@ fn trend_line(j: &Judgement) -> Option<(f64, f64, f64, f64)> {
 pub fn chart_svg(
     c: &Chart,
     warmup_s: f64,
+    span_s: f64,
     checks: &[(f64, bool)],
     events: &[(f64, String, String)],
 ) -> Result<String> {
@@ -145,7 +151,7 @@ pub fn chart_svg(
         .iter()
         .chain(&c.stacked)
         .flat_map(|s| s.points.iter());
-    let (mut x1, mut y0, mut y1) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x1, mut y0, mut y1) = (span_s / 60.0, f64::INFINITY, f64::NEG_INFINITY);
     for (t, y) in all {
         x1 = x1.max(*t / 60.0);
         y0 = y0.min(*y);
@@ -167,8 +173,15 @@ pub fn chart_svg(
         x1 = 1.0;
     }
     let x1 = x1 * 1.02;
-    let pad = ((y1 - y0) * 0.08).max(1e-3);
-    let (y0, y1) = (y0 - pad, y1 + pad);
+    // Counts get whole-number axes at least 2 apart (a constant 1 thread is not 0.9990–1.0008).
+    let counts = !c.unit.contains("MiB");
+    let (y0, y1) = if counts {
+        ((y0 - 1.0).floor().max(0.0_f64.min(y0)), (y1 + 1.0).ceil())
+    } else {
+        let pad = ((y1 - y0) * 0.08).max(1e-3);
+        (y0 - pad, y1 + pad)
+    };
+    let pad = (y1 - y0) * 0.05;
     let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {}: {e}", c.metric);
     {
         let root = SVGBackend::with_string(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
@@ -176,15 +189,20 @@ pub fn chart_svg(
         let mut chart = ChartBuilder::on(&root)
             .caption(&c.title, ("sans-serif", 16))
             .margin(8)
+            // Room on the right for the legend, outside the data.
+            .margin_right(LEGEND_W + 8)
             .x_label_area_size(32)
             .y_label_area_size(64)
             .build_cartesian_2d(0.0..x1, y0..y1)
             .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .x_desc("minutes since start")
-            .y_desc(c.unit.as_str())
-            .light_line_style(RGBColor(240, 240, 240))
+        let whole = |v: &f64| format!("{v:.0}");
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc("minutes since start").y_desc(c.unit.as_str());
+        if counts {
+            mesh.y_label_formatter(&whole)
+                .y_labels(((y1 - y0) as usize + 1).min(10));
+        }
+        mesh.light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(|x| e(&x))?;
         if warmup_s > 0.0 {
@@ -350,9 +368,11 @@ pub fn chart_svg(
                 ))
                 .map_err(|x| e(&x))?;
         }
+        let plot_w = chart.plotting_area().dim_in_pixel().0 as i32;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            // Just right of the plotting area (coordinates are relative to it).
+            .position(SeriesLabelPosition::Coordinate(plot_w + 12, 0))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
             .label_font(("sans-serif", 11))
@@ -427,7 +447,7 @@ th{{background:#f6f8fa}}figure{{margin:16px 0}}figcaption{{font-size:13px;color:
     }
     h.push_str("<h2>Charts</h2>\n");
     for c in &r.charts {
-        let svg = chart_svg(c, r.warmup_s, &r.checks, &r.events)?;
+        let svg = chart_svg(c, r.warmup_s, r.span_s, &r.checks, &r.events)?;
         let drawn = c
             .series
             .first()

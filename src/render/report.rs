@@ -226,9 +226,12 @@ pub fn summary_text(report: &Value) -> String {
             if m["gate"].as_bool() == Some(false) && m["ci_high"].is_null() {
                 continue;
             }
-            let b = |k: &str| {
-                m[k].as_f64()
-                    .map_or_else(|| "∞".to_string(), |v| format!("{v:.3}"))
+            // One formatting for bounds everywhere (`-∞`/`+∞` when unbounded): the JSON has
+            // null for an unbounded side.
+            let b = |k: &str| match m[k].as_f64() {
+                Some(v) => crate::detect::fmt_bound(v),
+                None if k == "ci_low" => crate::detect::fmt_bound(f64::MIN),
+                None => crate::detect::fmt_bound(f64::MAX),
             };
             let v = m["verdict"].as_str().unwrap_or("");
             let word = match v {
