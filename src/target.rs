@@ -151,6 +151,13 @@ impl Target {
                 );
             }
         }
+        // A kernel thread has no memory or descriptors of its own: a soak test of it would
+        // pass on zeros.
+        if is_kernel_thread(pid) {
+            return Err(crate::exit::usage(format!(
+                "PID {pid} is a kernel thread: it has no memory or descriptors of its own to measure"
+            )));
+        }
         // Reading the FD table needs ptrace rights: check now, not an hour in.
         root.fd_count()
             .map_err(|e| crate::exit::usage(e.to_string()))?;
@@ -617,6 +624,17 @@ impl Target {
     /// Readings this sentinel is not allowed to take (another user's process): one warning per
     /// process whose smaps_rollup or FD table is closed to us. The cheap fields still work.
     pub fn access_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.info.pid == Some(1) && self.info.include_children {
+            out.push(
+                "the target is PID 1: with its descendants that is every process of this machine (or container) — use --no-children for PID 1 alone, or attach to the service itself".to_string(),
+            );
+        }
+        out.extend(self.access_checks());
+        out
+    }
+
+    fn access_checks(&self) -> Vec<String> {
         // Access depends on the owner: one process per user is enough (a check reads
         // smaps_rollup, which walks every page — 100 of them would dominate startup).
         use std::os::unix::fs::MetadataExt;
@@ -671,6 +689,21 @@ pub fn group_members(pgid: i32, since: u64) -> Vec<ProcHandle> {
         // The handle must be the process just read, not a PID reused in between.
         .filter_map(|(pid, start)| ProcHandle::open(pid).ok().filter(|h| h.starttime == start))
         .collect()
+}
+
+/// Whether `pid` is a kernel thread (PF_KTHREAD in the flags of /proc/PID/stat, field 9).
+pub fn is_kernel_thread(pid: i32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(text) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = text.iter().rposition(|b| *b == b')') else {
+        return false;
+    };
+    std::str::from_utf8(&text[close + 1..])
+        .ok()
+        .and_then(|rest| rest.split_ascii_whitespace().nth(6)?.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
 fn describe_status(code: Option<i32>, signal: Option<i32>) -> TargetExit {

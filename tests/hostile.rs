@@ -1069,3 +1069,37 @@ fn scan_never_echoes_a_password_in_its_url() {
     let err = assert_usage_error(&o, "3650d at 1ms");
     assert!(err.contains("max-points"), "{err}");
 }
+
+#[test]
+fn a_kernel_thread_is_refused_and_pid_1_is_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("leak-sentinel"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["run", "--name", "kthread", "--duration", "2s", "--pid", "2"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kernel thread"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("leak-sentinel"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args([
+            "run",
+            "--name",
+            "init",
+            "--plain",
+            "--warmup",
+            "1s",
+            "--check-every",
+            "1s",
+        ])
+        .args(["--sample-every", "500ms", "--duration", "2s", "--pid", "1"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("the target is PID 1"), "{text}");
+}
