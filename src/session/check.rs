@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 impl<C: Clock> Session<'_, C> {
     /// Judges the gate metrics at `now` (wall time); `Some` when the run ends here.
     pub(super) fn check(&mut self, now: f64) -> Result<Option<Outcome>> {
-        let results = judge_gate(&self.samples, self.started_at, &self.s);
+        let samples = self.store.samples(self.run_id)?;
+        let results = judge_gate(&samples, self.started_at, &self.s);
         let decision = self.gate.record(now, &results);
         let detail: serde_json::Map<String, Value> = results
             .iter()

@@ -26,6 +26,52 @@ pub(super) enum End {
     Interrupted(String),
 }
 
+/// The samples a session keeps in memory: the last few, how many there were, and which metrics
+/// have been read at all.
+#[derive(Debug, Default)]
+pub(super) struct Recent {
+    /// The last [`Recent::KEEP`] samples, oldest first.
+    pub(super) last: Vec<Sample>,
+    /// Samples recorded so far (this run, all sessions).
+    pub(super) count: usize,
+    /// Every metric that had a reading in some sample, as a sample with 0 in those fields
+    /// (what `gate::memory_gate` needs to know).
+    pub(super) seen: Option<Sample>,
+}
+
+impl Recent {
+    const KEEP: usize = 16;
+
+    /// From the samples a resumed run already has.
+    pub(super) fn from_samples(samples: &[Sample]) -> Recent {
+        let mut r = Recent::default();
+        for x in samples {
+            r.push(x.clone());
+        }
+        r
+    }
+
+    /// Adds a sample.
+    pub(super) fn push(&mut self, s: Sample) {
+        let seen = self.seen.get_or_insert_with(|| Sample::at(0.0));
+        for m in crate::sample::Metric::ALL {
+            if s.get(m).is_some() {
+                seen.set(m, Some(0.0));
+            }
+        }
+        self.count += 1;
+        self.last.push(s);
+        if self.last.len() > Self::KEEP {
+            self.last.remove(0);
+        }
+    }
+
+    /// The metrics seen so far, as a one-sample slice for `gate_metrics`/`memory_gate`.
+    pub(super) fn seen(&self) -> &[Sample] {
+        self.seen.as_slice()
+    }
+}
+
 /// One live run: what it measures, where it records, and the state of each seam.
 pub(super) struct Session<'a, C: Clock> {
     pub(super) state: &'a Path,
@@ -35,8 +81,10 @@ pub(super) struct Session<'a, C: Clock> {
     pub(super) s: RunSettings,
     pub(super) target: Target,
     pub(super) started_at: f64,
-    /// Every sample so far (the checks judge them all).
-    pub(super) samples: Vec<Sample>,
+    /// The last few samples (current values, the live view). The checks and the end judge
+    /// every sample, read back from the store, so the sentinel's memory does not grow with the
+    /// length of the run.
+    pub(super) recent: Recent,
     pub(super) gate: CheckGate,
     /// The gate metrics' results of the last check.
     pub(super) last_results: Vec<crate::analyze::MetricResult>,

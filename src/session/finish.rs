@@ -21,10 +21,19 @@ impl<C: Clock> Session<'_, C> {
     pub(super) fn finish(&mut self, end: End) -> Result<Exit> {
         self.view.finish();
         let now = self.now();
-        let gate = gate_metrics(&self.s, &self.samples);
+        // Every sample, read back from the store (the session keeps only the last few). A store
+        // that cannot be read still ends the run, judged on what is in memory.
+        let samples = match self.store.samples(self.run_id) {
+            Ok(v) => v,
+            Err(e) => {
+                self.view.log(&format!("warning: reading the samples back: {e:#}"));
+                self.recent.last.clone()
+            }
+        };
+        let gate = gate_metrics(&self.s, &samples);
         // The gate as the checks judge it (a gate metric without readings is inconclusive),
         // then every other metric as information — counts, flags and counters are never judged.
-        let mut results = judge_gate(&self.samples, self.started_at, &self.s);
+        let mut results = judge_gate(&samples, self.started_at, &self.s);
         let others: Vec<Metric> = Metric::ALL
             .into_iter()
             .filter(|m| {
@@ -38,7 +47,7 @@ impl<C: Clock> Session<'_, C> {
                     )
             })
             .collect();
-        results.extend(judge_run(&self.samples, self.started_at, &self.s, &others));
+        results.extend(judge_run(&samples, self.started_at, &self.s, &others));
         let gate_results: Vec<&MetricResult> = results
             .iter()
             .filter(|r| gate.iter().any(|g| g.name() == r.name))
@@ -53,7 +62,7 @@ impl<C: Clock> Session<'_, C> {
             .collect();
         // The diagnosis first: the snapshot hook's own files and sockets (a jcmd attach socket,
         // a core file) must not show up in it.
-        let diagnosis = match self.diagnosis(now, alive, &leaking) {
+        let diagnosis = match self.diagnosis(now, alive, &leaking, &samples) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.view.log(&format!("warning: diagnosis failed: {e:#}"));
@@ -67,7 +76,7 @@ impl<C: Clock> Session<'_, C> {
         let stop_exit = self
             .target
             .stop(Duration::from_secs_f64(self.s.grace_s), self.stop_signal);
-        let baseline_cmp = self.baseline_comparison();
+        let baseline_cmp = self.baseline_comparison(&samples);
         let (status, exit, reason, passed) = match &end {
             End::Gate(Outcome::Passed) => ("completed", Exit::Passed, None, true),
             End::Gate(Outcome::Leak(r)) => ("failed", Exit::Leak, Some(r.clone()), false),
@@ -135,7 +144,7 @@ impl<C: Clock> Session<'_, C> {
             "profile": self.s.profile.name(),
             "memory_gate": {
                 "metric": gate[0].name(),
-                "reason": crate::gate::memory_gate(self.s.memory_metric, &self.samples).1,
+                "reason": crate::gate::memory_gate(self.s.memory_metric, &samples).1,
             },
             "settings": self.s,
             "target": {
@@ -146,8 +155,8 @@ impl<C: Clock> Session<'_, C> {
                 "include_children": self.target.info.include_children,
                 "exit": target_exit,
             },
-            "samples": self.samples.len(),
-            "sample_span_s": self.samples.last().map_or(0.0, |s| s.t - self.started_at),
+            "samples": samples.len(),
+            "sample_span_s": samples.last().map_or(0.0, |s| s.t - self.started_at),
             "metrics": metrics,
             "checks": {
                 "total": checks.len(),
@@ -255,6 +264,7 @@ impl<C: Clock> Session<'_, C> {
         now: f64,
         alive: bool,
         leaking: &[String],
+        samples: &[crate::sample::Sample],
     ) -> Result<crate::diagnose::Diagnosis> {
         let procs_now = alive.then(|| self.target.processes());
         if alive {
@@ -266,16 +276,16 @@ impl<C: Clock> Session<'_, C> {
                 .maybe_maps(&mut self.target, &self.store, now, &|| clock.mono(), true)?;
         }
         self.diag
-            .diagnose(&self.store, &self.samples, now, leaking, procs_now)
+            .diagnose(&self.store, samples, now, leaking, procs_now)
     }
 
     /// The comparison with `--baseline`, when one was given (an unreadable one costs a warning).
-    fn baseline_comparison(&self) -> Option<Value> {
+    fn baseline_comparison(&self, samples: &[crate::sample::Sample]) -> Option<Value> {
         let path = self.s.baseline.as_ref()?;
         match crate::files::load_baseline(path) {
             Ok(b) => {
                 let cur =
-                    crate::baseline::summarize(&self.s, &self.samples, self.started_at, self.now());
+                    crate::baseline::summarize(&self.s, samples, self.started_at, self.now());
                 let tol = crate::baseline::TOLERANCE_PCT;
                 Some(json!({
                     "baseline_file": path,

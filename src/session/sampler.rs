@@ -50,7 +50,7 @@ impl<C: Clock> Session<'_, C> {
             e.sample(&s);
         }
         self.drain_outcomes();
-        let msg: Vec<String> = gate_metrics(&self.s, &self.samples)
+        let msg: Vec<String> = gate_metrics(&self.s, self.recent.seen())
             .into_iter()
             .filter_map(|m| {
                 s.get(m)
@@ -59,7 +59,7 @@ impl<C: Clock> Session<'_, C> {
             .collect();
         let now = s.t;
         let running = s.get(Metric::TargetStopped) != Some(1.0);
-        self.samples.push(s);
+        self.recent.push(s);
         self.watch(now, running);
         let human = crate::detect::human_secs;
         let warming = now < self.warmup_end();

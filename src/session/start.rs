@@ -77,7 +77,7 @@ impl<'a, C: Clock> Session<'a, C> {
             s,
             target,
             started_at,
-            samples,
+            recent: super::driver::Recent::from_samples(&samples),
             last_results: Vec::new(),
             publishers: Publishers::default(),
             view,

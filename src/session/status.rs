@@ -11,10 +11,10 @@ use crate::sample::Metric;
 impl<C: Clock> Session<'_, C> {
     /// The status document at `now` (wall time).
     pub(super) fn status_doc(&self, now: f64, status: &str) -> StatusDoc {
-        let gate = gate_metrics(&self.s, &self.samples);
+        let gate = gate_metrics(&self.s, self.recent.seen());
         let warming = now < self.warmup_end() || self.gate.last_check_t.is_none();
         let find = |m: Metric| self.last_results.iter().find(|r| r.name == m.name());
-        let (memory, why) = memory_gate(self.s.memory_metric, &self.samples);
+        let (memory, why) = memory_gate(self.s.memory_metric, self.recent.seen());
         StatusDoc {
             run_name: self.s.name.clone(),
             status: status.into(),
@@ -41,8 +41,8 @@ impl<C: Clock> Session<'_, C> {
             checks_total: self.gate.total,
             checks_failed: self.gate.failed,
             max_failed_checks: self.s.max_failed_checks,
-            samples: self.samples.len(),
-            current: rr::current_values(&self.samples),
+            samples: self.recent.count,
+            current: rr::current_values(&self.recent.last),
             metrics: rr::metrics_json(&self.last_results),
         }
     }
