@@ -138,6 +138,11 @@ pub struct Evidence {
     pub min_detectable_per_min: Option<f64>,
     /// Rough extra time (seconds) the run needs to decide, while inconclusive.
     pub more_time_needed_s: Option<f64>,
+    /// One-sided standardised evidence that the growth exceeds the threshold (a Kendall-type
+    /// z of the pairwise slopes against the threshold, autocorrelation-corrected). The verdict
+    /// is `leak` at confidence `c` when it is ≥ `z_{(1+c)/2}`; the run's check gate asks for more
+    /// early in a run (see `gate`).
+    pub z_vs_threshold: Option<f64>,
     /// The block summaries `(t seconds, value)` the trend was fitted to (for charts).
     #[serde(skip)]
     pub envelope_points: Vec<(f64, f64)>,
@@ -188,6 +193,7 @@ impl Judgement {
                 decelerating: false,
                 min_detectable_per_min: None,
                 more_time_needed_s: None,
+                z_vs_threshold: None,
                 envelope_points: Vec::new(),
             },
         }
@@ -249,17 +255,35 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         let tail = judge_segment(&tt[k..], &yy[k..], p);
         // Growth that stopped: the part before the plateau rose. A flat stretch after a drop
         // (a jumpy, bounded series caught in a quiet phase) is no proof of anything.
-        if tail.verdict == Verdict::Clean
-            && judge_segment(&tt[..k], &yy[..k], p).slope_per_min > 0.0
-        {
+        let head = judge_segment(&tt[..k], &yy[..k], p);
+        if tail.verdict == Verdict::Clean && head.slope_per_min > 0.0 {
+            // The whole judged span must support `clean`, not only its tail: growth that
+            // settled (its rate fell off before the plateau — a cache fill, a warm-up that
+            // overran) is bounded; growth that went on at a steady rate and then stopped is a
+            // leak that paused (or a leak in steps), so the verdict is `inconclusive` and the
+            // run cannot pass on it. Judged on the head's halves: settling when the later half
+            // grew at less than half the rate of the earlier one.
+            let settled = head_settled(&tt[..k], &yy[..k], p);
             let mut j = tail;
             j.evidence.plateau_from_s = Some(tt[k]);
-            j.reason = format!(
-                "growth stopped: flat for the last {} ({:.0} % of the span); {}",
-                human_secs(tt[tt.len() - 1] - tt[k]),
-                frac * 100.0,
-                j.reason
-            );
+            if settled {
+                j.reason = format!(
+                    "growth stopped: flat for the last {} ({:.0} % of the span) after settling growth; {}",
+                    human_secs(tt[tt.len() - 1] - tt[k]),
+                    frac * 100.0,
+                    j.reason
+                );
+            } else {
+                let rise = head.slope_per_min * (tt[k] - tt[0]) / 60.0;
+                j.verdict = Verdict::Inconclusive;
+                j.ci_high = j.ci_high.max(head.ci_high);
+                j.reason = format!(
+                    "grew {rise:.3} at a steady {:.3}/min until {}, then flat for {}: a leak that paused is not proof of none",
+                    head.slope_per_min,
+                    human_secs(tt[k]),
+                    human_secs(tt[tt.len() - 1] - tt[k]),
+                );
+            }
             return j;
         }
     }
@@ -274,16 +298,34 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
             && second_half.ci_high < first_half.ci_low
             && second_half.slope_per_min < 0.5 * first_half.slope_per_min
         {
-            let mut j = second_half;
+            // Settling growth (a cache fill's tail, V8 old space, heap expansion) is not yet a
+            // leak: `inconclusive` while it settles. A leak beneath a fill is caught once the
+            // fill's tail has left the judged span and the two halves grow alike again.
+            let mut j = full;
+            j.verdict = Verdict::Inconclusive;
             j.evidence.decelerating = true;
             j.reason = format!(
-                "growth is slowing ({:.3} → {:.3} per min); judged on the later half: {}",
-                first_half.slope_per_min, j.slope_per_min, j.reason
+                "growth slowing: {:.3} → {:.3}/min (first and second half of {}); not a leak while it settles",
+                first_half.slope_per_min,
+                second_half.slope_per_min,
+                human_secs(span)
             );
             return j;
         }
     }
     full
+}
+
+/// Whether the growth over `(t, y)` settled: its later half rose at less than half the rate of
+/// its earlier half (and the earlier half rose at all).
+fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
+    if t.len() < 2 * MIN_BLOCKS {
+        return true;
+    }
+    let mid = t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
+    let a = judge_segment(&t[..mid], &y[..mid], p).slope_per_min;
+    let b = judge_segment(&t[mid..], &y[mid..], p).slope_per_min;
+    a > 0.0 && b < 0.5 * a
 }
 
 /// Judges one contiguous span with no warm-up or plateau logic.
@@ -329,7 +371,7 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         );
         return j;
     }
-    let Some(sen) = stats::sen_slope(&b.t, &b.y, p.confidence) else {
+    let Some(sen) = stats::sen_slope(&b.t, &b.y, p.confidence, p.threshold_per_min / 60.0) else {
         j.reason = "no usable pairs of blocks".into();
         return j;
     };
@@ -339,6 +381,7 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     j.ci_high = sen.high.map_or(f64::MAX, |v| v * per_min);
     j.evidence.effective_blocks = sen.effective_n;
     j.evidence.autocorrelation_inflation = sen.inflation;
+    j.evidence.z_vs_threshold = Some(sen.z_vs_reference);
     let thr = p.threshold_per_min;
     let rise = j.slope_per_min * span / 60.0;
     let rise_enough = p.quantum <= 0.0 || rise >= MIN_RISE_QUANTA * p.quantum;
