@@ -151,7 +151,7 @@ fn real_traces() {
         let sch = Schedule {
             warmup_s: 0.2 * end,
             check_every_s: 60.0,
-            duration_s: 0.8 * end,
+            duration_s: (0.8 * end / 60.0).floor() * 60.0,
             max_failed: 0,
             confidence: 0.95,
         };

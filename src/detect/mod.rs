@@ -27,6 +27,11 @@ use serde::Serialize;
 
 /// Number of blocks aimed for: enough for the rank statistics, few enough for O(m²) pairs.
 pub const TARGET_BLOCKS: usize = 120;
+/// Growth counts as settling when the later half of the span grows at less than this share of
+/// the earlier half's rate (and the two intervals are apart): an exponential approach with time
+/// constant τ gives `exp(−span/2τ)`, 0.51 for a 20-minute span and τ = 15 min, while a
+/// sustained leak gives 1.
+pub const SETTLING_RATIO: f64 = 2.0 / 3.0;
 /// Fewer blocks than this and nothing is decided.
 pub const MIN_BLOCKS: usize = 10;
 /// For integer-valued metrics, a leak must have grown by at least this many units over the
@@ -255,8 +260,11 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         let tail = judge_segment(&tt[k..], &yy[k..], p);
         // Growth that stopped: the part before the plateau rose. A flat stretch after a drop
         // (a jumpy, bounded series caught in a quiet phase) is no proof of anything.
+        if tail.verdict != Verdict::Clean {
+            continue;
+        }
         let head = judge_segment(&tt[..k], &yy[..k], p);
-        if tail.verdict == Verdict::Clean && head.slope_per_min > 0.0 {
+        if head.slope_per_min > 0.0 {
             // The whole judged span must support `clean`, not only its tail: growth that
             // settled (its rate fell off before the plateau — a cache fill, a warm-up that
             // overran) is bounded; growth that went on at a steady rate and then stopped is a
@@ -288,32 +296,63 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         }
     }
     if full.verdict == Verdict::Leak {
-        // Decelerating growth (a cache or pool filling up) is judged on its later half.
-        let mid = tt.partition_point(|v| *v < tt[0] + span / 2.0);
-        let first_half = judge_segment(&tt[..mid], &yy[..mid], p);
-        let second_half = judge_segment(&tt[mid..], &yy[mid..], p);
-        // Both statistically (intervals apart) and practically (less than half the rate).
-        if first_half.bounded()
-            && second_half.bounded()
-            && second_half.ci_high < first_half.ci_low
-            && second_half.slope_per_min < 0.5 * first_half.slope_per_min
-        {
+        if let Some((first, second)) = settling(tt, yy, p) {
             // Settling growth (a cache fill's tail, V8 old space, heap expansion) is not yet a
-            // leak: `inconclusive` while it settles. A leak beneath a fill is caught once the
-            // fill's tail has left the judged span and the two halves grow alike again.
+            // leak: `inconclusive` while it settles. A leak beneath a fill (d11) is caught when
+            // the later half by itself is a leak that does not slow down any more: the fill
+            // has left it and what remains is sustained.
+            let mid = tt.partition_point(|v| *v < tt[0] + span / 2.0);
+            if second.verdict == Verdict::Leak && steady(&tt[mid..], &yy[mid..], p) {
+                let mut j = second;
+                j.evidence.decelerating = true;
+                j.reason = format!(
+                    "growth slowing ({:.3} → {:.3}/min) but steady in the later half: {}",
+                    first.slope_per_min, j.slope_per_min, j.reason
+                );
+                return j;
+            }
             let mut j = full;
             j.verdict = Verdict::Inconclusive;
             j.evidence.decelerating = true;
             j.reason = format!(
                 "growth slowing: {:.3} → {:.3}/min (first and second half of {}); not a leak while it settles",
-                first_half.slope_per_min,
-                second_half.slope_per_min,
+                first.slope_per_min,
+                second.slope_per_min,
                 human_secs(span)
             );
             return j;
         }
     }
     full
+}
+
+/// Whether growth over `(t, y)` goes on at a steady rate: not slowing significantly, and the
+/// later half's rate at least 0.8 of the earlier half's by point estimate (an exponential
+/// approach still slowing gives `exp(−span/2τ)`, e.g. 0.78 for 7.5 min at τ = 15 min).
+fn steady(t: &[f64], y: &[f64], p: &Params) -> bool {
+    if t.len() < 2 * MIN_BLOCKS || settling(t, y, p).is_some() {
+        return false;
+    }
+    let mid = t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
+    let a = judge_segment(&t[..mid], &y[..mid], p).slope_per_min;
+    let b = judge_segment(&t[mid..], &y[mid..], p).slope_per_min;
+    a > 0.0 && b >= 0.8 * a
+}
+
+/// The two halves of `(t, y)` when growth is slowing: the later half's interval wholly below
+/// the earlier half's (statistically apart) and its rate under [`SETTLING_RATIO`] of it.
+fn settling(t: &[f64], y: &[f64], p: &Params) -> Option<(Judgement, Judgement)> {
+    if t.len() < 2 * MIN_BLOCKS {
+        return None;
+    }
+    let mid = t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
+    let first = judge_segment(&t[..mid], &y[..mid], p);
+    let second = judge_segment(&t[mid..], &y[mid..], p);
+    (first.bounded()
+        && second.bounded()
+        && second.ci_high < first.ci_low
+        && second.slope_per_min < SETTLING_RATIO * first.slope_per_min)
+        .then_some((first, second))
 }
 
 /// Whether the growth over `(t, y)` settled: its later half rose at less than half the rate of
@@ -325,7 +364,7 @@ fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
     let mid = t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
     let a = judge_segment(&t[..mid], &y[..mid], p).slope_per_min;
     let b = judge_segment(&t[mid..], &y[mid..], p).slope_per_min;
-    a > 0.0 && b < 0.5 * a
+    a > 0.0 && b < SETTLING_RATIO * a
 }
 
 /// Judges one contiguous span with no warm-up or plateau logic.
@@ -496,13 +535,52 @@ mod tests {
     }
 
     #[test]
-    fn plateau_after_growth_is_bounded() {
-        // Growth over the first 40 % of the judged span, then flat: bounded, not a leak.
+    fn settled_growth_then_plateau_is_bounded() {
+        // An exponential approach (time constant 5 min) then flat: bounded, clean.
         let t: Vec<f64> = (0..3600).map(f64::from).collect();
-        let y: Vec<f64> = t.iter().map(|v| v.min(1440.0) / 60.0).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|v| 100.0 + 30.0 * (1.0 - (-v / 300.0).exp()))
+            .collect();
         let j = judge(&t, &y, &Params::new(0.1));
         assert_eq!(j.verdict, Verdict::Clean, "{}", j.reason);
         assert!(j.evidence.plateau_from_s.is_some());
+    }
+
+    #[test]
+    fn a_leak_that_paused_is_not_clean() {
+        // 0.5/min at a steady rate for the first 40 %, then flat: the tail alone is clean,
+        // the whole span is not; inconclusive, and the reason says when it stopped.
+        let t: Vec<f64> = (0..3600).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|v| 0.5 * v.min(1440.0) / 60.0).collect();
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
+        assert!(j.reason.contains("then flat"), "{}", j.reason);
+    }
+
+    #[test]
+    fn settling_growth_is_inconclusive_not_leak() {
+        // A fill whose tail is still visible (time constant 10 min, judged 10–25 min): growing
+        // well above the threshold but slowing down.
+        let t: Vec<f64> = (0..1500).map(f64::from).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|v| 20.0 + 40.0 * (1.0 - (-v / 600.0).exp()))
+            .collect();
+        let mut p = Params::new(0.1);
+        p.warmup_s = 600.0;
+        let j = judge(&t, &y, &p);
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
+        assert!(j.reason.starts_with("growth slowing"), "{}", j.reason);
+        // The same fill with a steady 0.4/min leak beneath, judged long enough after the
+        // fill: a leak.
+        let t: Vec<f64> = (0..5400).map(f64::from).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|v| 20.0 + 40.0 * (1.0 - (-v / 120.0).exp()) + 0.4 * v / 60.0)
+            .collect();
+        let j = judge(&t, &y, &p);
+        assert_eq!(j.verdict, Verdict::Leak, "{}", j.reason);
     }
 
     #[test]

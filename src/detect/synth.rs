@@ -27,7 +27,7 @@ pub enum Family {
     FdBlips,
     /// White noise with sampling gaps (the sentinel paused, a host suspended).
     Gaps,
-    /// A bounded collector sawtooth slower than the check interval: period 6–30 minutes,
+    /// A bounded collector sawtooth slower than the check interval: period 3–15 minutes,
     /// 20–120 MiB per cycle (a JVM old generation, a Go heap at a low GOGC pace).
     SlowSawtooth,
     /// JVM-like heap expansion: the committed heap grows in 3–6 steps whose size halves each
@@ -225,7 +225,7 @@ pub fn generate(
             }
         }
         Family::SlowSawtooth => {
-            let period = 360.0 + 1440.0 * rng.random::<f64>();
+            let period = 180.0 + 720.0 * rng.random::<f64>();
             let amp = 20.0 + 100.0 * rng.random::<f64>();
             let sigma = 0.1 + 0.5 * rng.random::<f64>();
             let phase0 = rng.random::<f64>() * period;
