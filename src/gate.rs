@@ -30,6 +30,7 @@
 //!    ramp or a warm-up that overran looks like a perfect line until its first drop (a clean
 //!    JVM service was failed on 19 s of judged data). A leak 50× the threshold is still failed
 //!    at the first check past that span.
+//!
 //! A `leak` below the boundary makes the check `inconclusive` for that metric, never `leak`.
 //! The figures per profile and family are in the README ("Calibration").
 
