@@ -37,6 +37,11 @@ pub const MIN_BLOCKS: usize = 10;
 /// For integer-valued metrics, a leak must have grown by at least this many units over the
 /// judged span: one new socket or thread is not yet evidence of a leak.
 pub const MIN_RISE_QUANTA: f64 = 3.0;
+/// For memory, a leak must have grown by at least this many MiB over the judged span: 256
+/// pages, well above RSS's 4 KiB granularity and the allocator's arena and page-cache jitter
+/// of a few hundred KiB, as [`MIN_RISE_QUANTA`] is for counts. At the default threshold
+/// (0.1 MiB/min) it is reached in 10 minutes, less than the shortest span a run may fail on.
+pub const MIN_MEMORY_RISE_MIB: f64 = 1.0;
 
 /// The verdict on one metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
@@ -99,6 +104,9 @@ pub struct Params {
     pub plateau_fraction: f64,
     /// Smallest step the metric can take (1 for counts such as FDs; 0 for continuous values).
     pub quantum: f64,
+    /// Smallest total rise over the judged span, in the metric's unit, that may be a `leak`
+    /// (0 = none); for memory [`MIN_MEMORY_RISE_MIB`].
+    pub min_rise: f64,
 }
 
 impl Params {
@@ -110,6 +118,7 @@ impl Params {
             confidence: 0.95,
             plateau_fraction: 0.3,
             quantum: 0.0,
+            min_rise: 0.0,
         }
     }
 }
@@ -432,9 +441,26 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     j.evidence.effective_blocks = sen.effective_n;
     j.evidence.autocorrelation_inflation = sen.inflation;
     j.evidence.z_vs_threshold = Some(sen.z_vs_reference);
+    // Ties: when most pairwise slopes are exactly zero (a count flat at 9) Gilbert's ranks all
+    // land on zero and the interval collapses to [0, 0] even though the data moved (+3 FDs in
+    // the last 20 s). A zero-width interval over data that moved gets its upper bound raised
+    // to the steepest slope into the last block, so a late rise is `inconclusive`, never
+    // "proven ≤ 0.000/min" (the lower bound is left alone: this guards `clean` only).
+    if j.ci_low == j.ci_high {
+        let (tl, yl) = (b.t[b.t.len() - 1], b.y[b.y.len() - 1]);
+        let moved = b.y.iter().any(|v| *v != yl);
+        if moved {
+            for (ti, yi) in b.t.iter().zip(&b.y) {
+                if *ti < tl {
+                    j.ci_high = j.ci_high.max((yl - yi) / (tl - ti) * per_min);
+                }
+            }
+        }
+    }
     let thr = p.threshold_per_min;
     let rise = j.slope_per_min * span / 60.0;
-    let rise_enough = p.quantum <= 0.0 || rise >= MIN_RISE_QUANTA * p.quantum;
+    let rise_enough =
+        (p.quantum <= 0.0 || rise >= MIN_RISE_QUANTA * p.quantum) && rise >= p.min_rise;
     let judged = human_secs(span);
     if j.ci_low > thr && rise_enough {
         j.verdict = Verdict::Leak;
@@ -654,6 +680,43 @@ mod tests {
         let j = judge(&t, &y, &Params::new(0.1));
         assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
         assert!(j.evidence.min_detectable_per_min.is_some());
+    }
+
+    #[test]
+    fn a_late_rise_of_a_flat_count_is_not_proven_clean() {
+        // FDs flat at 9 for 10 minutes, then 12 for the last 20 s.
+        let t: Vec<f64> = (0..600).map(f64::from).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|v| if *v < 580.0 { 9.0 } else { 12.0 })
+            .collect();
+        let mut p = Params::new(0.1);
+        p.quantum = 1.0;
+        let j = judge(&t, &y, &p);
+        assert_ne!(j.verdict, Verdict::Clean, "{}", j.reason);
+        assert!(j.ci_high > 0.1, "{}", j.ci_high);
+        // Flat with a blip that came back: still clean.
+        let y: Vec<f64> = t
+            .iter()
+            .map(|v| {
+                if (300.0..320.0).contains(v) {
+                    12.0
+                } else {
+                    9.0
+                }
+            })
+            .collect();
+        assert_eq!(judge(&t, &y, &p).verdict, Verdict::Clean);
+    }
+
+    #[test]
+    fn memory_needs_a_minimum_rise() {
+        // 0.5 MiB/min for 60 s: a clean line, but half a MiB is no evidence of a leak.
+        let (t, y) = line(60, 1.0, 0.5);
+        let mut p = Params::new(0.1);
+        assert_eq!(judge(&t, &y, &p).verdict, Verdict::Leak);
+        p.min_rise = MIN_MEMORY_RISE_MIB;
+        assert_eq!(judge(&t, &y, &p).verdict, Verdict::Inconclusive);
     }
 
     #[test]
