@@ -82,6 +82,22 @@ fn run_level_false_alarm_at_most_one_percent_per_profile() {
     }
 }
 
+/// One verdict on a whole 3 h AR(1) series (the detector alone, no run-level rule): the AR(1)
+/// variance floor under Hamed–Rao keeps this at ≤ 1 % (without it: ~2 %).
+#[test]
+fn single_verdict_false_alarms_on_ar1_noise() {
+    let n = 400;
+    let alarms = (0..n)
+        .filter(|seed| {
+            let s = generate(Family::Ar1Heavy, 0.0, 3.0 * 3600.0, 5.0, *seed);
+            let mut p = leak_sentinel::detect::Params::new(0.1);
+            p.warmup_s = 1080.0;
+            leak_sentinel::detect::judge(&s.t, &s.y, &p).verdict == Verdict::Leak
+        })
+        .count();
+    assert!(alarms * 100 <= n as usize, "{alarms} of {n}");
+}
+
 #[test]
 fn leaks_at_five_times_threshold_fail_within_the_standard_run() {
     let sch = schedule(Profile::Standard);
