@@ -1,83 +1,124 @@
-//! Calibration harness: scores the detector on labelled synthetic families and on the real
-//! traces of `../shared/traces` (or `$LEAK_SENTINEL_TRACES`), printing per family the
-//! false-alarm rate on clean series, the share proven clean, the detection rate at 2× and 5×
-//! the threshold, and the median minutes of data needed to detect a 5× leak.
+//! Calibration harness: replays each profile's real check schedule (quick, standard,
+//! production: warm-up, a check every interval, the clean streak against the duration, zero
+//! failed checks tolerated) through the live runner's check gate (`gate::replay`) on every
+//! synthetic family of `detect::synth`, and prints per profile and family: the run-level
+//! false-alarm rate on clean runs, the share of clean runs that pass, detection within the run at
+//! 2×, 5× and 20× the threshold, and the median minutes from warm-up end to the failing check at
+//! 10× (with the gate and, for comparison, failing on the first raw `leak` as before). Then the
+//! labelled real traces of `../shared/traces` (or `$LEAK_SENTINEL_TRACES`) replayed as a run.
 //!
-//! `cargo bench --bench calibrate` (env `CALIBRATE_N` = clean series per family, default 1000).
+//! `cargo bench --bench calibrate` (env `CALIBRATE_N` = clean runs per family and profile,
+//! default 1000; `CALIBRATE_LEAK_N` = runs per leak multiple, default 200; `CALIBRATE_PROFILES`
+//! = comma-separated subset).
 
-use leak_sentinel::analyze::{self, MetricKind};
+use leak_sentinel::analyze::{self, Settings};
 use leak_sentinel::detect::synth::{Family, generate};
-use leak_sentinel::detect::{Params, Verdict, judge};
+use leak_sentinel::gate::{self, Outcome, Replay, Schedule};
+use leak_sentinel::settings::Profile;
+use leak_sentinel::units::MIB;
 use std::path::PathBuf;
 
 const THRESHOLD: f64 = 0.1;
-const DURATION_S: f64 = 3.0 * 3600.0;
-const DT_S: f64 = 5.0;
 
-fn params(f: Family, span: f64) -> Params {
-    let mut p = Params::new(THRESHOLD);
-    p.warmup_s = 0.1 * span;
-    p.quantum = f.quantum();
-    p
+/// The run schedule and sampling interval of a profile, as `run` resolves them by default.
+fn schedule(p: Profile) -> (Schedule, f64) {
+    let (duration_s, check_every_s, sample_s, _) = p.defaults();
+    (
+        Schedule {
+            warmup_s: (0.1 * duration_s).min(1800.0),
+            check_every_s,
+            duration_s,
+            max_failed: 0,
+            confidence: 0.95,
+        },
+        sample_s,
+    )
 }
 
-struct Score {
+/// One run of `family` with a leak of `mult` × the threshold, replayed on `profile`'s schedule.
+fn run(f: Family, mult: f64, sch: &Schedule, dt: f64, seed: u64) -> Replay {
+    let s = generate(f, mult * THRESHOLD, sch.warmup_s + sch.duration_s, dt, seed);
+    let column = if f == Family::FdBlips {
+        ("fds".to_string(), s.y)
+    } else {
+        (
+            "rss_bytes".to_string(),
+            s.y.iter().map(|v| v * MIB).collect(),
+        )
+    };
+    gate::replay(&s.t, &[column], &Settings::default(), sch)
+}
+
+/// Minutes from warm-up end to the first check that judged `leak` before the run-level rule
+/// (the rule before it existed), when one did.
+fn raw_first_leak(r: &Replay, sch: &Schedule) -> Option<f64> {
+    r.checks
+        .iter()
+        .find(|c| {
+            c.failed
+                || c.metrics
+                    .iter()
+                    .any(|m| m.judgement.reason.contains("held by the run-level rule"))
+        })
+        .map(|c| (c.t_s - sch.warmup_s) / 60.0)
+}
+
+struct Row {
     family: &'static str,
     clean_n: usize,
     false_alarms: usize,
-    proven_clean: usize,
-    det2: f64,
-    det5: f64,
-    ttd5_min: f64,
+    passed: usize,
+    det: [f64; 3],
+    leak_passed: usize,
+    ttd10: f64,
+    ttd10_raw: f64,
 }
 
-fn score_family(f: Family, n: usize) -> Score {
-    let mut false_alarms = 0;
-    let mut proven_clean = 0;
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn score(profile: Profile, f: Family, n: usize, leak_n: usize) -> Row {
+    let (sch, dt) = schedule(profile);
+    let (mut false_alarms, mut passed) = (0, 0);
     for seed in 0..n as u64 {
-        let s = generate(f, 0.0, DURATION_S, DT_S, seed);
-        let span = s.t[s.t.len() - 1] - s.t[0];
-        match judge(&s.t, &s.y, &params(f, span)).verdict {
-            Verdict::Leak => false_alarms += 1,
-            Verdict::Clean => proven_clean += 1,
-            Verdict::Inconclusive => {}
+        match run(f, 0.0, &sch, dt, seed).outcome {
+            Some(Outcome::Leak(_)) => false_alarms += 1,
+            Some(Outcome::Passed) => passed += 1,
+            _ => {}
         }
     }
-    let leaks = (n / 2).max(50);
-    let mut det = [0usize; 2];
-    let mut ttd = Vec::new();
-    for (k, mult) in [2.0, 5.0].into_iter().enumerate() {
-        for seed in 0..leaks as u64 {
-            let s = generate(f, mult * THRESHOLD, DURATION_S, DT_S, 1_000_000 + seed);
-            let span = s.t[s.t.len() - 1] - s.t[0];
-            if judge(&s.t, &s.y, &params(f, span)).verdict == Verdict::Leak {
-                det[k] += 1;
-            }
-            // Time to detect: a live run with a fixed 10-minute warm-up, checked every 5 minutes.
-            if mult == 5.0 && seed < 100 {
-                let mut p = params(f, span);
-                p.warmup_s = 600.0;
-                let mut end = 900.0;
-                while end <= DURATION_S {
-                    let k = s.t.partition_point(|v| *v <= end);
-                    if judge(&s.t[..k], &s.y[..k], &p).verdict == Verdict::Leak {
-                        ttd.push(end / 60.0);
-                        break;
-                    }
-                    end += 300.0;
-                }
-            }
+    let mut det = [0.0; 3];
+    let mut leak_passed = 0;
+    for (k, mult) in [2.0, 5.0, 20.0].into_iter().enumerate() {
+        let mut caught = 0;
+        for seed in 0..leak_n as u64 {
+            let r = run(f, mult, &sch, dt, 1_000_000 + seed);
+            caught += usize::from(r.failed_at_s.is_some());
+            leak_passed += usize::from(r.outcome == Some(Outcome::Passed));
+        }
+        det[k] = caught as f64 / leak_n as f64;
+    }
+    let (mut ttd, mut raw) = (Vec::new(), Vec::new());
+    for seed in 0..(leak_n as u64).min(100) {
+        let r = run(f, 10.0, &sch, dt, 2_000_000 + seed);
+        if let Some(t) = r.failed_at_s {
+            ttd.push((t - sch.warmup_s) / 60.0);
+        }
+        if let Some(t) = raw_first_leak(&r, &sch) {
+            raw.push(t);
         }
     }
-    ttd.sort_by(f64::total_cmp);
-    Score {
+    Row {
         family: f.name(),
         clean_n: n,
         false_alarms,
-        proven_clean,
-        det2: det[0] as f64 / leaks as f64,
-        det5: det[1] as f64 / leaks as f64,
-        ttd5_min: ttd.get(ttd.len() / 2).copied().unwrap_or(f64::NAN),
+        passed,
+        det,
+        leak_passed,
+        ttd10: median(ttd),
+        ttd10_raw: median(raw),
     }
 }
 
@@ -94,7 +135,7 @@ fn real_traces() {
         return;
     };
     println!(
-        "\nreal traces ({}), default thresholds, warm-up 10 %:",
+        "\nreal traces ({}) replayed as a run: warm-up 20 %, a check every 60 s, zero tolerance:",
         dir.display()
     );
     let (mut ok, mut fa, mut miss) = (0, 0, 0);
@@ -106,24 +147,40 @@ fn real_traces() {
             println!("  {file}: unreadable");
             continue;
         };
-        let settings = analyze::Settings::default();
-        let result = analyze::analyze_table(&table, &settings);
+        let end = table.t.last().copied().unwrap_or(0.0);
+        let sch = Schedule {
+            warmup_s: 0.2 * end,
+            check_every_s: 60.0,
+            duration_s: (0.8 * end / 60.0).floor() * 60.0,
+            max_failed: 0,
+            confidence: 0.95,
+        };
         for (col, key) in [
             ("rss_bytes", "expected_memory"),
             ("fds", "expected_fds"),
             ("threads", "expected_threads"),
         ] {
             let want = lab[key].as_str().unwrap_or("");
-            let Some(m) = result.metrics.iter().find(|m| m.name == col) else {
+            let Some(values) = table.columns.iter().find(|(n, _)| n == col) else {
                 continue;
             };
-            let got = m.judgement.verdict.as_str();
-            let mark = match (want, got) {
-                ("clean", "leak") => {
+            let r = gate::replay(
+                &table.t,
+                std::slice::from_ref(values),
+                &Settings::default(),
+                &sch,
+            );
+            let got = match (&r.outcome, r.failed_at_s) {
+                (_, Some(t)) => format!("failed at {:.0} min", t / 60.0),
+                (Some(Outcome::Passed), _) => "passed".into(),
+                _ => "inconclusive".into(),
+            };
+            let mark = match (want, r.failed_at_s.is_some()) {
+                ("clean", true) => {
                     fa += 1;
                     "FALSE ALARM"
                 }
-                ("leak", v) if v != "leak" => {
+                ("leak", false) => {
                     miss += 1;
                     "MISSED"
                 }
@@ -132,59 +189,90 @@ fn real_traces() {
                     "ok"
                 }
             };
-            let unit = if m.kind == MetricKind::Memory {
-                "MiB/min"
-            } else {
-                "/min"
-            };
-            let b = |v: f64| {
-                if v <= f64::MIN || v >= f64::MAX {
-                    "∞".to_string()
-                } else {
-                    format!("{v:.3}")
-                }
-            };
-            println!(
-                "  {file:40} {col:10} want {want:6} got {got:12} {:8.3} {unit} [{}, {}]  {mark}",
-                m.judgement.slope_per_min,
-                b(m.judgement.ci_low),
-                b(m.judgement.ci_high)
-            );
+            println!("  {file:40} {col:10} want {want:11} run {got:20} {mark}");
         }
     }
     println!("  real traces: {ok} correct, {fa} false alarms, {miss} missed");
 }
 
 fn main() {
-    let n: usize = std::env::var("CALIBRATE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    println!(
-        "calibration: {n} clean series per family, {} h at {DT_S} s, threshold {THRESHOLD}/min, warm-up 10 %",
-        DURATION_S / 3600.0
-    );
-    let scores: Vec<Score> = std::thread::scope(|s| {
-        let handles: Vec<_> = Family::ALL
-            .iter()
-            .map(|f| s.spawn(move || score_family(*f, n)))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    println!(
-        "{:18} {:>11} {:>13} {:>9} {:>9} {:>16}",
-        "family", "false-alarm", "proven-clean", "det@2x", "det@5x", "median-ttd@5x"
-    );
-    for s in &scores {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let n = env("CALIBRATE_N", 1000);
+    let leak_n = env("CALIBRATE_LEAK_N", 200);
+    let profiles: Vec<Profile> = std::env::var("CALIBRATE_PROFILES")
+        .unwrap_or_else(|_| "quick,standard,production".into())
+        .split(',')
+        .filter_map(|p| Profile::parse(p.trim()).ok())
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |v| v.get());
+    for profile in profiles {
+        let (sch, dt) = schedule(profile);
         println!(
-            "{:18} {:>10.2}% {:>12.1}% {:>8.1}% {:>8.1}% {:>12.0} min",
-            s.family,
-            100.0 * s.false_alarms as f64 / s.clean_n as f64,
-            100.0 * s.proven_clean as f64 / s.clean_n as f64,
-            100.0 * s.det2,
-            100.0 * s.det5,
-            s.ttd5_min
+            "\nprofile {}: warm-up {:.0} min, a check every {:.0} s, duration {:.0} h, samples every {dt} s; \
+             {n} clean runs per family, {leak_n} per leak multiple; threshold {THRESHOLD}/min; \
+             run-level rule: O'Brien–Fleming boundary at α = {} capped at z = {}, min span {:.0} min",
+            profile.name(),
+            sch.warmup_s / 60.0,
+            sch.check_every_s,
+            sch.duration_s / 3600.0,
+            gate::RUN_ALPHA,
+            gate::Z_CAP,
+            gate::min_fail_span(sch.check_every_s, sch.duration_s) / 60.0
         );
+        // Families spread over the cores, one at a time per thread.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let rows = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(f) = Family::ALL.get(i) else { break };
+                        let row = score(profile, *f, n, leak_n);
+                        if let Ok(mut rows) = rows.lock() {
+                            rows.push((i, row));
+                        }
+                    }
+                });
+            }
+        });
+        let mut rows = rows.into_inner().unwrap_or_default();
+        rows.sort_by_key(|r| r.0);
+        println!(
+            "| {:16} | {:>11} | {:>10} | {:>7} | {:>7} | {:>8} | {:>11} | {:>14} | {:>18} |",
+            "family",
+            "false-alarm",
+            "passed",
+            "det@2×",
+            "det@5×",
+            "det@20×",
+            "leak passed",
+            "ttd@10× (min)",
+            "no-gate ttd@10×"
+        );
+        println!(
+            "|{:-<18}|{:-<13}|{:-<12}|{:-<9}|{:-<9}|{:-<10}|{:-<13}|{:-<16}|{:-<20}|",
+            "", "", "", "", "", "", "", "", ""
+        );
+        for (_, r) in rows {
+            println!(
+                "| {:16} | {:>10.2}% | {:>9.1}% | {:>6.1}% | {:>6.1}% | {:>7.1}% | {:>11} | {:>14.0} | {:>18.0} |",
+                r.family,
+                100.0 * r.false_alarms as f64 / r.clean_n.max(1) as f64,
+                100.0 * r.passed as f64 / r.clean_n.max(1) as f64,
+                100.0 * r.det[0],
+                100.0 * r.det[1],
+                100.0 * r.det[2],
+                r.leak_passed,
+                r.ttd10,
+                r.ttd10_raw
+            );
+        }
     }
     real_traces();
 }

@@ -657,6 +657,9 @@ pub fn judge_column(
     p.warmup_s = warmup_s;
     p.confidence = settings.confidence;
     p.quantum = if integer_valued { 1.0 } else { 0.0 };
+    if kind == MetricKind::Memory {
+        p.min_rise = detect::MIN_MEMORY_RISE_MIB;
+    }
     MetricResult {
         name: name.to_string(),
         kind,

@@ -159,6 +159,23 @@ pub struct AnalyzeArgs {
     /// Also write a self-contained HTML report with charts.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Replay a soak run on the recording: a check every --check-every after warm-up, the
+    /// run-level rule, the clean streak against --duration (exit 0 passed, 1 failed,
+    /// 3 inconclusive).
+    #[arg(long)]
+    pub as_run: bool,
+    /// With --as-run: quick, standard or production (defaults for the flags below).
+    #[arg(long, requires = "as_run")]
+    pub profile: Option<String>,
+    /// With --as-run: seconds between checks (default from the profile).
+    #[arg(long, requires = "as_run")]
+    pub check_every: Option<String>,
+    /// With --as-run: clean streak needed to pass (default from the profile).
+    #[arg(long, requires = "as_run")]
+    pub duration: Option<String>,
+    /// With --as-run: failed checks tolerated.
+    #[arg(long, requires = "as_run", default_value_t = 0)]
+    pub max_failed_checks: u32,
 }
 
 /// `run`.

@@ -489,3 +489,121 @@ fn unit_suffixed_columns_are_memory_in_the_contract_json() {
     assert_eq!(v["metrics"]["cache_kib"]["last_value"], 2.0);
     assert_eq!(v["metrics"]["queue_len"]["gate"], false);
 }
+
+#[test]
+fn as_run_replays_the_checks_and_ends_the_run() {
+    // d2 leaks 1 MiB/min: the replayed run fails, at a check after the minimum judged span.
+    let out = bin()
+        .args([
+            "analyze",
+            &trace("d2_python_leak_1mib_per_min.csv"),
+            "--as-run",
+            "--json",
+            "--warmup",
+            "300s",
+            "--check-every",
+            "60s",
+            "--duration",
+            "1200s",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let checks = v["checks"].as_array().expect("checks");
+    assert!(!checks.is_empty());
+    assert_eq!(checks[0]["t_s"], 360.0);
+    assert_eq!(checks[0]["failed"], false);
+    assert_eq!(checks[0]["metrics"]["rss_bytes"], "inconclusive");
+    let last = checks.last().expect("a last check");
+    assert_eq!(last["failed"], true);
+    assert_eq!(last["verdict"], "leak");
+    assert_eq!(last["metrics"]["rss_bytes"], "leak");
+    assert_eq!(v["run"]["outcome"], "failed");
+    assert_eq!(v["run"]["failed_at_s"], last["t_s"]);
+    // The plain analyze document is still there.
+    assert_eq!(v["metrics"]["rss_bytes"]["unit"], "MiB/min");
+}
+
+#[test]
+fn as_run_passes_a_clean_recording_and_prints_each_check() {
+    let out = bin()
+        .args([
+            "analyze",
+            &trace("d7_python_thread_pool_warmup.csv"),
+            "--as-run",
+            "--warmup",
+            "300s",
+            "--check-every",
+            "120s",
+            "--duration",
+            "1080s",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("check   1 at"), "{text}");
+    assert!(text.contains("run: passed"), "{text}");
+}
+
+#[test]
+fn as_run_on_a_recording_shorter_than_the_run_is_inconclusive() {
+    let out = bin()
+        .args([
+            "analyze",
+            &trace("d5_redis_fixed_keyspace_benchmark.csv"),
+            "--as-run",
+            "--json",
+            "--profile",
+            "quick",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["run"]["outcome"], "inconclusive");
+    assert!(v["run"]["failed_at_s"].is_null());
+}
+
+#[test]
+fn as_run_flags_are_validated() {
+    for args in [
+        vec!["analyze", "x.csv", "--as-run", "--profile", "weekly"],
+        vec!["analyze", "x.csv", "--as-run", "--check-every", "soon"],
+        vec!["analyze", "x.csv", "--profile", "quick"],
+    ] {
+        let out = bin().args(&args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn detail_columns_never_decide_the_overall_verdict() {
+    // Gate columns flat; a sparse PSS column that climbs: reported, but the verdict is clean.
+    let mut text = String::from("t_seconds,rss_bytes,pss_bytes,fds\n");
+    for i in 0..1200 {
+        let pss = if i % 30 == 0 {
+            format!("{}", 50_000_000 + i * 20_000)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!("{i},80000000,{pss},9\n"));
+    }
+    let f = csv(&text);
+    let out = bin()
+        .args(["analyze", &f.path().display().to_string(), "--json"])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["metrics"]["pss_bytes"]["verdict"], "leak");
+    assert_eq!(v["verdict"], "clean");
+    assert_eq!(out.status.code(), Some(0));
+}

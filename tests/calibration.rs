@@ -1,53 +1,152 @@
-//! Calibration checks with fixed seeds: false alarms on clean synthetic series, detection of
-//! leaks at 5× the threshold, and a live-run replay (a verdict at every check, zero tolerance)
-//! on the real labelled traces in tests/data/traces.
+//! Calibration checks with fixed seeds, at the level that matters: the *run*. Each profile's
+//! real check schedule (warm-up, a check every interval, the clean streak against the duration,
+//! zero failed checks tolerated) is replayed through the live runner's check gate
+//! (`gate::replay`) on the synthetic families, and on the labelled real traces in
+//! tests/data/traces. Fewer runs than the bench (`cargo bench --bench calibrate`, ≥ 1,000 per
+//! family) and samples every 30 s instead of 5 s so the file stays well under a minute in
+//! release; the seeds are fixed, so a result never flickers.
 
 use leak_sentinel::analyze::{self, Settings};
+use leak_sentinel::detect::Verdict;
 use leak_sentinel::detect::synth::{Family, generate};
-use leak_sentinel::detect::{Params, Verdict, judge};
+use leak_sentinel::gate::{self, Outcome, Replay, Schedule};
+use leak_sentinel::settings::Profile;
+use leak_sentinel::units::MIB;
 use std::path::Path;
 
-fn params(f: Family, span: f64) -> Params {
-    let mut p = Params::new(0.1);
-    p.warmup_s = 0.1 * span;
-    p.quantum = f.quantum();
-    p
+const DT_S: f64 = 30.0;
+
+fn schedule(p: Profile) -> Schedule {
+    let (duration_s, check_every_s, _, _) = p.defaults();
+    Schedule {
+        warmup_s: (0.1 * duration_s).min(1800.0),
+        check_every_s,
+        duration_s,
+        max_failed: 0,
+        confidence: 0.95,
+    }
+}
+
+fn run(f: Family, mult: f64, sch: &Schedule, seed: u64) -> Replay {
+    run_at(f, mult, sch, seed, DT_S)
+}
+
+fn run_at(f: Family, mult: f64, sch: &Schedule, seed: u64, dt_s: f64) -> Replay {
+    let s = generate(f, mult * 0.1, sch.warmup_s + sch.duration_s, dt_s, seed);
+    let column = if f == Family::FdBlips {
+        ("fds".to_string(), s.y)
+    } else {
+        (
+            "rss_bytes".to_string(),
+            s.y.iter().map(|v| v * MIB).collect(),
+        )
+    };
+    gate::replay(&s.t, &[column], &Settings::default(), sch)
+}
+
+/// Runs `count` seeds from `first` on two threads; returns the replays' outcomes.
+fn outcomes(f: Family, mult: f64, sch: &Schedule, first: u64, count: u64) -> Vec<Replay> {
+    std::thread::scope(|s| {
+        let half = count / 2;
+        let a = s.spawn(move || {
+            (first..first + half)
+                .map(|seed| run(f, mult, sch, seed))
+                .collect::<Vec<_>>()
+        });
+        let mut b: Vec<Replay> = (first + half..first + count)
+            .map(|seed| run(f, mult, sch, seed))
+            .collect();
+        let mut all = a.join().expect("worker thread");
+        all.append(&mut b);
+        all
+    })
 }
 
 #[test]
-fn false_alarms_at_most_one_percent_per_family() {
+fn run_level_false_alarm_at_most_one_percent_per_profile() {
+    let n = 100;
+    for profile in [Profile::Standard, Profile::Production] {
+        let sch = schedule(profile);
+        for f in Family::ALL {
+            let alarms = outcomes(f, 0.0, &sch, 0, n)
+                .iter()
+                .filter(|r| r.failed_at_s.is_some())
+                .count();
+            assert!(
+                alarms as u64 * 100 <= n,
+                "{} {}: {alarms} of {n} clean runs failed",
+                profile.name(),
+                f.name()
+            );
+        }
+    }
+}
+
+/// One verdict on a whole 3 h AR(1) series (the detector alone, no run-level rule): the AR(1)
+/// variance floor under Hamed–Rao keeps this at ≤ 1 % (without it: ~2 %).
+#[test]
+fn single_verdict_false_alarms_on_ar1_noise() {
+    let n = 400;
+    let alarms = (0..n)
+        .filter(|seed| {
+            let s = generate(Family::Ar1Heavy, 0.0, 3.0 * 3600.0, 5.0, *seed);
+            let mut p = leak_sentinel::detect::Params::new(0.1);
+            p.warmup_s = 1080.0;
+            leak_sentinel::detect::judge(&s.t, &s.y, &p).verdict == Verdict::Leak
+        })
+        .count();
+    assert!(alarms * 100 <= n as usize, "{alarms} of {n}");
+}
+
+#[test]
+fn leaks_at_five_times_threshold_fail_within_the_standard_run() {
+    let sch = schedule(Profile::Standard);
+    let n = 40;
     for f in Family::ALL {
-        let n = 1000;
-        let alarms = (0..n)
-            .filter(|seed| {
-                let s = generate(f, 0.0, 3.0 * 3600.0, 5.0, *seed);
-                let span = s.t[s.t.len() - 1];
-                judge(&s.t, &s.y, &params(f, span)).verdict == Verdict::Leak
-            })
+        if Family::FALSE_PASS.contains(&f) {
+            continue;
+        }
+        let caught = outcomes(f, 5.0, &sch, 10_000, n)
+            .iter()
+            .filter(|r| r.failed_at_s.is_some())
             .count();
         assert!(
-            alarms * 100 <= n as usize,
-            "{}: {alarms} false alarms in {n}",
+            caught as u64 * 100 >= 95 * n,
+            "{}: {caught} of {n} leaks at 5× failed the run",
             f.name()
         );
     }
 }
 
 #[test]
-fn leaks_at_five_times_threshold_detected() {
-    for f in Family::ALL {
-        let n = 200;
-        let caught = (0..n)
-            .filter(|seed| {
-                let s = generate(f, 0.5, 3.0 * 3600.0, 5.0, 10_000 + *seed);
-                let span = s.t[s.t.len() - 1];
-                judge(&s.t, &s.y, &params(f, span)).verdict == Verdict::Leak
-            })
-            .count();
+fn false_pass_families_never_pass() {
+    let sch = schedule(Profile::Standard);
+    for f in Family::FALSE_PASS {
+        for mult in [2.0, 5.0, 20.0] {
+            for r in outcomes(f, mult, &sch, 20_000, 30) {
+                assert_ne!(
+                    r.outcome,
+                    Some(Outcome::Passed),
+                    "{} at {mult}×: a leaking run passed",
+                    f.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_overwhelming_leak_fails_at_the_first_check_allowed() {
+    // 50× the threshold in white noise, sampled at the profile's 5 s: failed at the first check
+    // past the minimum span.
+    let sch = schedule(Profile::Standard);
+    let first = sch.warmup_s + gate::min_fail_span(sch.check_every_s, sch.duration_s);
+    for seed in 30_000..30_010 {
+        let r = run_at(Family::White, 50.0, &sch, seed, 5.0);
+        let t = r.failed_at_s.expect("a 50× leak fails");
         assert!(
-            caught * 100 >= 95 * n as usize,
-            "{}: caught {caught} of {n}",
-            f.name()
+            t <= first + 1e-6,
+            "failed at {t} s, first allowed {first} s"
         );
     }
 }
@@ -60,17 +159,26 @@ struct Label {
     expected_threads: String,
 }
 
+fn traces() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces")
+}
+
 fn labels() -> Vec<Label> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces");
-    let text = std::fs::read_to_string(dir.join("labels.json")).expect("labels.json in tests/data");
+    let text =
+        std::fs::read_to_string(traces().join("labels.json")).expect("labels.json in tests/data");
     serde_json::from_str(&text).expect("labels.json parses")
+}
+
+/// d10 (a JVM committing heap) is not scored for memory: from RSS alone it is growth like a
+/// leak's, and no rule may be tuned to call it clean (its note in labels.json).
+fn scored(want: &str) -> bool {
+    want == "leak" || want == "clean"
 }
 
 #[test]
 fn real_traces_get_their_labels() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces");
     for lab in labels() {
-        let table = analyze::read_csv(&dir.join(&lab.file)).expect("trace parses");
+        let table = analyze::read_csv(&traces().join(&lab.file)).expect("trace parses");
         let a = analyze::analyze_table(&table, &Settings::default());
         for (col, want) in [
             ("rss_bytes", &lab.expected_memory),
@@ -78,6 +186,9 @@ fn real_traces_get_their_labels() {
             ("fds", &lab.expected_fds),
             ("threads", &lab.expected_threads),
         ] {
+            if !scored(want) {
+                continue;
+            }
             let m = a
                 .metrics
                 .iter()
@@ -105,48 +216,46 @@ fn real_traces_get_their_labels() {
     }
 }
 
-/// As `../shared/tools/replay_checks.py` does: warm-up fixed at 20 % of the trace, then a verdict
-/// on every prefix each minute from 3 minutes after warm-up. No check may false-alarm and every
-/// leak must be caught.
+/// As `../shared/tools/replay_checks.py` does with `analyze --as-run`: warm-up 20 % of the
+/// trace, a check every minute, the duration the rest of the trace. No clean trace may fail the
+/// run and every leak must.
 #[test]
-fn replay_every_check_on_real_traces() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces");
+fn real_traces_replayed_as_a_run() {
     for lab in labels() {
-        let table = analyze::read_csv(&dir.join(&lab.file)).expect("trace parses");
+        let table = analyze::read_csv(&traces().join(&lab.file)).expect("trace parses");
         let end = table.t[table.t.len() - 1];
-        let warmup = 0.2 * end;
-        let settings = Settings {
-            warmup_s: Some(warmup),
-            ..Settings::default()
+        let sch = Schedule {
+            warmup_s: (0.2 * end).round(),
+            check_every_s: 60.0,
+            duration_s: (end - (0.2 * end).round()).round(),
+            max_failed: 0,
+            confidence: 0.95,
         };
         for (col, want) in [
             ("rss_bytes", &lab.expected_memory),
             ("fds", &lab.expected_fds),
             ("threads", &lab.expected_threads),
         ] {
-            let values = &table
+            if !scored(want) {
+                continue;
+            }
+            let values = table
                 .columns
                 .iter()
                 .find(|(n, _)| n == col)
-                .expect("column")
-                .1;
-            let mut caught = false;
-            let mut check = warmup + 180.0;
-            while check <= end + 1e-9 {
-                let k = table.t.partition_point(|v| *v <= check);
-                let m = analyze::judge_column(col, &table.t[..k], &values[..k], &settings, warmup);
-                if m.judgement.verdict == Verdict::Leak {
-                    assert_eq!(
-                        want, "leak",
-                        "{} {col}: false alarm at {check} s: {}",
-                        lab.file, m.judgement.reason
-                    );
-                    caught = true;
+                .expect("column");
+            let r = gate::replay(
+                &table.t,
+                std::slice::from_ref(values),
+                &Settings::default(),
+                &sch,
+            );
+            match (want.as_str(), r.failed_at_s) {
+                ("clean", Some(t)) => {
+                    panic!("{} {col}: false alarm at {t} s: {:?}", lab.file, r.outcome)
                 }
-                check += 60.0;
-            }
-            if want == "leak" {
-                assert!(caught, "{} {col}: leak never caught", lab.file);
+                ("leak", None) => panic!("{} {col}: leak never caught", lab.file),
+                _ => {}
             }
         }
     }

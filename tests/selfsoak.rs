@@ -17,7 +17,14 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
             .arg("--state-dir")
             .arg(first_state.path())
             .args(["run", "--name", "first", "--plain", "--warmup", "5s"])
-            .args(["--check-every", "10s", "--sample-every", "50ms", "--detail-every", "5s"])
+            .args([
+                "--check-every",
+                "10s",
+                "--sample-every",
+                "50ms",
+                "--detail-every",
+                "5s",
+            ])
             .args(["--duration", "10m", "--"])
             .arg(bin())
             .args(["workload", "clean"])
@@ -26,14 +33,31 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
             .expect("first sentinel"),
     );
     let pid = first.0.id().to_string();
-    wait_for("the first sentinel to start", Duration::from_secs(20), || {
-        first_state.path().join("runs/first/status.json").exists()
-    });
+    wait_for(
+        "the first sentinel to start",
+        Duration::from_secs(20),
+        || first_state.path().join("runs/first/status.json").exists(),
+    );
     let out = Command::new(bin())
         .arg("--state-dir")
         .arg(second_state.path())
-        .args(["run", "--name", "second", "--plain", "--no-children", "--pid", &pid])
-        .args(["--warmup", "20s", "--check-every", "10s", "--sample-every", "500ms"])
+        .args([
+            "run",
+            "--name",
+            "second",
+            "--plain",
+            "--no-children",
+            "--pid",
+            &pid,
+        ])
+        .args([
+            "--warmup",
+            "20s",
+            "--check-every",
+            "10s",
+            "--sample-every",
+            "500ms",
+        ])
         .args(["--duration", "70s"])
         .output()
         .expect("second sentinel");
@@ -51,5 +75,8 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
         .iter()
         .filter_map(|s| s.get(leak_sentinel::sample::Metric::RssBytes))
         .fold(0.0, f64::max);
-    assert!(max_rss < 30.0 * 1048576.0, "the first sentinel peaked at {max_rss} bytes RSS");
+    assert!(
+        max_rss < 30.0 * 1048576.0,
+        "the first sentinel peaked at {max_rss} bytes RSS"
+    );
 }

@@ -1,10 +1,14 @@
-//! `analyze FILE`: the detector over a recorded CSV, as a table, the contract JSON or an HTML page.
+//! `analyze FILE`: the detector over a recorded CSV, as a table, the contract JSON or an HTML page;
+//! with `--as-run`, a soak run replayed over the recording through the live runner's check gate.
 
 use super::{rate, write_user_file};
 use crate::analyze::{self, Settings};
 use crate::cli::AnalyzeArgs;
+use crate::detect::Verdict;
 use crate::exit::{Exit, usage};
+use crate::gate::{self, Outcome, Schedule};
 use crate::render;
+use crate::settings::Profile;
 use crate::units::{RateKind, parse_duration};
 use anyhow::Result;
 
@@ -44,17 +48,91 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
         );
     }
     let table = analyze::read_csv(&a.file).map_err(|e| usage(e.to_string()))?;
-    let result = analyze::analyze_table(&table, &settings);
+    let schedule = if a.as_run {
+        Some(schedule(a, &mut settings)?)
+    } else {
+        None
+    };
+    let mut result = analyze::analyze_table(&table, &settings);
+    // The overall verdict comes from the gate columns only (SPEC.md): sparse detail columns
+    // (PSS/USS, FD kinds) are reported but never decide it.
+    let gate_cols = gate::gate_columns(table.columns.iter().map(|(n, _)| n.as_str()));
+    if !gate_cols.is_empty() {
+        result.verdict = Verdict::combine(
+            result
+                .metrics
+                .iter()
+                .filter(|m| gate_cols.contains(&m.name))
+                .map(|m| m.judgement.verdict),
+        );
+    }
     if let Some(path) = &a.html {
         let name = a.file.display().to_string();
         let page =
             render::html::render(&super::report_data::analysis_report(&name, &table, &result))?;
         write_user_file(path, page.as_bytes())?;
     }
+    if let Some(schedule) = schedule {
+        let columns: Vec<(String, Vec<f64>)> = table
+            .columns
+            .iter()
+            .filter(|(n, _)| gate_cols.contains(n))
+            .cloned()
+            .collect();
+        let replay = gate::replay(&table.t, &columns, &settings, &schedule);
+        if a.json {
+            let mut doc = render::analysis::to_json(&result);
+            render::analysis::add_replay_json(&mut doc, &replay, &gate_cols);
+            println!("{doc}");
+        } else {
+            print!("{}", render::analysis::replay_text(&replay, &schedule));
+        }
+        return Ok(match replay.outcome {
+            Some(Outcome::Passed) => Exit::Passed,
+            Some(Outcome::Leak(_)) => Exit::Leak,
+            Some(Outcome::Inconclusive(_)) | None => Exit::Inconclusive,
+        });
+    }
     if a.json {
-        println!("{}", render::analysis::to_json(&result));
+        let mut doc = render::analysis::to_json(&result);
+        doc["gate_metrics"] = serde_json::json!(gate_cols);
+        println!("{doc}");
     } else {
         print!("{}", render::analysis::to_text(&result));
     }
     Ok(Exit::of_verdict(result.verdict))
+}
+
+/// The run schedule of `--as-run`: the profile's defaults, overridden by the flags; the
+/// warm-up a run would use (10 % of the duration, at most 30 minutes) unless `--warmup` is given.
+fn schedule(a: &AnalyzeArgs, settings: &mut Settings) -> Result<Schedule> {
+    let profile = Profile::parse(a.profile.as_deref().unwrap_or("standard"))?;
+    let (d_duration, d_check, _, _) = profile.defaults();
+    let secs = |flag: &str, v: &Option<String>, default: f64| -> Result<f64> {
+        match v {
+            Some(text) => {
+                let d = parse_duration(text).map_err(|e| usage(format!("--{flag}: {e}")))?;
+                Ok(d.as_secs_f64())
+            }
+            None => Ok(default),
+        }
+    };
+    let duration_s = secs("duration", &a.duration, d_duration)?;
+    let check_every_s = secs("check-every", &a.check_every, d_check)?;
+    if check_every_s <= 0.0 {
+        return Err(usage(format!(
+            "--check-every: '{}' must be longer than zero",
+            a.check_every.as_deref().unwrap_or("")
+        )));
+    }
+    let warmup_s = *settings
+        .warmup_s
+        .get_or_insert((0.1 * duration_s).min(1800.0));
+    Ok(Schedule {
+        warmup_s,
+        check_every_s,
+        duration_s,
+        max_failed: a.max_failed_checks,
+        confidence: settings.confidence,
+    })
 }

@@ -204,12 +204,18 @@ pub struct SenSlope {
     pub inflation: f64,
     /// Effective number of points (`n / inflation`).
     pub effective_n: f64,
+    /// One-sided standardised evidence that the slope exceeds the `reference` slope:
+    /// `(#{slopes > ref} − #{slopes ≤ ref} − 1) / √Var(S)`. The Sen lower bound at two-sided
+    /// confidence `c` exceeds `ref` exactly when this is at least `z_{(1+c)/2}` (same ranks as
+    /// Gilbert's interval), so a caller can ask "would the lower bound clear the threshold at a
+    /// stricter level?" without refitting (the group-sequential gate does).
+    pub z_vs_reference: f64,
 }
 
 /// Sen's slope of `(t, y)` with a two-sided interval at `confidence`, its Mann–Kendall variance
 /// corrected for autocorrelation (Hamed–Rao). O(n²) in the number of points: callers pass block
 /// summaries (a few hundred points), never raw samples.
-pub fn sen_slope(t: &[f64], y: &[f64], confidence: f64) -> Option<SenSlope> {
+pub fn sen_slope(t: &[f64], y: &[f64], confidence: f64, reference: f64) -> Option<SenSlope> {
     let n = t.len().min(y.len());
     if n < 2 {
         return None;
@@ -258,6 +264,16 @@ pub fn sen_slope(t: &[f64], y: &[f64], confidence: f64) -> Option<SenSlope> {
     } else {
         None
     };
+    let at_or_below = slopes.partition_point(|v| *v <= reference) as f64;
+    let margin = (mf - at_or_below) - at_or_below - 1.0;
+    let z_vs_reference = if var_s > 0.0 {
+        margin / var_s.sqrt()
+    } else if margin > 0.0 {
+        1e6
+    } else {
+        -1e6
+    }
+    .clamp(-1e6, 1e6);
     Some(SenSlope {
         slope,
         low,
@@ -266,6 +282,7 @@ pub fn sen_slope(t: &[f64], y: &[f64], confidence: f64) -> Option<SenSlope> {
         var_s,
         inflation,
         effective_n: n as f64 / inflation,
+        z_vs_reference,
     })
 }
 
@@ -308,13 +325,13 @@ mod tests {
     fn sen_slope_exact_line_and_degenerate_input() {
         let t: Vec<f64> = (0..20).map(f64::from).collect();
         let y: Vec<f64> = t.iter().map(|v| 2.0 * v + 1.0).collect();
-        let s = sen_slope(&t, &y, 0.95).expect("enough points");
+        let s = sen_slope(&t, &y, 0.95, 0.0).expect("enough points");
         assert_eq!(s.slope, 2.0);
         assert_eq!(s.low, Some(2.0));
         assert_eq!(s.high, Some(2.0));
-        assert!(sen_slope(&[1.0], &[1.0], 0.95).is_none());
-        assert!(sen_slope(&[1.0, 1.0], &[1.0, 2.0], 0.95).is_none());
-        let flat = sen_slope(&t, &[5.0; 20], 0.95).expect("enough points");
+        assert!(sen_slope(&[1.0], &[1.0], 0.95, 0.0).is_none());
+        assert!(sen_slope(&[1.0, 1.0], &[1.0, 2.0], 0.95, 0.0).is_none());
+        let flat = sen_slope(&t, &[5.0; 20], 0.95, 0.0).expect("enough points");
         assert_eq!((flat.slope, flat.s), (0.0, 0.0));
     }
 
@@ -324,7 +341,7 @@ mod tests {
         // M1 = (45 − 21.91)/2 = 11.54 → 12th slope; M2+1 = 34.46 → 34th slope.
         let t: Vec<f64> = (0..10).map(f64::from).collect();
         let y = [0.0, 3.0, 1.0, 4.0, 2.0, 6.0, 5.0, 8.0, 7.0, 9.0];
-        let s = sen_slope(&t, &y, 0.95).expect("enough points");
+        let s = sen_slope(&t, &y, 0.95, 0.0).expect("enough points");
         let mut all = vec![];
         for i in 0..10 {
             for j in (i + 1)..10 {

@@ -27,11 +27,24 @@ pub enum Family {
     FdBlips,
     /// White noise with sampling gaps (the sentinel paused, a host suspended).
     Gaps,
+    /// A bounded collector sawtooth slower than the check interval: period 3–15 minutes,
+    /// 20–120 MiB per cycle (a JVM old generation, a Go heap at a low GOGC pace).
+    SlowSawtooth,
+    /// JVM-like heap expansion: the committed heap grows in 3–6 steps whose size halves each
+    /// time and whose spacing doubles (first after 2–10 minutes), then stays: bounded growth
+    /// that settles.
+    HeapSteps,
+    /// A leak that repeats in steps: +X every T (T = 20–150 minutes), X = rate·T, flat between
+    /// (a nightly batch, a cache that never evicts one key per cycle). Clean: flat with noise.
+    RepeatingSteps,
+    /// A leak that pauses: grows at the rate for the first 2 hours after the start, then flat.
+    /// Clean: flat with noise.
+    PausedLeak,
 }
 
 impl Family {
     /// Every family, in report order.
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 11] = [
         Family::White,
         Family::Ar1Heavy,
         Family::Sawtooth,
@@ -39,7 +52,15 @@ impl Family {
         Family::Steps,
         Family::FdBlips,
         Family::Gaps,
+        Family::SlowSawtooth,
+        Family::HeapSteps,
+        Family::RepeatingSteps,
+        Family::PausedLeak,
     ];
+
+    /// Families whose leak hides in a way that made older rules pass it: a run on them must
+    /// fail or end inconclusive, never pass.
+    pub const FALSE_PASS: [Family; 2] = [Family::RepeatingSteps, Family::PausedLeak];
 
     /// Short name for tables.
     pub fn name(self) -> &'static str {
@@ -51,6 +72,10 @@ impl Family {
             Family::Steps => "step-leak/steps",
             Family::FdBlips => "fd-blips",
             Family::Gaps => "gaps",
+            Family::SlowSawtooth => "slow-sawtooth",
+            Family::HeapSteps => "heap-expansion",
+            Family::RepeatingSteps => "repeating-steps",
+            Family::PausedLeak => "paused-leak",
         }
     }
 
@@ -197,6 +222,60 @@ pub fn generate(
                 t.push(ts);
                 y.push(base + leak(ts) + sigma * gauss(&mut rng));
                 ts += dt_s;
+            }
+        }
+        Family::SlowSawtooth => {
+            let period = 180.0 + 720.0 * rng.random::<f64>();
+            let amp = 20.0 + 100.0 * rng.random::<f64>();
+            let sigma = 0.1 + 0.5 * rng.random::<f64>();
+            let phase0 = rng.random::<f64>() * period;
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                let phase = ((ts + phase0) % period) / period;
+                t.push(ts);
+                y.push(base + leak(ts) + amp * phase + sigma * gauss(&mut rng));
+            }
+        }
+        Family::HeapSteps => {
+            let first = 120.0 + 480.0 * rng.random::<f64>();
+            let size0 = 10.0 + 60.0 * rng.random::<f64>();
+            let steps = rng.random_range(3..=6);
+            let sigma = 0.05 + 0.5 * rng.random::<f64>();
+            let mut at = Vec::with_capacity(steps);
+            let (mut when, mut size) = (first, size0);
+            for _ in 0..steps {
+                at.push((when, size));
+                when += first * 2f64.powi(at.len() as i32);
+                size /= 2.0;
+            }
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                let heap: f64 = at.iter().filter(|(w, _)| ts >= *w).map(|(_, s)| s).sum();
+                t.push(ts);
+                y.push(base + heap + leak(ts) + sigma * gauss(&mut rng));
+            }
+        }
+        Family::RepeatingSteps => {
+            let every = 1200.0 + 7800.0 * rng.random::<f64>();
+            let first = every * rng.random::<f64>();
+            let sigma = 0.1 + 1.0 * rng.random::<f64>();
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                let k = if ts >= first {
+                    ((ts - first) / every).floor() + 1.0
+                } else {
+                    0.0
+                };
+                t.push(ts);
+                y.push(base + k * leak_per_min * every / 60.0 + sigma * gauss(&mut rng));
+            }
+        }
+        Family::PausedLeak => {
+            let sigma = 0.1 + 2.0 * rng.random::<f64>();
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                t.push(ts);
+                y.push(base + leak(ts.min(7200.0)) + sigma * gauss(&mut rng));
             }
         }
     }

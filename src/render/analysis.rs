@@ -3,6 +3,7 @@
 
 use crate::analyze::{Analysis, MetricResult};
 use crate::detect::{Judgement, Verdict, human_secs};
+use crate::gate::{Outcome, Replay, Schedule};
 use serde_json::{Map, Value, json};
 
 /// Schema version of the analysis JSON; bump only when adding fields.
@@ -128,6 +129,117 @@ pub fn to_text(a: &Analysis) -> String {
         if !s.is_empty() {
             out.push_str(&format!("  {:width$}  {s}\n", "", width = m.name.len()));
         }
+    }
+    out
+}
+
+/// Adds `checks` and `run` of `analyze --as-run` (SPEC.md) to the analyze document.
+pub fn add_replay_json(doc: &mut Value, r: &Replay, gate: &[String]) {
+    let checks: Vec<Value> = r
+        .checks
+        .iter()
+        .map(|c| {
+            let metrics: Map<String, Value> = c
+                .metrics
+                .iter()
+                .map(|m| (m.name.clone(), json!(m.judgement.verdict.as_str())))
+                .collect();
+            let detail: Map<String, Value> = c
+                .metrics
+                .iter()
+                .map(|m| {
+                    (
+                        m.name.clone(),
+                        json!({
+                            "slope_per_min": round6(m.judgement.slope_per_min),
+                            "ci_low": bound(m.judgement.ci_low),
+                            "ci_high": bound(m.judgement.ci_high),
+                            "z_vs_threshold": m.judgement.evidence.z_vs_threshold.map(round6),
+                            "reason": m.judgement.reason,
+                        }),
+                    )
+                })
+                .collect();
+            json!({
+                "t_s": round6(c.t_s),
+                "verdict": c.verdict.as_str(),
+                "failed": c.failed,
+                "metrics": metrics,
+                "detail": detail,
+            })
+        })
+        .collect();
+    let (outcome, reason) = outcome_words(r);
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("gate_metrics".into(), json!(gate));
+        obj.insert("checks".into(), Value::Array(checks));
+        obj.insert(
+            "run".into(),
+            json!({
+                "outcome": outcome,
+                "failed_at_s": r.failed_at_s.map(round6),
+                "clean_streak_s": round6(r.streak_s),
+                "reason": reason,
+            }),
+        );
+    }
+}
+
+fn outcome_words(r: &Replay) -> (&'static str, String) {
+    match &r.outcome {
+        Some(Outcome::Passed) => ("passed", "the clean streak reached the duration".into()),
+        Some(Outcome::Leak(why)) => ("failed", why.clone()),
+        Some(Outcome::Inconclusive(why)) => ("inconclusive", why.clone()),
+        None => (
+            "inconclusive",
+            format!(
+                "the recording ends before the run would: clean streak {} at the last check",
+                human_secs(r.streak_s)
+            ),
+        ),
+    }
+}
+
+/// `analyze --as-run` for people: one line per check, then how the run ended.
+pub fn replay_text(r: &Replay, s: &Schedule) -> String {
+    let mut out = format!(
+        "replaying a run: warm-up {}, a check every {}, duration {}, {} failed check(s) tolerated\n",
+        human_secs(s.warmup_s),
+        human_secs(s.check_every_s),
+        human_secs(s.duration_s),
+        s.max_failed
+    );
+    for (i, c) in r.checks.iter().enumerate() {
+        let words: Vec<String> = c
+            .metrics
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {} {:.3} {}",
+                    m.name,
+                    m.judgement.verdict,
+                    m.judgement.slope_per_min,
+                    m.kind.rate_unit()
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "check {:>3} at {:>9}: {:<12} {}{}\n",
+            i + 1,
+            human_secs(c.t_s),
+            verdict_word(c.verdict),
+            words.join(", "),
+            if c.failed { "  FAILED" } else { "" }
+        ));
+    }
+    let (outcome, reason) = outcome_words(r);
+    match r.failed_at_s {
+        Some(t) => out.push_str(&format!(
+            "\nrun: failed at check {} ({}): {reason}\n",
+            r.checks.len(),
+            human_secs(t)
+        )),
+        None => out.push_str(&format!("\nrun: {outcome}: {reason}\n")),
     }
     out
 }

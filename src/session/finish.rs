@@ -26,7 +26,8 @@ impl<C: Clock> Session<'_, C> {
         let samples = match self.store.samples(self.run_id) {
             Ok(v) => v,
             Err(e) => {
-                self.view.log(&format!("warning: reading the samples back: {e:#}"));
+                self.view
+                    .log(&format!("warning: reading the samples back: {e:#}"));
                 self.recent.last.clone()
             }
         };
@@ -284,8 +285,7 @@ impl<C: Clock> Session<'_, C> {
         let path = self.s.baseline.as_ref()?;
         match crate::files::load_baseline(path) {
             Ok(b) => {
-                let cur =
-                    crate::baseline::summarize(&self.s, samples, self.started_at, self.now());
+                let cur = crate::baseline::summarize(&self.s, samples, self.started_at, self.now());
                 let tol = crate::baseline::TOLERANCE_PCT;
                 Some(json!({
                     "baseline_file": path,
