@@ -122,6 +122,23 @@ pub enum Command {
     /// Built-in workloads for demos and tests (a leaky and a clean program).
     #[command(hide = true)]
     Workload(WorkloadArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Load it now:  source <(leak-sentinel completions bash)\n\
+        Install:  leak-sentinel completions bash > ~/.local/share/bash-completion/completions/leak-sentinel\n\
+        zsh: write _leak-sentinel into a directory of $fpath; fish: ~/.config/fish/completions/leak-sentinel.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per subcommand into a directory.
+    Man {
+        /// Write leak-sentinel.1 and leak-sentinel-SUBCOMMAND.1 pages into this directory.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
     /// Two short soak tests that catch a real leak and pass a clean program.
     Demo {
         /// Seconds each demo run lasts after warm-up (default 40).
