@@ -94,7 +94,7 @@ pub enum Command {
         json: bool,
     },
     /// Judge every series of a PromQL range query (Prometheus, VictoriaMetrics, Thanos, Mimir).
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Put a milestone annotation on Grafana (e.g. "W2 GC Optimization Deployed").
     Annotate {
         /// Annotation text.
@@ -122,6 +122,23 @@ pub enum Command {
     /// Built-in workloads for demos and tests (a leaky and a clean program).
     #[command(hide = true)]
     Workload(WorkloadArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Load it now:  source <(leak-sentinel completions bash)\n\
+        Install:  leak-sentinel completions bash > ~/.local/share/bash-completion/completions/leak-sentinel\n\
+        zsh: write _leak-sentinel into a directory of $fpath; fish: ~/.config/fish/completions/leak-sentinel.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per subcommand into a directory.
+    Man {
+        /// Write leak-sentinel.1 and leak-sentinel-SUBCOMMAND.1 pages into this directory.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
     /// Two short soak tests that catch a real leak and pass a clean program.
     Demo {
         /// Seconds each demo run lasts after warm-up (default 40).
@@ -267,6 +284,13 @@ pub struct RunArgs {
     /// Compare the run with a baseline saved by `baseline save` (report section, not the exit code).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Write a JUnit XML test report at the end (one testcase per gate metric), for CI.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a markdown summary (verdict table) at the end; also appended to
+    /// $GITHUB_STEP_SUMMARY when that is set.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
     /// Print plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -398,12 +422,29 @@ pub struct ScanArgs {
     /// memory (bytes, judged in MiB/min), fds, threads or generic.
     #[arg(long, default_value = "memory")]
     pub kind: String,
-    /// Warm-up excluded at the start of each series.
-    #[arg(long, default_value = "0s")]
-    pub warmup: String,
+    /// Warm-up excluded at the start of each series (default: 10 % of --range).
+    #[arg(long)]
+    pub warmup: Option<String>,
     /// Points per series the server returns at most per answer (Prometheus: 11,000).
     #[arg(long, default_value_t = 11_000)]
     pub max_points: usize,
+    /// Bytes read from one answer at most, e.g. 64MiB (default 512MiB; else
+    /// LEAK_SENTINEL_SCAN_MAX_BYTES).
+    #[arg(long, value_name = "SIZE")]
+    pub max_bytes: Option<String>,
+    /// Points held over the whole scan at most, all series together (default 20000000; else
+    /// LEAK_SENTINEL_SCAN_MAX_POINTS).
+    #[arg(long, value_name = "N")]
+    pub max_points_total: Option<String>,
+    /// Deadline of one request, body included (default 120s; else LEAK_SENTINEL_SCAN_TIMEOUT).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Write a JUnit XML test report: one testsuite per series.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a markdown summary (verdict table); also appended to $GITHUB_STEP_SUMMARY when set.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
     /// Concurrent requests.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,

@@ -71,6 +71,10 @@ pub struct FileConfig {
     pub grafana_token_file: Option<PathBuf>,
     /// Its time limit.
     pub on_leak_timeout: Option<String>,
+    /// JUnit XML file written at the end.
+    pub junit: Option<PathBuf>,
+    /// Markdown summary file written at the end.
+    pub summary_md: Option<PathBuf>,
 }
 
 /// Largest config file read, bytes (a real one is a few hundred; a bound keeps `--config
@@ -100,6 +104,31 @@ fn dur(flag: &str, s: &str) -> Result<f64> {
 
 fn rate(flag: &str, s: &str, kind: RateKind) -> Result<f64> {
     parse_rate(s, kind).map_err(|e| usage(format!("--{flag}: {e}")))
+}
+
+/// A CI output file (`--junit`, `--summary-md`): made absolute, so a `resume` from another
+/// directory writes the same file, and its directory must exist now — not six hours from now.
+pub fn ci_output(flag: &str, p: Option<&PathBuf>) -> Result<Option<PathBuf>> {
+    let Some(p) = p else { return Ok(None) };
+    if p.as_os_str().is_empty() || p.file_name().is_none() {
+        return Err(usage(format!(
+            "--{flag}: '{}' does not name a file",
+            p.display()
+        )));
+    }
+    let abs =
+        std::path::absolute(p).map_err(|e| usage(format!("--{flag}: '{}': {e}", p.display())))?;
+    let dir = abs.parent().unwrap_or(Path::new("/"));
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "--{flag}: directory '{}' does not exist",
+            dir.display()
+        )));
+    }
+    if abs.is_dir() {
+        return Err(usage(format!("--{flag}: '{}' is a directory", p.display())));
+    }
+    Ok(Some(abs))
 }
 
 /// Resolves profile → config file (`--config`, or `leak-sentinel.toml` in the working directory)
@@ -303,6 +332,11 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             .grafana_token_file
             .clone()
             .or(file.grafana_token_file.clone()),
+        junit: ci_output("junit", args.junit.as_ref().or(file.junit.as_ref()))?,
+        summary_md: ci_output(
+            "summary-md",
+            args.summary_md.as_ref().or(file.summary_md.as_ref()),
+        )?,
         baseline: match &args.baseline {
             Some(p) => {
                 // Fail now, not six hours from now.

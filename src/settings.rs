@@ -184,6 +184,12 @@ pub struct RunSettings {
     /// Grafana token file (the token itself is never stored).
     #[serde(default)]
     pub grafana_token_file: Option<PathBuf>,
+    /// JUnit XML written at the end of the run (absolute, so `resume` elsewhere writes the same).
+    #[serde(default)]
+    pub junit: Option<PathBuf>,
+    /// Markdown summary written at the end of the run (absolute).
+    #[serde(default)]
+    pub summary_md: Option<PathBuf>,
 }
 
 /// Default time limit of the `--on-leak` hook, seconds.
@@ -224,6 +230,8 @@ impl RunSettings {
             notify_format: None,
             grafana_url: None,
             grafana_token_file: None,
+            junit: None,
+            summary_md: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod analyze;
 pub mod demo;
+mod docs;
 pub mod health;
 mod monitoring;
 mod report;
@@ -86,6 +87,8 @@ pub fn main(cli: Cli) -> Result<Exit> {
             std::process::exit(code);
         }
         Command::Health { pid, cgroup, json } => health::health(pid, cgroup, json),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { output } => docs::man(output.as_deref()),
         Command::Demo { duration } => {
             parse_duration(&duration).map_err(|e| usage(format!("--duration: {e}")))?;
             demo::run(state, &duration)

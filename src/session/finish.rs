@@ -230,6 +230,16 @@ impl<C: Clock> Session<'_, C> {
                     .log(&format!("warning: could not update the report: {e:#}"));
             }
         }
+        // CI outputs from the final report: --junit, --summary-md, $GITHUB_STEP_SUMMARY. A file
+        // that cannot be written costs a warning; the verdict and exit code stand.
+        for w in super::ci::write_outputs(
+            self.s.junit.as_deref(),
+            self.s.summary_md.as_deref(),
+            || crate::render::junit::from_report(&report),
+            || crate::render::markdown::from_report(&report),
+        ) {
+            self.view.log(&format!("warning: {w}"));
+        }
         print!("{}", rr::summary_text(&report));
         Ok(exit)
     }

@@ -5,6 +5,7 @@
 //! [`finish`] the final report.
 
 mod check;
+pub mod ci;
 pub mod diagnosis;
 mod driver;
 mod finish;

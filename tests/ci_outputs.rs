@@ -1,0 +1,564 @@
+//! CI outputs of `run`, `resume` and `scan`: the JUnit file validated against the JUnit schema
+//! subset (`tests/data/junit.xsd`, with xmllint) and read by a real consumer (Python's
+//! junitparser); the markdown summary's verdict table (rendered with Python-Markdown when it is
+//! installed); `$GITHUB_STEP_SUMMARY` appended to. Live runs of the built-in workloads; scans
+//! against a recorded PromQL answer served on loopback.
+
+mod common;
+
+use common::{bin, free_port, ls};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn xsd() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit.xsd")
+}
+
+/// The file validates against the schema subset (xmllint must be installed: `.ci/run` does).
+fn assert_valid_junit(path: &Path) {
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(xsd())
+        .arg(path)
+        .output()
+        .expect("xmllint (Debian libxml2-utils) is installed");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
+/// What junitparser reads: per suite its counts and per case (name, result kind, message).
+fn junitparser(path: &Path) -> Value {
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml
+out = []
+for s in JUnitXml.fromfile(sys.argv[1]):
+    out.append({"name": s.name, "tests": s.tests, "failures": s.failures, "errors": s.errors,
+                "skipped": s.skipped, "time": s.time,
+                "cases": [{"name": c.name, "classname": c.classname, "time": c.time,
+                           "results": [{"kind": type(r).__name__, "message": r.message,
+                                        "type": r.type, "text": r.text} for r in c.result]}
+                          for c in s]})
+print(json.dumps(out))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "junitparser (pip install junitparser) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// The markdown rendered to HTML by Python-Markdown (tables extension), when installed: the
+/// table rows' cell texts.
+fn rendered_rows(md: &str) -> Option<Vec<Vec<String>>> {
+    let script = r#"
+import json, sys, html.parser
+try:
+    import markdown
+except ImportError:
+    print("null"); sys.exit(0)
+h = markdown.markdown(sys.stdin.read(), extensions=["tables"])
+class P(html.parser.HTMLParser):
+    rows, cell, cur = [], None, None
+    def handle_starttag(self, t, a):
+        if t == "tr": self.cur = []
+        if t in ("td", "th"): self.cell = ""
+    def handle_endtag(self, t):
+        if t in ("td", "th"): self.cur.append(self.cell.strip()); self.cell = None
+        if t == "tr": self.rows.append(self.cur)
+    def handle_data(self, d):
+        if self.cell is not None: self.cell += d
+p = P(); p.feed(h); print(json.dumps(p.rows))
+"#;
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(md.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// The verdict table's rows as cell texts, read from the markdown itself.
+fn table_rows(md: &str) -> Vec<Vec<String>> {
+    md.lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("|---"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().replace('\\', ""))
+                .collect()
+        })
+        .collect()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_leaking_run_writes_junit_summary_and_appends_the_step_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (junit, md, step) = (
+        dir.path().join("leak.xml"),
+        dir.path().join("leak.md"),
+        dir.path().join("step_summary"),
+    );
+    std::fs::write(&step, "## an earlier step's summary\n\n").expect("write");
+    let o = ls(&dir.path().join("state"))
+        .args([
+            "run",
+            "--name",
+            "ci-leaky",
+            "--plain",
+            "--warmup",
+            "2s",
+            "--check-every",
+            "2s",
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "30s",
+        ])
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--summary-md")
+        .arg(&md)
+        .env("GITHUB_STEP_SUMMARY", &step)
+        .arg("--")
+        .arg(bin())
+        .args(["workload", "leaky"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_valid_junit(&junit);
+    let suites = junitparser(&junit);
+    let s = &suites[0];
+    assert_eq!(s["name"], "leak-sentinel run ci-leaky");
+    assert_eq!(s["tests"], 3, "one testcase per gate metric: {s}");
+    let names: Vec<&str> = s["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["rss_anon_bytes", "fds", "threads"]);
+    let mem = &s["cases"][0]["results"][0];
+    assert_eq!(mem["kind"], "Failure", "{s}");
+    assert_eq!(mem["type"], "leak");
+    let msg = mem["message"].as_str().expect("message");
+    assert!(
+        msg.starts_with("leak: +") && msg.contains("MiB/min") && msg.contains("95% interval ["),
+        "{msg}"
+    );
+    let body = mem["text"].as_str().expect("text");
+    for needle in [
+        "rate: +",
+        "95% interval: [",
+        "threshold: 0.1 MiB/min",
+        "smallest detectable leak: ",
+        "report: ",
+    ] {
+        assert!(body.contains(needle), "{needle} in {body}");
+    }
+    // The report path in the failure is the run's real report.
+    let report = body
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("report line");
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(if Path::new(report).is_absolute() {
+            Path::new(report).to_path_buf()
+        } else {
+            std::env::current_dir().expect("cwd").join(report)
+        })
+        .expect("the report named in the JUnit file exists"),
+    )
+    .expect("report json");
+    assert_eq!(r["verdict"], "leak");
+    // Markdown: the verdict table of the gate metrics, with the smallest detectable leak.
+    let summary = std::fs::read_to_string(&md).expect("summary");
+    let rows = table_rows(&summary);
+    assert_eq!(
+        rows[0],
+        [
+            "metric",
+            "verdict",
+            "rate",
+            "95% interval",
+            "threshold",
+            "smallest detectable leak"
+        ]
+    );
+    assert_eq!(rows.len(), 4, "{summary}");
+    assert_eq!(rows[1][0], "rss_anon_bytes");
+    assert!(rows[1][1].contains("LEAK"), "{summary}");
+    assert!(
+        rows[1][2].ends_with("MiB/min") && rows[1][5].ends_with("MiB/min"),
+        "{summary}"
+    );
+    let min_det = r["metrics"]["rss_anon_bytes"]["evidence"]["min_detectable_per_min"]
+        .as_f64()
+        .expect("min detectable");
+    assert_eq!(rows[1][5], format!("{min_det:.3} MiB/min"));
+    if let Some(html_rows) = rendered_rows(&summary) {
+        assert_eq!(html_rows.len(), 4, "{html_rows:?}");
+        assert_eq!(html_rows[1][0], "rss_anon_bytes", "escapes render away");
+        assert_eq!(html_rows[1][5], format!("{min_det:.3} MiB/min"));
+    }
+    // GitHub's step summary: appended to, not replaced.
+    let appended = std::fs::read_to_string(&step).expect("step summary");
+    assert!(
+        appended.starts_with("## an earlier step's summary\n\n"),
+        "{appended}"
+    );
+    assert!(appended.ends_with(&summary), "{appended}");
+}
+
+#[test]
+fn resume_keeps_the_ci_outputs_of_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let junit = dir.path().join("clean.xml");
+    // A relative --junit, resumed from another directory, lands where the run said.
+    let mut child = ls(&state)
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--name",
+            "ci-clean",
+            "--plain",
+            "--warmup",
+            "2s",
+            "--check-every",
+            "2s",
+            "--sample-every",
+            "200ms",
+            "--duration",
+            "6s",
+            "--junit",
+            "clean.xml",
+        ])
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .arg("--")
+        .arg(bin())
+        .args(["workload", "clean"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let status = state.join("runs/ci-clean/status.json");
+    common::wait_for("status file", Duration::from_secs(20), || status.exists());
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let _ = child.wait();
+    assert!(!junit.exists(), "nothing written before the end");
+    let o = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["resume", "ci-clean"])
+        .current_dir("/")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("runs");
+    assert!(matches!(o.status.code(), Some(0) | Some(3)), "{}", text(&o));
+    assert_valid_junit(&junit);
+    let s = &junitparser(&junit)[0];
+    assert_eq!(s["name"], "leak-sentinel run ci-clean");
+    assert_eq!(s["failures"], 0, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+}
+
+#[test]
+fn bad_ci_output_paths_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for flag in ["--junit", "--summary-md"] {
+        let o = ls(dir.path())
+            .args([
+                "run",
+                "--name",
+                "x",
+                flag,
+                "/no/such/dir/out.xml",
+                "--",
+                "true",
+            ])
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&flag[2..]) && err.contains("does not exist"),
+            "{err}"
+        );
+    }
+}
+
+// ---- scan ----
+
+const END: i64 = 1_700_003_600;
+const MIB: f64 = 1_048_576.0;
+
+/// A recorded `query_range` answer: two series over [END-1h, END] every 30 s — `leaky` grows
+/// 1 MiB/min, `flat` stays; `startup`, when asked, climbs 60 MiB in the first 5 minutes (a
+/// server's own start-up), then stays flat.
+fn answer(with_startup: bool) -> String {
+    let noise = |i: i64, k: f64| ((i as f64 * 12.9898 + k).sin() * 43758.5453).fract() * 2.0 - 1.0;
+    let points = |f: &dyn Fn(i64) -> f64| -> Vec<Value> {
+        (0..=120)
+            .map(|i| {
+                let t = END - 3600 + i * 30;
+                serde_json::json!([t, format!("{}", f(i))])
+            })
+            .collect()
+    };
+    let mut result = vec![];
+    if with_startup {
+        result.push(serde_json::json!({"metric": {"job": "api", "instance": "startup"},
+            "values": points(&|i| (100.0 + 60.0 * (i.min(10) as f64 / 10.0) + 0.3 * noise(i, 3.0)) * MIB)}));
+    } else {
+        result.push(
+            serde_json::json!({"metric": {"job": "api", "instance": "leaky|<b>"},
+            "values": points(&|i| (100.0 + (i * 30) as f64 / 60.0 + 0.5 * noise(i, 1.0)) * MIB)}),
+        );
+        result.push(
+            serde_json::json!({"metric": {"job": "api", "instance": "flat"},
+            "values": points(&|i| (200.0 + 0.5 * noise(i, 2.0)) * MIB)}),
+        );
+    }
+    serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": result}})
+        .to_string()
+}
+
+/// Serves `body` to every request on loopback (after `delay`), for as long as the test runs.
+fn serve(body: String, delay: Duration) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let _ = req.respond(
+                    tiny_http::Response::from_string(body).with_header(
+                        "Content-Type: application/json"
+                            .parse::<tiny_http::Header>()
+                            .expect("header"),
+                    ),
+                );
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn scan(url: &str, extra: &[&str]) -> std::process::Command {
+    let mut c = Command::new(bin());
+    c.args([
+        "scan",
+        "--url",
+        url,
+        "--query",
+        "process_resident_memory_bytes",
+        "--range",
+        "1h",
+        "--step",
+        "30s",
+    ])
+    .args(["--end", &END.to_string()])
+    .args(extra)
+    .env_remove("GITHUB_STEP_SUMMARY");
+    c
+}
+
+#[test]
+fn a_scan_writes_one_testsuite_per_series_and_a_summary_table() {
+    let url = serve(answer(false), Duration::ZERO);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (junit, md, step) = (
+        dir.path().join("scan.xml"),
+        dir.path().join("scan.md"),
+        dir.path().join("step"),
+    );
+    let o = scan(&url, &[])
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--summary-md")
+        .arg(&md)
+        .env("GITHUB_STEP_SUMMARY", &step)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_valid_junit(&junit);
+    let suites = junitparser(&junit);
+    assert_eq!(suites.as_array().expect("suites").len(), 2, "{suites}");
+    let leaky = suites
+        .as_array()
+        .expect("suites")
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.contains("leaky|<b>")))
+        .expect("the leaking series, its label intact");
+    assert_eq!(leaky["tests"], 1);
+    assert_eq!(leaky["cases"][0]["name"], "process_resident_memory_bytes");
+    assert_eq!(leaky["cases"][0]["results"][0]["kind"], "Failure");
+    let flat = suites
+        .as_array()
+        .expect("suites")
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.contains("flat")))
+        .expect("flat");
+    assert_eq!(flat["failures"], 0, "{flat}");
+    let summary = std::fs::read_to_string(&md).expect("summary");
+    let rows = table_rows(&summary);
+    assert_eq!(rows[0][0], "series");
+    assert_eq!(rows.len(), 3, "{summary}");
+    assert!(rows[1][1].contains("LEAK"), "most severe first: {summary}");
+    assert!(
+        !summary.contains("<b>"),
+        "labels cannot inject HTML: {summary}"
+    );
+    if let Some(html_rows) = rendered_rows(&summary) {
+        assert_eq!(
+            html_rows.len(),
+            3,
+            "the | in a label does not split a row: {html_rows:?}"
+        );
+        assert_eq!(html_rows[1][0], "{instance=\"leaky|<b>\", job=\"api\"}");
+    }
+    assert_eq!(std::fs::read_to_string(&step).expect("step"), summary);
+}
+
+#[test]
+fn scan_warms_up_a_tenth_of_the_range_by_default() {
+    let url = serve(answer(true), Duration::ZERO);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junit = dir.path().join("w.xml");
+    let judged = |extra: &[&str]| -> (Option<i32>, Value) {
+        let o = scan(&url, extra)
+            .arg("--junit")
+            .arg(&junit)
+            .output()
+            .expect("runs");
+        (o.status.code(), junitparser(&junit)[0].clone())
+    };
+    // Default: 10 % of 1 h = 6 min skipped, so the start-up climb (first 5 min) is not judged.
+    let (code, s) = judged(&[]);
+    assert_ne!(code, Some(1), "{s}");
+    let t = s["cases"][0]["time"].as_f64().expect("time");
+    assert!((3000.0..=3240.0).contains(&t), "judged {t} s of 3600: {s}");
+    // --warmup 0s judges the whole hour, the climb included.
+    let (_, s0) = judged(&["--warmup", "0s"]);
+    let t0 = s0["cases"][0]["time"].as_f64().expect("time");
+    assert!(t0 > 3500.0, "{s0}");
+    // A warm-up as long as the range is refused.
+    let o = scan(&url, &["--warmup", "2h"]).output().expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn scan_says_plainly_when_it_cannot_connect() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    // The default 6 h range is fetched in 4 chunks: the error is about the server, not a chunk.
+    let o = Command::new(bin())
+        .args(["scan", "--url", &url, "--query", "up"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot connect to {url}: connection refused")),
+        "{err}"
+    );
+    assert!(!err.contains("chunk"), "{err}");
+}
+
+#[test]
+fn scan_limits_are_flags_with_the_environment_as_fallback() {
+    let url = serve(answer(false), Duration::ZERO);
+    // --max-bytes: the answer (~10 KiB) is over 2 KiB.
+    let o = scan(&url, &["--max-bytes", "2KiB"]).output().expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2048 bytes"),
+        "{}",
+        text(&o)
+    );
+    // The flag wins over the environment (a bad variable is not even read).
+    let o = scan(&url, &["--max-bytes", "64MiB"])
+        .env("LEAK_SENTINEL_SCAN_MAX_BYTES", "bogus")
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // The variable still works alone.
+    let o = scan(&url, &[])
+        .env("LEAK_SENTINEL_SCAN_MAX_BYTES", "2KiB")
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // --max-points-total: 121 points per series asked, 50 allowed.
+    let o = scan(&url, &["--max-points-total", "50"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("limit of 50"),
+        "{}",
+        text(&o)
+    );
+    // --timeout: an answer 20 s late is given up after 1 s.
+    let slow = serve(answer(false), Duration::from_secs(20));
+    let t0 = std::time::Instant::now();
+    let o = scan(&slow, &["--timeout", "1s"]).output().expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("deadline"),
+        "{}",
+        text(&o)
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    // Bad values: one line, exit 2, naming the flag.
+    for (flag, v) in [
+        ("--max-bytes", "12"),
+        ("--max-bytes", "lots"),
+        ("--max-points-total", "1"),
+        ("--timeout", "0s"),
+        ("--timeout", "soon"),
+    ] {
+        let o = scan(&url, &[flag, v]).output().expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{flag} {v}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(flag), "{err}");
+    }
+}
