@@ -193,6 +193,12 @@ pub struct AnalyzeArgs {
     /// With --as-run: failed checks tolerated.
     #[arg(long, requires = "as_run", default_value_t = 0)]
     pub max_failed_checks: u32,
+    /// Write a JUnit XML test report (one testcase per gate column).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a markdown summary; also appended to $GITHUB_STEP_SUMMARY when set.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
 }
 
 /// `run`.

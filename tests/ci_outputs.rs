@@ -562,3 +562,33 @@ fn scan_limits_are_flags_with_the_environment_as_fallback() {
         assert!(err.contains(flag), "{err}");
     }
 }
+
+#[test]
+fn analyze_writes_junit_and_a_summary_for_a_recording() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/traces/d2_python_leak_1mib_per_min.csv");
+    let (xml, md) = (dir.path().join("a.xml"), dir.path().join("a.md"));
+    let out = Command::new(bin())
+        .arg("analyze")
+        .arg(&csv)
+        .arg("--junit")
+        .arg(&xml)
+        .arg("--summary-md")
+        .arg(&md)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_valid_junit(&xml);
+    let parsed = junitparser(&xml);
+    assert!(parsed.to_string().contains("rss_bytes"), "{parsed}");
+    let summary = std::fs::read_to_string(&md).expect("summary");
+    assert!(
+        table_rows(&summary).iter().any(|r| r
+            .first()
+            .is_some_and(|c| c.replace('\\', "") == "rss_bytes")
+            && r.iter().any(|c| c.contains("LEAK"))),
+        "{summary}"
+    );
+}

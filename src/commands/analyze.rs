@@ -66,6 +66,23 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
                 .map(|m| m.judgement.verdict),
         );
     }
+    // CI outputs: a bad path is a usage error before anything is written.
+    let junit = crate::config::ci_output("junit", a.junit.as_ref())?;
+    let summary_md = crate::config::ci_output("summary-md", a.summary_md.as_ref())?;
+    {
+        let (file, html) = (
+            a.file.display().to_string(),
+            a.html.as_ref().map(|p| p.display().to_string()),
+        );
+        for w in crate::session::ci::write_outputs(
+            junit.as_deref(),
+            summary_md.as_deref(),
+            || render::junit::from_analysis(&file, &result, html.as_deref()),
+            || render::markdown::from_analysis(&file, &result, html.as_deref()),
+        ) {
+            eprintln!("warning: {w}");
+        }
+    }
     if let Some(path) = &a.html {
         let name = a.file.display().to_string();
         let page =
