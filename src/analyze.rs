@@ -660,10 +660,15 @@ pub fn judge_column(
     if kind == MetricKind::Memory {
         p.min_rise = detect::MIN_MEMORY_RISE_MIB;
     }
+    let mut judgement = detect::judge(t, &y, &p);
+    // The detector knows no units: every rate in the reason gets the metric's.
+    judgement.reason = judgement
+        .reason
+        .replace("/min", &format!(" {}", kind.rate_unit()));
     MetricResult {
         name: name.to_string(),
         kind,
-        judgement: detect::judge(t, &y, &p),
+        judgement,
         last_value: y.iter().rev().find(|v| v.is_finite()).copied(),
     }
 }

@@ -278,3 +278,141 @@ fn the_one_leaking_worker_of_four_is_named() {
         r["diagnosis"]
     );
 }
+
+/// A soak run of `cmd` with fast settings; returns (exit code, report).
+fn soak_cmd(state: &Path, name: &str, extra: &[&str], cmd: &[&str]) -> (Option<i32>, Value) {
+    let out = Command::new(cargo_bin("leak-sentinel"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(["run", "--name", name, "--plain", "--check-every", "2s"])
+        .args(["--sample-every", "200ms"])
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .expect("runs");
+    (out.status.code(), report_json(state, name))
+}
+
+const PY_LEAK: &str =
+    "import time\nkeep = []\nwhile True:\n    keep.append(b'x' * (1 << 20)); time.sleep(0.1)";
+
+#[test]
+fn a_python_leak_started_through_a_shell_wrapper_is_diagnosed_as_cpython() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A pyenv-style shim: a shell script that execs the interpreter it finds.
+    let shim = dir.path().join("python3");
+    std::fs::write(&shim, "#!/bin/sh\nexec /usr/bin/env python3 \"$@\"\n").expect("shim");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let shim = shim.display().to_string();
+    let (code, r) = soak_cmd(
+        dir.path(),
+        "shim",
+        &[
+            "--warmup",
+            "2s",
+            "--detail-every",
+            "500ms",
+            "--duration",
+            "60s",
+        ],
+        &["sh", "-c", &format!("{shim} -c \"$0\"",), PY_LEAK],
+    );
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["diagnosis"]["runtime"], "cpython", "{}", r["diagnosis"]);
+}
+
+#[test]
+fn inherited_descriptors_are_not_findings_whatever_the_detail_cadence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, r) = soak_cmd(
+        dir.path(),
+        "sleepy",
+        &[
+            "--warmup",
+            "1s",
+            "--detail-every",
+            "30s",
+            "--duration",
+            "4s",
+        ],
+        &["sleep", "60"],
+    );
+    assert_ne!(code, Some(1), "{r}");
+    let groups = r["diagnosis"]["fd_groups"]
+        .as_array()
+        .map_or(0, |g| g.len());
+    assert_eq!(groups, 0, "no FD findings for sleep: {}", r["diagnosis"]);
+}
+
+#[test]
+fn what_the_snapshot_hook_makes_the_target_open_is_not_a_finding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join(".java_pid_attach.tmp");
+    // Like a JVM's attach listener: on SIGUSR1 the target opens a unix socket. It also leaks.
+    let target = format!(
+        "import signal, socket, time\nheld = []\ndef attach(*_):\n    s = socket.socket(socket.AF_UNIX)\n    s.bind({:?})\n    s.listen()\n    held.append(s)\nsignal.signal(signal.SIGUSR1, attach)\nkeep = []\nwhile True:\n    keep.append(b'x' * (1 << 20)); time.sleep(0.1)",
+        sock.display().to_string()
+    );
+    let (code, r) = soak_cmd(
+        dir.path(),
+        "hooked",
+        &[
+            "--warmup",
+            "2s",
+            "--detail-every",
+            "500ms",
+            "--duration",
+            "60s",
+            "--on-leak",
+            "kill -USR1 {pid}; sleep 1",
+        ],
+        &["python3", "-c", &target],
+    );
+    assert_eq!(code, Some(1), "{r}");
+    assert!(
+        sock.exists(),
+        "the hook ran and the target opened its socket"
+    );
+    let groups = r["diagnosis"]["fd_groups"].to_string();
+    let findings = r["diagnosis"]["findings"].to_string();
+    assert!(
+        !groups.contains("unix") && !findings.contains("unix"),
+        "the hook's socket is not a finding: {}",
+        r["diagnosis"]
+    );
+}
+
+#[test]
+fn descriptors_of_workers_that_come_and_go_are_counted_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = dir.path().join("churn");
+    std::fs::create_dir(&files).expect("dir");
+    // Short-lived workers, each holding 3 files of `files` for a moment, so that inventories
+    // often meet a worker that vanishes while it is read; nothing stays open.
+    let script = format!(
+        "import os, time\nd = {:?}\nwhile True:\n    for i in range(4):\n        if os.fork() == 0:\n            fs = [open(os.path.join(d, f'w{{os.getpid()}}-{{k}}'), 'w') for k in range(3)]\n            time.sleep(0.05 + 0.05 * i)\n            os._exit(0)\n    for i in range(4):\n        os.wait()\n    time.sleep(0.02)",
+        files.display().to_string()
+    );
+    let (code, r) = soak_cmd(
+        dir.path(),
+        "churn",
+        &[
+            "--warmup",
+            "2s",
+            "--detail-every",
+            "200ms",
+            "--duration",
+            "6s",
+        ],
+        &["python3", "-c", &script],
+    );
+    assert_ne!(code, Some(2), "{r}");
+    let groups = r["diagnosis"]["fd_groups"].to_string();
+    assert!(
+        !groups.contains("churn"),
+        "descriptors of vanished workers stay open in the store: {}",
+        r["diagnosis"]
+    );
+}

@@ -384,12 +384,15 @@ pub fn analysis_report(name: &str, table: &Table, a: &Analysis) -> Report {
 }
 
 /// The HTML report of a fleet scan: the table of every series, charts for the 20 most severe.
+/// `warmup_s`: the warm-up not judged (shaded, as in a run's report).
 pub fn scan_report(
     query: &str,
     series: &[crate::fleet::SeriesVerdict],
     overall: Verdict,
+    warmup_s: f64,
 ) -> Report {
     Report {
+        warmup_s,
         title: format!("scan {query}"),
         facts: vec![
             ("query".into(), query.into()),

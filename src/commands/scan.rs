@@ -100,8 +100,9 @@ pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
         let overall =
             crate::detect::Verdict::combine(result.iter().map(|s| s.result.judgement.verdict));
         if let Some(path) = &a.html {
-            let page =
-                render::html::render(&super::report_data::scan_report(&a.query, &result, overall))?;
+            let page = render::html::render(&super::report_data::scan_report(
+                &a.query, &result, overall, warmup_s,
+            ))?;
             write_user_file(path, page.as_bytes())?;
         }
         let last_round = watch.is_none() || a.watch_count.is_some_and(|n| round + 1 >= n);

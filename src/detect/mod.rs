@@ -240,8 +240,8 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         return Judgement::undecided(
             p,
             format!(
-                "only {} samples after warm-up; at least {MIN_BLOCKS} needed",
-                tt.len()
+                "only {} after warm-up; at least {MIN_BLOCKS} needed",
+                plural(tt.len(), "sample")
             ),
             from,
             to,
@@ -372,7 +372,7 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         t.last().copied().unwrap_or(0.0),
     );
     if n < MIN_BLOCKS {
-        return Judgement::undecided(p, format!("only {n} samples"), from, to, n);
+        return Judgement::undecided(p, format!("only {}", plural(n, "sample")), from, to, n);
     }
     let span = to - from;
     let sawtooth = detect_sawtooth(t, y);
@@ -396,8 +396,8 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     j.evidence.envelope_points = b.t.iter().copied().zip(b.y.iter().copied()).collect();
     if b.t.len() < MIN_BLOCKS {
         j.reason = format!(
-            "{} blocks of {} in the span; at least {MIN_BLOCKS} needed{}",
-            b.t.len(),
+            "{} of {} in the span; at least {MIN_BLOCKS} needed{}",
+            plural(b.t.len(), "block"),
             human_secs(block_s),
             if sawtooth.is_some() {
                 " (a sawtooth needs blocks longer than its period)"
@@ -482,6 +482,15 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         }
     }
     j
+}
+
+/// `1 sample`, `2 samples`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// An interval bound for people: `-∞`/`+∞` when the data could not bound it, else 3 decimals.
