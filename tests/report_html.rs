@@ -17,7 +17,10 @@ use std::process::Command;
 /// memory that moves by a few pages can prove.
 fn soak(state: &Path, name: &str, workload: &str) -> i32 {
     let (extra, args): (&[&str], &[&str]) = match workload {
-        "leaky" => (&[], &["leaky", "--mib-per-min", "120", "--fds-per-min", "300"]),
+        "leaky" => (
+            &[],
+            &["leaky", "--mib-per-min", "120", "--fds-per-min", "300"],
+        ),
         _ => (&["--memory-threshold", "5"], &[workload]),
     };
     let out = fast_run(
