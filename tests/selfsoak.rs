@@ -62,8 +62,20 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
         .output()
         .expect("second sentinel");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The first sentinel is killed, so its workload (in its own process group) is stopped here.
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(first_state.path().join("runs/first/status.json"))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
     let _ = first.0.kill();
     let _ = first.0.wait();
+    if let Some(p) = status["pid"].as_i64() {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(p as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
     assert!(matches!(out.status.code(), Some(0) | Some(3)), "{text}");
     let r = report_json(second_state.path(), "second");
     assert_ne!(r["metrics"]["rss_anon_bytes"]["verdict"], "leak", "{text}");
