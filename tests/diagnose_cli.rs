@@ -239,10 +239,12 @@ fn the_one_leaking_worker_of_four_is_named() {
         "import time\nkeep = []\nwhile True:\n    keep.append(b'x' * (2 << 20)); time.sleep(0.1)";
     let script =
         format!("for i in 1 2 3; do python3 -c '{idle}' & done; python3 -c \"{leak}\" & wait");
+    // A warm-up long enough for all four interpreters to be up on a busy machine: the culprit is
+    // named among the processes present at the baseline and now.
     let out = Command::new(cargo_bin("leak-sentinel"))
         .arg("--state-dir")
         .arg(dir.path())
-        .args(["run", "--name", "workers", "--plain", "--warmup", "2s"])
+        .args(["run", "--name", "workers", "--plain", "--warmup", "6s"])
         .args([
             "--check-every",
             "2s",
