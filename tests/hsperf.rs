@@ -879,7 +879,18 @@ fn live_jvm_in_its_own_pid_and_mount_namespace() {
         return;
     }
     // PID 1 of a new PID namespace, with a private tmpfs on /tmp: the host sees neither its
-    // PID nor its file, only /proc/PID/root does.
+    // PID nor its file, only /proc/PID/root does. The class is copied out of the checkout first:
+    // a checkout under /tmp would vanish under the new tmpfs.
+    let classes = tempfile::tempdir_in("/var/tmp").expect("a directory outside /tmp");
+    std::fs::copy(
+        Path::new(DATA).join("Retain.class"),
+        classes.path().join("Retain.class"),
+    )
+    .expect("copy the class");
+    let script = format!(
+        "mount -t tmpfs tmpfs /tmp && exec \"$0\" -XX:+UseSerialGC -cp '{}' Retain",
+        classes.path().display()
+    );
     let mut jvm = Jvm::start(
         &[
             "unshare",
@@ -889,10 +900,10 @@ fn live_jvm_in_its_own_pid_and_mount_namespace() {
             "--kill-child",
             "sh",
             "-c",
-            "mount -t tmpfs tmpfs /tmp && exec \"$0\" \"$@\"",
+            &script,
             "java",
         ],
-        &["-XX:+UseSerialGC"],
+        &[],
     );
     let unshare = jvm.pid;
     let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
