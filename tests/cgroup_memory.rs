@@ -74,10 +74,12 @@ fn soak(cg: &Cgroup, state: &std::path::Path, name: &str) -> std::process::Outpu
             "2s",
             "--check-every",
             "2s",
+            // 100+ samples after warm-up: a steady ramp's residuals are strongly autocorrelated,
+            // and the detector's AR(1) floor needs that many blocks to bound its interval.
             "--sample-every",
-            "200ms",
+            "100ms",
             "--duration",
-            "8s",
+            "12s",
             "--cgroup",
         ])
         .arg(&cg.0)
