@@ -158,7 +158,8 @@ fn run_reports_in_html_and_compare_names_the_leak() {
     let c: Value = serde_json::from_slice(&out.stdout).expect("json");
     let rss = &c["metrics"]["rss_bytes"];
     assert_eq!(rss["rate_b"]["verdict"], "leak", "{c}");
-    assert_eq!(rss["rate_a"]["verdict"], "clean", "{c}");
+    // Six seconds of the clean run may or may not bound its RSS rate: never a leak.
+    assert_ne!(rss["rate_a"]["verdict"], "leak", "{c}");
     assert_eq!(rss["rate_direction"], "up");
     assert_eq!(rss["rate_beyond_noise"], true);
     let out = ls(dir.path())
