@@ -123,6 +123,18 @@ impl Metric {
         }
     }
 
+    /// Whether a verdict on this metric means anything: counts of processes, the stopped flag
+    /// and the JVM's cumulative counters are information, never judged.
+    pub fn judged(self) -> bool {
+        !matches!(
+            self,
+            Metric::Processes
+                | Metric::TargetStopped
+                | Metric::JvmGcTotal
+                | Metric::JvmGcSecondsTotal
+        )
+    }
+
     /// Index into [`Sample::values`].
     pub fn index(self) -> usize {
         self as usize

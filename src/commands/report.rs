@@ -188,16 +188,7 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
     let mut results = crate::gate::judge_gate(&samples, row.started_at, &s);
     let others: Vec<Metric> = Metric::ALL
         .into_iter()
-        .filter(|m| {
-            !gate.contains(m)
-                && !matches!(
-                    m,
-                    Metric::Processes
-                        | Metric::TargetStopped
-                        | Metric::JvmGcTotal
-                        | Metric::JvmGcSecondsTotal
-                )
-        })
+        .filter(|m| !gate.contains(m) && m.judged())
         .collect();
     results.extend(crate::gate::judge_run(
         &samples,

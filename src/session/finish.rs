@@ -37,16 +37,7 @@ impl<C: Clock> Session<'_, C> {
         let mut results = judge_gate(&samples, self.started_at, &self.s);
         let others: Vec<Metric> = Metric::ALL
             .into_iter()
-            .filter(|m| {
-                !gate.contains(m)
-                    && !matches!(
-                        m,
-                        Metric::Processes
-                            | Metric::TargetStopped
-                            | Metric::JvmGcTotal
-                            | Metric::JvmGcSecondsTotal
-                    )
-            })
+            .filter(|m| !gate.contains(m) && m.judged())
             .collect();
         results.extend(judge_run(&samples, self.started_at, &self.s, &others));
         let gate_results: Vec<&MetricResult> = results
