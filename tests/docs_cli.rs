@@ -153,3 +153,54 @@ fn man_pages_are_valid_roff_one_per_subcommand() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The documents a newcomer reads are whole: no merge left its conflict markers in them, and every
+/// link into the README's own sections points at a heading that exists.
+#[test]
+fn readme_and_changelog_have_no_conflict_markers_and_no_dangling_section_links() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["README.md", "CHANGELOG.md"] {
+        let text = std::fs::read_to_string(root.join(name)).expect("read the document");
+        for (i, line) in text.lines().enumerate() {
+            let marker = ["<<<<<<< ", ">>>>>>> ", "======="]
+                .iter()
+                .any(|m| line.starts_with(m) && (m.ends_with(' ') || line.trim_end() == *m));
+            assert!(!marker, "{name}:{}: conflict marker {line:?}", i + 1);
+        }
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README");
+    let anchors: std::collections::HashSet<String> = readme
+        .lines()
+        .filter(|l| l.starts_with('#') && l.contains("# "))
+        .map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '-' || *c == ' ' || *c == '_')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect();
+    let mut rest = readme.as_str();
+    while let Some(at) = rest.find("](#") {
+        let tail = &rest[at + 3..];
+        let end = tail.find(')').expect("a closed link");
+        let anchor = &tail[..end];
+        assert!(
+            anchors.contains(anchor),
+            "README links to a missing section #{anchor}"
+        );
+        rest = &tail[end..];
+    }
+    for section in [
+        "## Prometheus, Grafana, webhooks",
+        "## Config file",
+        "## Baselines",
+    ] {
+        assert!(
+            readme.contains(section),
+            "README lost its section {section:?}"
+        );
+    }
+}
