@@ -9,7 +9,8 @@
 //!
 //! `cargo bench --bench calibrate` (env `CALIBRATE_N` = clean runs per family and profile,
 //! default 1000; `CALIBRATE_LEAK_N` = runs per leak multiple, default 200; `CALIBRATE_PROFILES`
-//! = comma-separated subset).
+//! = comma-separated subset; `CALIBRATE_FAMILIES` = comma-separated family names;
+//! `CALIBRATE_SHOW_FAILS` set: print every false alarm's seed, time and reason).
 
 use leak_sentinel::analyze::{self, Settings};
 use leak_sentinel::detect::synth::{Family, generate};
@@ -35,9 +36,17 @@ fn schedule(p: Profile) -> (Schedule, f64) {
     )
 }
 
+/// How long a recording a run needs: warm-up and duration, and for the family with sampling
+/// gaps half as long again, since unwatched time does not count toward the clean streak (a live
+/// run goes on until the streak reaches the duration).
+fn series_len(f: Family, sch: &Schedule) -> f64 {
+    let extra = if f == Family::Gaps { 0.5 } else { 0.0 };
+    sch.warmup_s + (1.0 + extra) * sch.duration_s
+}
+
 /// One run of `family` with a leak of `mult` × the threshold, replayed on `profile`'s schedule.
 fn run(f: Family, mult: f64, sch: &Schedule, dt: f64, seed: u64) -> Replay {
-    let s = generate(f, mult * THRESHOLD, sch.warmup_s + sch.duration_s, dt, seed);
+    let s = generate(f, mult * THRESHOLD, series_len(f, sch), dt, seed);
     let column = if f == Family::FdBlips {
         ("fds".to_string(), s.y)
     } else {
@@ -82,10 +91,40 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn score(profile: Profile, f: Family, n: usize, leak_n: usize) -> Row {
     let (sch, dt) = schedule(profile);
     let (mut false_alarms, mut passed) = (0, 0);
+    let show = std::env::var_os("CALIBRATE_SHOW_FAILS").is_some();
     for seed in 0..n as u64 {
-        match run(f, 0.0, &sch, dt, seed).outcome {
-            Some(Outcome::Leak(_)) => false_alarms += 1,
+        let r = run(f, 0.0, &sch, dt, seed);
+        match r.outcome {
+            Some(Outcome::Leak(why)) => {
+                false_alarms += 1;
+                if show {
+                    println!(
+                        "  false alarm {} {} seed {seed} at {:.0} min: {why}",
+                        profile.name(),
+                        f.name(),
+                        (r.failed_at_s.unwrap_or(0.0) - sch.warmup_s) / 60.0
+                    );
+                }
+            }
             Some(Outcome::Passed) => passed += 1,
+            Some(Outcome::Inconclusive(why))
+                if show && std::env::var_os("CALIBRATE_SHOW_INCONCLUSIVE").is_some() =>
+            {
+                println!(
+                    "  clean inconclusive {} {} seed {seed}: {why}",
+                    profile.name(),
+                    f.name()
+                );
+            }
+            None if show && std::env::var_os("CALIBRATE_SHOW_INCONCLUSIVE").is_some() => {
+                println!(
+                    "  clean unfinished {} {} seed {seed}: streak {:.0} min at the end of the recording, {} checks",
+                    profile.name(),
+                    f.name(),
+                    r.streak_s / 60.0,
+                    r.checks.len()
+                );
+            }
             _ => {}
         }
     }
@@ -96,7 +135,30 @@ fn score(profile: Profile, f: Family, n: usize, leak_n: usize) -> Row {
         for seed in 0..leak_n as u64 {
             let r = run(f, mult, &sch, dt, 1_000_000 + seed);
             caught += usize::from(r.failed_at_s.is_some());
-            leak_passed += usize::from(r.outcome == Some(Outcome::Passed));
+            if show && mult == 5.0 && r.failed_at_s.is_none() && r.outcome != Some(Outcome::Passed)
+            {
+                let last = r.checks.last().and_then(|c| c.metrics.first());
+                println!(
+                    "  leak missed {} {} {mult}× seed {}: {}",
+                    profile.name(),
+                    f.name(),
+                    1_000_000 + seed,
+                    last.map_or(String::new(), |m| m.judgement.reason.clone())
+                );
+            }
+            if r.outcome == Some(Outcome::Passed) {
+                leak_passed += 1;
+                if show {
+                    let last = r.checks.last().and_then(|c| c.metrics.first());
+                    println!(
+                        "  leak passed {} {} {mult}× seed {}: {}",
+                        profile.name(),
+                        f.name(),
+                        1_000_000 + seed,
+                        last.map_or(String::new(), |m| m.judgement.reason.clone())
+                    );
+                }
+            }
         }
         det[k] = caught as f64 / leak_n as f64;
     }
@@ -209,6 +271,13 @@ fn main() {
         .split(',')
         .filter_map(|p| Profile::parse(p.trim()).ok())
         .collect();
+    let families: Vec<Family> = match std::env::var("CALIBRATE_FAMILIES") {
+        Ok(list) => Family::ALL
+            .into_iter()
+            .filter(|f| list.split(',').any(|n| n.trim() == f.name()))
+            .collect(),
+        Err(_) => Family::ALL.to_vec(),
+    };
     let threads = std::thread::available_parallelism().map_or(2, |v| v.get());
     for profile in profiles {
         let (sch, dt) = schedule(profile);
@@ -232,7 +301,7 @@ fn main() {
                 s.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(f) = Family::ALL.get(i) else { break };
+                        let Some(f) = families.get(i) else { break };
                         let row = score(profile, *f, n, leak_n);
                         if let Ok(mut rows) = rows.lock() {
                             rows.push((i, row));

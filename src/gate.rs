@@ -163,7 +163,7 @@ pub const RUN_ALPHA: f64 = 0.01;
 /// Haybittle–Peto-style cap on the early boundary: evidence this strong fails at once.
 pub const Z_CAP: f64 = 7.0;
 /// The longest minimum judged span before a check may fail, seconds (see [`min_fail_span`]).
-pub const MAX_MIN_FAIL_SPAN_S: f64 = 900.0;
+pub const MAX_MIN_FAIL_SPAN_S: f64 = 1200.0;
 
 /// The boundary the standardised evidence must reach at information fraction `tau` (judged
 /// time / target duration) for a `leak` to fail the check: O'Brien–Fleming `c/√τ` capped at
@@ -183,8 +183,24 @@ pub fn boundary(tau: f64, confidence: f64) -> f64 {
 pub fn min_fail_span(check_every_s: f64, duration_s: f64) -> f64 {
     let d = duration_s.max(0.0);
     (2.0 * check_every_s)
-        .max((0.1 * d).min(MAX_MIN_FAIL_SPAN_S))
+        .max((0.25 * d).min(MAX_MIN_FAIL_SPAN_S))
         .min(d)
+}
+
+/// The shortest judged span (seconds) on which a check may fail *before* [`min_fail_span`]:
+/// two check intervals, and at least 10 % of the duration up to half of
+/// [`MAX_MIN_FAIL_SPAN_S`] (6 min in quick, 10 in standard, 20 — no earlier — in production);
+/// and only when the leak was already growing at the same pace over a stretch as long just
+/// before the judged span (`GrowthBefore::steady`), the two together at least
+/// [`MAX_MIN_FAIL_SPAN_S`] long: a leak that runs through the warm-up is then failed early,
+/// while a fill's tail, a collector's ramp and its drop or a step after a flat stretch still
+/// waits for the minimum span. (In the quick profile the 6-minute warm-up is too short for
+/// that stretch, so nothing fails before 15 minutes there.)
+pub fn early_fail_span(check_every_s: f64, duration_s: f64) -> f64 {
+    let d = duration_s.max(0.0);
+    (2.0 * check_every_s)
+        .max((0.1 * d).min(MAX_MIN_FAIL_SPAN_S / 2.0))
+        .min(min_fail_span(check_every_s, duration_s))
 }
 
 /// How a run ended, as far as its checks decide it.
@@ -347,6 +363,7 @@ impl CheckGate {
     pub fn record(&mut self, now: f64, results: &[MetricResult]) -> CheckDecision {
         let judged = now - self.warmup_end;
         let span_needed = min_fail_span(self.check_every_s, self.duration_s);
+        let early_span = early_fail_span(self.check_every_s, self.duration_s);
         let tau = if self.duration_s > 0.0 {
             judged / self.duration_s
         } else {
@@ -361,7 +378,12 @@ impl CheckGate {
             let mut v = j.verdict;
             if v == Verdict::Leak {
                 let z = j.evidence.z_vs_threshold.unwrap_or(f64::INFINITY);
-                if judged + 1e-6 < span_needed {
+                let early_ok = judged + 1e-6 >= early_span
+                    && j.evidence.growth_before.is_some_and(|b| {
+                        j.evidence.judged_to_s - b.from_s + 1e-6 >= MAX_MIN_FAIL_SPAN_S
+                            && b.steady(j)
+                    });
+                if judged + 1e-6 < span_needed && !early_ok {
                     v = Verdict::Inconclusive;
                     held.push(format!(
                         "{}: held by the run-level rule: {} judged, a check may fail after {}",
@@ -609,10 +631,15 @@ mod tests {
 
     #[test]
     fn minimum_span_per_profile() {
-        assert_eq!(min_fail_span(60.0, 3600.0), 360.0);
-        assert_eq!(min_fail_span(300.0, 21600.0), 900.0);
+        assert_eq!(min_fail_span(60.0, 3600.0), 900.0);
+        assert_eq!(min_fail_span(300.0, 21600.0), 1200.0);
         assert_eq!(min_fail_span(600.0, 21600.0), 1200.0);
         assert_eq!(min_fail_span(60.0, 100.0), 100.0);
+        // Before it, only a leak steady since before the judged span: 6 min in quick, 10 in
+        // standard, none earlier in production.
+        assert_eq!(early_fail_span(60.0, 3600.0), 360.0);
+        assert_eq!(early_fail_span(300.0, 21600.0), 600.0);
+        assert_eq!(early_fail_span(600.0, 21600.0), 1200.0);
     }
 
     #[test]
@@ -644,7 +671,8 @@ mod tests {
         let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
         assert!(r.failed_at_s.is_none(), "{:?}", r.outcome);
         assert!(r.checks.iter().all(|c| c.verdict != Verdict::Leak));
-        // 5 MiB/min (50×) with little noise: fails at the first check past the minimum span.
+        // 5 MiB/min (50×) with little noise, growing since the start: fails at the first check
+        // past the early span (it grew at the same pace through the warm-up's last 10 min).
         let t: Vec<f64> = (0..=(3600 / 5)).map(|i| f64::from(i) * 5.0).collect();
         let mem: Vec<f64> = t
             .iter()
@@ -652,8 +680,19 @@ mod tests {
             .map(|(i, v)| (100.0 + 5.0 * v / 60.0 + 0.1 * noise(i)) * crate::units::MIB)
             .collect();
         let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
-        assert_eq!(r.failed_at_s, Some(1800.0 + 900.0), "{:?}", r.outcome);
+        assert_eq!(r.failed_at_s, Some(1800.0 + 600.0), "{:?}", r.outcome);
         assert!(matches!(r.outcome, Some(Outcome::Leak(_))));
+        // The same leak starting when the warm-up ends (flat before it: a step, a ramp after a
+        // collector's drop look like this at first) waits for the minimum span.
+        let mem: Vec<f64> = t
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (100.0 + 5.0 * (v - 1800.0).max(0.0) / 60.0 + 0.1 * noise(i)) * crate::units::MIB
+            })
+            .collect();
+        let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
+        assert_eq!(r.failed_at_s, Some(1800.0 + 1200.0), "{:?}", r.outcome);
         // Before it, the held checks say why.
         assert!(
             r.checks[0].metrics[0]

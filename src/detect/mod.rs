@@ -20,6 +20,7 @@
 
 pub mod envelope;
 pub mod stats;
+pub mod steps;
 pub mod synth;
 
 use envelope::{EnvelopeKind, Sawtooth, blocks, detect_sawtooth};
@@ -32,6 +33,13 @@ pub const TARGET_BLOCKS: usize = 120;
 /// constant τ gives `exp(−span/2τ)`, 0.51 for a 20-minute span and τ = 15 min, while a
 /// sustained leak gives 1.
 pub const SETTLING_RATIO: f64 = 2.0 / 3.0;
+/// Settled growth slows all along: the earlier half of a fill's growth has its later quarter
+/// under this share of its first quarter's rate (see `head_settled`).
+pub const SLOWING_QUARTER_RATIO: f64 = 0.9;
+/// A `clean` verdict needs the last blocks to sit where the rest of the span does: a rise of
+/// the level in the last few blocks larger than this many robust standard deviations of the
+/// blocks (and than the threshold allows over the span) makes it `inconclusive`.
+pub const LATE_RISE_SIGMAS: f64 = 3.0;
 /// Fewer blocks than this and nothing is decided.
 pub const MIN_BLOCKS: usize = 10;
 /// For integer-valued metrics, a leak must have grown by at least this many units over the
@@ -157,9 +165,50 @@ pub struct Evidence {
     /// is `leak` at confidence `c` when it is ≥ `z_{(1+c)/2}`; the run's check gate asks for more
     /// early in a run (see `gate`).
     pub z_vs_threshold: Option<f64>,
+    /// For a `leak`: the growth over the stretch just before the judged span (see
+    /// [`GrowthBefore`]), when the warm-up had enough data.
+    pub growth_before: Option<GrowthBefore>,
+    /// The staircase found when the growth came in repeating steps (`+X every T`).
+    pub step_leak: Option<steps::StepLeak>,
     /// The block summaries `(t seconds, value)` the trend was fitted to (for charts).
     #[serde(skip)]
     pub envelope_points: Vec<(f64, f64)>,
+}
+
+/// The growth over the stretch just before the judged span (inside the warm-up), as long as
+/// the judged span: the run-level rule lets a check fail before its minimum span only when a
+/// leak was already growing there at the same pace.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GrowthBefore {
+    /// Start of the stretch, seconds (it ends where the judged span starts).
+    pub from_s: f64,
+    /// Its growth, unit per minute.
+    pub slope_per_min: f64,
+    /// Lower bound of its interval, unit per minute.
+    pub ci_low: f64,
+    /// Upper bound of its interval, unit per minute.
+    pub ci_high: f64,
+    /// The net change per minute over this stretch and the judged span together (medians of
+    /// the first and last tenth).
+    pub net_per_min: f64,
+}
+
+impl GrowthBefore {
+    /// Whether `j` (a `leak`) continues this growth at the same pace: it was itself above the
+    /// threshold (lower bound), and the judged rate is within 2/3–3/2 of it, the two intervals
+    /// overlapping, and the net change over both at least 2/3 of the faster. A fill's tail
+    /// (slower now), a step after a flat stretch (faster now) or a collector's ramps cut by a
+    /// drop (the net change far below the ramps' slope) is not steady.
+    pub fn steady(&self, j: &Judgement) -> bool {
+        let (a, b) = (j.slope_per_min, self.slope_per_min);
+        self.ci_low > j.threshold_per_min
+            && b > 0.0
+            && a >= SETTLING_RATIO * b
+            && a * SETTLING_RATIO <= b
+            && j.ci_low <= self.ci_high
+            && self.ci_low <= j.ci_high
+            && self.net_per_min >= SETTLING_RATIO * a.max(b)
+    }
 }
 
 /// The detector's answer for one metric.
@@ -208,6 +257,8 @@ impl Judgement {
                 min_detectable_per_min: None,
                 more_time_needed_s: None,
                 z_vs_threshold: None,
+                growth_before: None,
+                step_leak: None,
                 envelope_points: Vec::new(),
             },
         }
@@ -222,6 +273,67 @@ impl Judgement {
 /// Judges one metric. `t` are sample times in seconds (ascending), `y` the values in the unit the
 /// threshold is expressed in (MiB for memory). Non-finite values are ignored.
 pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
+    let mut j = judge_span(t, y, p);
+    if j.verdict == Verdict::Leak {
+        j.evidence.growth_before = growth_before(t, y, p, &j);
+    }
+    j
+}
+
+/// The growth over the stretch just before the judged span, as long as the judged span (at
+/// least half as long) and inside the warm-up: whether a leak was already growing at the same
+/// pace before the span started, or the span sees the tail of faster growth (a fill, a
+/// warm-up that overran) or the ramp of a collector cycle whose drop fell before it.
+fn growth_before(t: &[f64], y: &[f64], p: &Params, j: &Judgement) -> Option<GrowthBefore> {
+    let (from, to) = (j.evidence.judged_from_s, j.evidence.judged_to_s);
+    let len = to - from;
+    let n = t.len().min(y.len());
+    let first = t[..n].iter().copied().find(|v| v.is_finite())?;
+    let start = (from - len).max(first);
+    if from - start < 0.5 * len || len <= 0.0 {
+        return None;
+    }
+    let (bt, by): (Vec<f64>, Vec<f64>) = t[..n]
+        .iter()
+        .zip(&y[..n])
+        .filter(|(a, b)| a.is_finite() && b.is_finite() && **a >= start && **a < from)
+        .map(|(a, b)| (*a, *b))
+        .unzip();
+    let q = Params {
+        warmup_s: 0.0,
+        ..*p
+    };
+    let b = judge_segment(&bt, &by, &q);
+    // The net change over the whole stretch (before and judged), from the medians of its first
+    // and last tenth: a drop inside (a collector cycle) takes back what Sen's slope, robust to
+    // a single drop, still reports.
+    let (st, sy): (Vec<f64>, Vec<f64>) = t[..n]
+        .iter()
+        .zip(&y[..n])
+        .filter(|(a, b)| a.is_finite() && b.is_finite() && **a >= start && **a <= to)
+        .map(|(a, b)| (*a, *b))
+        .unzip();
+    let tenth = (to - start) / 10.0;
+    let mut head: Vec<f64> = (st.iter().zip(&sy))
+        .filter(|(a, _)| **a < start + tenth)
+        .map(|(_, v)| *v)
+        .collect();
+    let mut tail: Vec<f64> = (st.iter().zip(&sy))
+        .filter(|(a, _)| **a > to - tenth)
+        .map(|(_, v)| *v)
+        .collect();
+    let net = stats::median_in_place(&mut tail)? - stats::median_in_place(&mut head)?;
+    b.bounded().then_some(GrowthBefore {
+        from_s: start,
+        slope_per_min: b.slope_per_min,
+        ci_low: b.ci_low,
+        ci_high: b.ci_high,
+        net_per_min: net / (0.9 * (to - start)) * 60.0,
+    })
+}
+
+/// Judges the span after warm-up (see [`judge`]).
+fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     let n = t.len().min(y.len());
     let (tt, yy): (Vec<f64>, Vec<f64>) = t[..n]
         .iter()
@@ -249,8 +361,15 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         );
     }
     let full = judge_segment(tt, yy, p);
+    if full.verdict != Verdict::Leak {
+        if let Some(j) = step_leak(&full, tt[tt.len() - 1], p) {
+            return j;
+        }
+    }
     if full.verdict == Verdict::Clean {
-        return full;
+        // The whole span's rate is within the threshold, but that must not hide a leak that
+        // ran for a while and then stopped (a rate averaged over a long flat stretch).
+        return paused_leak(tt, yy, p).unwrap_or(full);
     }
     // Bounded growth: the longest recent part (≥ plateau_fraction of the span) that is by itself
     // proven clean. Only a few candidate lengths, so the search costs little confidence.
@@ -329,6 +448,38 @@ pub fn judge(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     full
 }
 
+/// A `leak` in repeating steps (see [`steps`]) over the blocks `full` was fitted to, when the
+/// steps add more than the threshold per minute and the rise is more than the minimum.
+fn step_leak(full: &Judgement, end_s: f64, p: &Params) -> Option<Judgement> {
+    if full.evidence.envelope != EnvelopeKind::Median {
+        return None;
+    }
+    let (bt, by): (Vec<f64>, Vec<f64>) = full.evidence.envelope_points.iter().copied().unzip();
+    let min_step = p.min_rise.max(MIN_RISE_QUANTA * p.quantum);
+    let st = steps::staircase(&bt, &by, end_s, min_step, p.threshold_per_min)?;
+    if st.low_per_min <= p.threshold_per_min {
+        return None;
+    }
+    let mut j = full.clone();
+    j.verdict = Verdict::Leak;
+    j.slope_per_min = st.rate_per_min;
+    j.ci_low = st.low_per_min;
+    j.ci_high = j.ci_high.max(st.rate_per_min);
+    j.evidence.z_vs_threshold = Some(st.z_vs_threshold);
+    j.evidence.step_leak = Some(st);
+    j.reason = format!(
+        "growing in steps: +{:.3} every {} ({} steps since {}), {:.3}/min (≥ {:.3} counting the flat time since), above {}/min",
+        st.mean_step,
+        human_secs(st.mean_period_s),
+        st.steps,
+        human_secs(st.first_step_s),
+        st.rate_per_min,
+        st.low_per_min,
+        p.threshold_per_min
+    );
+    Some(j)
+}
+
 /// The two halves of `(t, y)` when growth is slowing: the later half's interval wholly below
 /// the earlier half's (statistically apart) and its rate under [`SETTLING_RATIO`] of it.
 fn settling(t: &[f64], y: &[f64], p: &Params) -> Option<(Judgement, Judgement)> {
@@ -352,16 +503,61 @@ fn settling(t: &[f64], y: &[f64], p: &Params) -> Option<(Judgement, Judgement)> 
         .then_some((first, second))
 }
 
-/// Whether the growth over `(t, y)` settled: its later half rose at less than half the rate of
-/// its earlier half (and the earlier half rose at all).
+/// Whether the growth over `(t, y)` settled: its later half rose at less than
+/// [`SETTLING_RATIO`] of the rate of its earlier half (and the earlier half rose at all), and
+/// the earlier half was itself slowing (its later quarter under [`SLOWING_QUARTER_RATIO`] of
+/// its first). A fill slows all along (an exponential approach whose halves differ by 2/3 has
+/// quarters that differ by √(2/3) ≈ 0.82); a leak that ran at a steady rate and then stopped
+/// has halves that differ (the stop falls in the later one) but a steady earlier half.
 fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
     if t.len() < 2 * MIN_BLOCKS {
         return true;
     }
-    let mid = t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
+    let split = |t: &[f64]| t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
+    let mid = split(t);
     let a = judge_segment(&t[..mid], &y[..mid], p).slope_per_min;
     let b = judge_segment(&t[mid..], &y[mid..], p).slope_per_min;
-    a > 0.0 && b < SETTLING_RATIO * a
+    if !(a > 0.0 && b < SETTLING_RATIO * a) {
+        return false;
+    }
+    if mid < 2 * MIN_BLOCKS {
+        return true;
+    }
+    let q = split(&t[..mid]);
+    let a1 = judge_segment(&t[..q], &y[..q], p).slope_per_min;
+    let a2 = judge_segment(&t[q..mid], &y[q..mid], p).slope_per_min;
+    a1 > 0.0 && a2 < SLOWING_QUARTER_RATIO * a1
+}
+
+/// A `clean` verdict over the whole span re-examined for a leak that paused: when an earlier
+/// part (the span before its last 70, 50 or 30 %) was by itself a `leak` whose growth had not
+/// settled, the verdict is `inconclusive` and says so — a run cannot pass on a leak that
+/// stopped ("grew 60 MiB at a steady 0.5/min until 2h 10m, then flat for 3h 50m").
+fn paused_leak(t: &[f64], y: &[f64], p: &Params) -> Option<Judgement> {
+    let span = t[t.len() - 1] - t[0];
+    for frac in [0.3, 0.5, 0.7] {
+        let k = t.partition_point(|v| *v < t[t.len() - 1] - frac * span);
+        if k < 2 * MIN_BLOCKS || t.len() - k < MIN_BLOCKS {
+            continue;
+        }
+        let head = judge_segment(&t[..k], &y[..k], p);
+        if head.verdict != Verdict::Leak || head_settled(&t[..k], &y[..k], p) {
+            continue;
+        }
+        let mut j = judge_segment(t, y, p);
+        let rise = head.slope_per_min * (t[k] - t[0]) / 60.0;
+        j.verdict = Verdict::Inconclusive;
+        j.ci_high = j.ci_high.max(head.ci_high);
+        j.evidence.plateau_from_s = Some(t[k]);
+        j.reason = format!(
+            "grew {rise:.3} at a steady {:.3}/min until {}, then flat for {}: a leak that paused is not proof of none",
+            head.slope_per_min,
+            human_secs(t[k]),
+            human_secs(t[t.len() - 1] - t[k]),
+        );
+        return Some(j);
+    }
+    None
 }
 
 /// Judges one contiguous span with no warm-up or plateau logic.
@@ -454,6 +650,17 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
             j.ci_high,
             p.confidence * 100.0
         );
+        if let Some((shift, since)) = late_rise(&b.t, &b.y, thr, span, p) {
+            // Sen's slope is robust to the last few blocks, which is what a step that just
+            // happened (the next step of a leak in steps) is: not proof of `clean`.
+            j.verdict = Verdict::Inconclusive;
+            j.ci_high = j.ci_high.max(shift / span.max(1.0) * per_min);
+            j.reason = format!(
+                "rose {shift:.3} in the last {}; growth ≤ {:.3}/min over the rest of {judged} is no proof while the level moves",
+                human_secs(to - since),
+                j.ci_high,
+            );
+        }
     } else if j.ci_low > thr {
         j.reason = format!(
             "rising at {:.3}/min but only {rise:.1} units over {judged}; waiting for more",
@@ -482,6 +689,44 @@ fn judge_segment(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         }
     }
     j
+}
+
+/// A rise of the level in the last blocks that a `clean` fit over `(t, y)` (block times and
+/// values) would hide: the median of the last `k` blocks (3 up to a sixth of them) above the
+/// median of the blocks before by more than [`LATE_RISE_SIGMAS`] robust standard deviations of
+/// those blocks, more than the threshold allows over the span, and more than the minimum rise.
+/// Returns the rise and the time the raised part starts.
+fn late_rise(
+    t: &[f64],
+    y: &[f64],
+    thr_per_min: f64,
+    span_s: f64,
+    p: &Params,
+) -> Option<(f64, f64)> {
+    let n = y.len();
+    if n < MIN_BLOCKS {
+        return None;
+    }
+    let allowed = (thr_per_min.max(0.0) * span_s / 60.0)
+        .max(p.min_rise)
+        .max(MIN_RISE_QUANTA * p.quantum);
+    let mut best: Option<(f64, f64)> = None;
+    for k in 3..=(n / 6).max(3) {
+        let (before, after) = y.split_at(n - k);
+        let mut b = before.to_vec();
+        let level = stats::median_in_place(&mut b)?;
+        let mut dev: Vec<f64> = before.iter().map(|v| (v - level).abs()).collect();
+        let sigma = 1.4826 * stats::median_in_place(&mut dev)?;
+        let mut a = after.to_vec();
+        let shift = stats::median_in_place(&mut a)? - level;
+        if shift > allowed
+            && shift > LATE_RISE_SIGMAS * sigma
+            && best.is_none_or(|(s, _)| shift > s)
+        {
+            best = Some((shift, t[n - k]));
+        }
+    }
+    best
 }
 
 /// `1 sample`, `2 samples`.

@@ -25,7 +25,8 @@ pub enum Family {
     /// FD count: a base with connections that come and go (blips); the leak keeps one open
     /// at the leak rate.
     FdBlips,
-    /// White noise with sampling gaps (the sentinel paused, a host suspended).
+    /// White noise with sampling gaps (the sentinel paused, a host suspended): about one pause
+    /// of 1–20 minutes an hour.
     Gaps,
     /// A bounded collector sawtooth slower than the check interval: period 3–15 minutes,
     /// 20–120 MiB per cycle (a JVM old generation, a Go heap at a low GOGC pace).
@@ -34,11 +35,13 @@ pub enum Family {
     /// time and whose spacing doubles (first after 2–10 minutes), then stays: bounded growth
     /// that settles.
     HeapSteps,
-    /// A leak that repeats in steps: +X every T (T = 20–150 minutes), X = rate·T, flat between
-    /// (a nightly batch, a cache that never evicts one key per cycle). Clean: flat with noise.
+    /// A leak that repeats in steps: +X every T, X = rate·T, flat between (a nightly batch, a
+    /// cache that never evicts one key per cycle); T is 1/18 to 1/2.4 of the series (20–150
+    /// minutes in a standard run), so every profile sees at least two steps. Clean: flat with
+    /// noise.
     RepeatingSteps,
-    /// A leak that pauses: grows at the rate for the first 2 hours after the start, then flat.
-    /// Clean: flat with noise.
+    /// A leak that pauses: grows at the rate for the first 30 % of the series (2 hours of a
+    /// standard run), then flat. Clean: flat with noise.
     PausedLeak,
 }
 
@@ -214,8 +217,8 @@ pub fn generate(
             let sigma = 0.2 + 3.0 * rng.random::<f64>();
             let mut ts = 0.0;
             while ts <= duration_s {
-                // 1 % chance per sample of a pause of 1–20 minutes.
-                if rng.random::<f64>() < 0.01 {
+                // About one pause of 1–20 minutes an hour, whatever the sampling interval.
+                if rng.random::<f64>() < dt_s / 3600.0 {
                     ts += 60.0 + 1140.0 * rng.random::<f64>();
                     continue;
                 }
@@ -256,7 +259,9 @@ pub fn generate(
             }
         }
         Family::RepeatingSteps => {
-            let every = 1200.0 + 7800.0 * rng.random::<f64>();
+            // 2.4–18 steps over the series (20–150 min in a standard run's 6.5 h).
+            let every =
+                duration_s / 18.0 + (duration_s / 2.4 - duration_s / 18.0) * rng.random::<f64>();
             let first = every * rng.random::<f64>();
             let sigma = 0.1 + 1.0 * rng.random::<f64>();
             for i in 0..n {
@@ -272,10 +277,12 @@ pub fn generate(
         }
         Family::PausedLeak => {
             let sigma = 0.1 + 2.0 * rng.random::<f64>();
+            // Two hours into a standard run's 6.5 h: 30 % of the series.
+            let pause_at = 0.3 * duration_s;
             for i in 0..n {
                 let ts = i as f64 * dt_s;
                 t.push(ts);
-                y.push(base + leak(ts.min(7200.0)) + sigma * gauss(&mut rng));
+                y.push(base + leak(ts.min(pause_at)) + sigma * gauss(&mut rng));
             }
         }
     }
