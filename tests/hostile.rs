@@ -1103,3 +1103,236 @@ fn a_kernel_thread_is_refused_and_pid_1_is_warned_about() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("the target is PID 1"), "{text}");
 }
+
+// ---- 9. endings: a kill -9 while finishing --------------------------------------
+
+/// Kills a process by PID when the test ends (a target left running on purpose).
+struct KillPid(i32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Every file under `dir` whose name ends in `.tmp`.
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
+}
+
+/// What the three readers say of a run: `status --json`, its `list --json` entry and
+/// `report --json`. They must agree on its state, and once it ended, on its verdict and exit code.
+fn readers_agree(state: &Path, name: &str, when: &str) -> serde_json::Value {
+    let status: serde_json::Value = {
+        let o = ls(state)
+            .args(["status", name, "--json"])
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{when}: status: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("status json")
+    };
+    let list: serde_json::Value = {
+        let o = ls(state).args(["list", "--json"]).output().expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{when}: list: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("list json")
+    };
+    let listed = list
+        .as_array()
+        .and_then(|v| v.iter().find(|r| r["name"] == name))
+        .cloned()
+        .expect("listed");
+    let report = common::report_json(state, name);
+    let brief = |v: &serde_json::Value| -> String {
+        let keys = [
+            "status",
+            "verdict",
+            "exit_code",
+            "failure_reason",
+            "partial",
+        ];
+        keys.iter().map(|k| format!("{k}={} ", v[*k])).collect()
+    };
+    let said = format!(
+        "{when}:\nstatus {}\nlist   {}\nreport {}",
+        brief(&status),
+        brief(&listed),
+        brief(&report)
+    );
+    assert_eq!(status["status"], listed["status"], "{said}");
+    assert_eq!(report["status"], listed["status"], "{said}");
+    if listed["status"] != "running" {
+        assert_eq!(report["partial"], serde_json::Value::Null, "{said}");
+        for k in ["verdict", "exit_code", "failure_reason"] {
+            assert_eq!(status[k], listed[k], "{k}: {said}");
+            assert_eq!(report[k], listed[k], "{k}: {said}");
+        }
+        assert_eq!(status["report_file"], listed["report_file"], "{said}");
+        assert_eq!(report["report_file"], listed["report_file"], "{said}");
+    }
+    listed
+}
+
+/// The run's report files (not temporary ones) under STATE/reports.
+fn report_files(state: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = format!("leak_sentinel_{name}_");
+    std::fs::read_dir(state.join("reports"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_kill_9_while_finishing_leaves_status_store_and_report_agreeing() {
+    use std::time::{Duration, Instant};
+    let d = tempfile::tempdir().expect("tempdir");
+    let state = d.path().join("state");
+    // Where to kill: a moment of finishing seen from outside, then a delay. Finishing a spawned
+    // target stops it (seen: the target is gone), records the end in the store, writes the
+    // report file (seen: it appears), then status.json (seen: it says how the run ended),
+    // then the report once more; here it takes some 30 to 70 ms in all.
+    #[derive(Debug, Clone, Copy)]
+    enum Seen {
+        TargetGone,
+        ReportFile,
+        FinalStatus,
+    }
+    let plan: [(Seen, u64); 11] = [
+        (Seen::TargetGone, 0),
+        (Seen::TargetGone, 10_000),
+        (Seen::TargetGone, 20_000),
+        (Seen::TargetGone, 30_000),
+        (Seen::TargetGone, 45_000),
+        (Seen::ReportFile, 0),
+        (Seen::ReportFile, 1_000),
+        (Seen::ReportFile, 3_000),
+        (Seen::FinalStatus, 0),
+        (Seen::FinalStatus, 2_000),
+        (Seen::FinalStatus, 10_000),
+    ];
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for (i, (at, delay)) in plan.iter().enumerate() {
+        let name = format!("k{i}");
+        let mut run = ls(&state)
+            .args(quick_run_args(&name))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let status_file = state.join("runs").join(&name).join("status.json");
+        common::wait_for("status.json", Duration::from_secs(20), || {
+            status_file.exists()
+        });
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&status_file).expect("status"))
+                .expect("json");
+        let pid = doc["pid"].as_i64().expect("pid") as i32;
+        let _target = KillPid(pid);
+        let reached = || match at {
+            Seen::TargetGone => !alive(pid),
+            Seen::ReportFile => !report_files(&state, &name).is_empty(),
+            Seen::FinalStatus => {
+                std::fs::read_to_string(&status_file).is_ok_and(|t| t.contains("completion_time"))
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reached() && Instant::now() < deadline {
+            if run.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let from = Instant::now();
+        while from.elapsed() < Duration::from_micros(*delay) {
+            std::hint::spin_loop();
+        }
+        let _ = run.kill();
+        let code = run.wait().expect("wait").code();
+        // What the kill left, as the store has it.
+        let listed = readers_agree(
+            &state,
+            &name,
+            &format!("{name}: killed {delay} µs after {at:?}"),
+        );
+        let reports = report_files(&state, &name);
+        assert!(reports.len() <= 1, "{name}: {reports:?}");
+        let files_left = format!(
+            "{}{}",
+            if reports.is_empty() {
+                "no report"
+            } else {
+                "report"
+            },
+            if temp_files(&state).is_empty() {
+                ""
+            } else {
+                ", temp file"
+            }
+        );
+        *seen
+            .entry(format!(
+                "{at:?}: {} ({files_left}{})",
+                listed["status"].as_str().unwrap_or("?"),
+                if code.is_some() { ", not killed" } else { "" }
+            ))
+            .or_default() += 1;
+        // The next sentinel of the run (resume) finishes what the killed one left.
+        let o = ls(&state).args(["resume", &name]).output().expect("runs");
+        let said = format!("{name}: resume: {}", stderr(&o));
+        match listed["status"].as_str() {
+            Some("running") => assert!(
+                matches!(o.status.code(), Some(0) | Some(3) | Some(4)),
+                "{said}"
+            ),
+            _ => {
+                assert_eq!(o.status.code(), Some(2), "{said}");
+                assert!(stderr(&o).contains("nothing to resume"), "{said}");
+            }
+        }
+        let after = readers_agree(&state, &name, &format!("{name}: after resume"));
+        // The end decided before the kill stands (a clean sleep: passed or inconclusive), even
+        // when the kill came after its target was stopped.
+        assert_eq!(after["status"], "completed", "{name}: {after}");
+        assert!(
+            after["exit_code"] == 0 || after["exit_code"] == 3,
+            "{name}: {after}"
+        );
+        let reports = report_files(&state, &name);
+        assert_eq!(reports.len(), 1, "{name}: one report file: {reports:?}");
+        let on_disk: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&reports[0]).expect("report"))
+                .expect("json");
+        let status_on_disk: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&status_file).expect("status"))
+                .expect("json");
+        for k in ["status", "verdict", "exit_code"] {
+            assert_eq!(on_disk[k], after[k], "{name}: the report file's {k}");
+            assert_eq!(status_on_disk[k], after[k], "{name}: status.json's {k}");
+        }
+        assert_eq!(temp_files(&state), Vec::<PathBuf>::new(), "{name}");
+        assert!(!state.join("runs").join(&name).join("reserve").exists());
+        assert!(!alive(pid), "{name}: the target was stopped");
+    }
+    eprintln!("kill -9 while finishing, what each kill left: {seen:?}");
+}
