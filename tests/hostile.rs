@@ -1104,7 +1104,78 @@ fn a_kernel_thread_is_refused_and_pid_1_is_warned_about() {
     assert!(text.contains("the target is PID 1"), "{text}");
 }
 
-// ---- 9. endings: a kill -9 while finishing --------------------------------------
+// ---- 9. endings: a full disk, a kill -9 while finishing --------------------------------------
+
+/// A private mount namespace with a small tmpfs at `dir`, held by a sleeping process: commands
+/// run inside it through `nsenter`, the test reaches its files through `/proc/PID/root`. The
+/// namespace and its tmpfs go with the last process inside.
+struct SmallDisk {
+    holder: std::process::Child,
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` (the test skips) where mount namespaces cannot be made.
+    fn new(dir: &Path, size: &str) -> Option<SmallDisk> {
+        use std::io::BufRead;
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let script = format!(
+            "mount -t tmpfs -o size={size},mode=0700 tmpfs \"$0\" && echo ready && exec sleep 300"
+        );
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        let ready = holder.stdout.take().map(std::io::BufReader::new);
+        if ready.is_none_or(|mut r| r.read_line(&mut line).is_err()) || line.trim() != "ready" {
+            let _ = holder.kill();
+            let _ = holder.wait();
+            return None;
+        }
+        Some(SmallDisk {
+            holder,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `leak-sentinel --state-dir DIR/state …` inside the namespace.
+    fn ls(&self) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(["-m", "--"])
+            .arg(bin())
+            .arg("--state-dir")
+            .arg(self.dir.join("state"));
+        c
+    }
+
+    /// A path inside the tmpfs, as the test (outside the namespace) reaches it.
+    fn outside(&self, rel: &str) -> PathBuf {
+        let mut p = PathBuf::from(format!("/proc/{}/root", self.holder.id()));
+        p.push(self.dir.strip_prefix("/").expect("absolute"));
+        p.push(rel);
+        p
+    }
+
+    /// `--json` output of a reading command, which must succeed.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let o = self.ls().args(args).output().expect("nsenter runs");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("json")
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
 
 /// Kills a process by PID when the test ends (a target left running on purpose).
 struct KillPid(i32);
@@ -1132,6 +1203,139 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".tmp"))
         .collect()
+}
+
+#[test]
+fn a_full_disk_stops_the_run_resumable_with_the_reason_recorded() {
+    if !is_root() {
+        return;
+    }
+    let d = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = SmallDisk::new(&d.path().join("disk"), "6m") else {
+        eprintln!("SKIPPED: a private mount namespace with a tmpfs cannot be made here");
+        return;
+    };
+    let (out, err) = (d.path().join("out"), d.path().join("err"));
+    let file = |p: &Path| std::fs::File::create(p).expect("create");
+    let mut run = disk
+        .ls()
+        // Samples every 100 ms, against a target that outlives the test.
+        .args(
+            "run --name full --plain --warmup 1s --check-every 1s --sample-every 100ms --duration 1h -- sleep 120"
+                .split(' '),
+        )
+        .stdout(file(&out))
+        .stderr(file(&err))
+        .spawn()
+        .expect("nsenter runs");
+    let samples = || disk.json(&["report", "full", "--json"])["samples"].as_u64();
+    common::wait_for("10 samples", std::time::Duration::from_secs(20), || {
+        disk.outside("state/runs/full/status.json").exists() && samples() >= Some(10)
+    });
+    let status = disk.json(&["status", "full", "--json"]);
+    let pid = status["pid"].as_i64().expect("the target's PID") as i32;
+    let _target = KillPid(pid);
+    assert!(
+        disk.outside("state/runs/full/reserve").is_file(),
+        "a live run keeps its reserve"
+    );
+    // The disk fills up mid-run.
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(disk.outside("filler")).expect("filler");
+        let chunk = vec![0x5a_u8; 64 << 10];
+        while filler.write_all(&chunk).is_ok() {}
+    }
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(st) = run.try_wait().expect("wait") {
+            break st.code();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the sentinel did not stop on a full disk"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let err_text = std::fs::read_to_string(&err).expect("stderr");
+    let out_text = std::fs::read_to_string(&out).expect("stdout");
+    assert_eq!(code, Some(5), "exit 5, interrupted: {err_text}\n{out_text}");
+    assert_eq!(
+        err_text.trim_end().lines().count(),
+        1,
+        "one line: {err_text}"
+    );
+    assert!(
+        err_text.contains("disk full") && err_text.contains("leak-sentinel resume full"),
+        "{err_text}"
+    );
+    // The store says why, and every reader says what the store says.
+    let list = disk.json(&["list", "--json"]);
+    let listed = &list[0];
+    assert_eq!(listed["status"], "interrupted", "{list}");
+    assert!(
+        listed["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("disk full")),
+        "{list}"
+    );
+    let status = disk.json(&["status", "full", "--json"]);
+    assert_eq!(status["status"], "interrupted", "{status}");
+    assert_eq!(
+        status["failure_reason"], listed["failure_reason"],
+        "{status}"
+    );
+    assert_eq!(status["sentinel_alive"], false, "{status}");
+    let report = disk.json(&["report", "full", "--json"]);
+    assert_eq!(report["status"], "interrupted", "{report}");
+    assert_eq!(report["partial"], true, "no final report: {report}");
+    assert_eq!(report["failure_reason"], listed["failure_reason"]);
+    let events = report["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["kind"] == "write_failed"),
+        "{events:?}"
+    );
+    // No partial files: no temporary file, no report file, the reserve given back.
+    let state = disk.outside("state");
+    assert_eq!(temp_files(&state), Vec::<PathBuf>::new());
+    let reports = walk(&state.join("reports"));
+    assert!(reports.len() <= 1, "no report file: {reports:?}");
+    assert!(!disk.outside("state/runs/full/reserve").exists());
+    // The target was left running; once there is room again, resume carries the run on.
+    assert!(alive(pid), "the target still lives");
+    let before = samples().expect("samples");
+    std::fs::remove_file(disk.outside("filler")).expect("make room");
+    let mut resumed = disk
+        .ls()
+        .args(["resume", "full"])
+        .stdout(file(&out))
+        .stderr(file(&err))
+        .spawn()
+        .expect("nsenter runs");
+    common::wait_for(
+        "samples after the resume",
+        std::time::Duration::from_secs(20),
+        || samples().is_some_and(|n| n >= before + 10),
+    );
+    let status = disk.json(&["status", "full", "--json"]);
+    assert_eq!(status["status"], "running", "{status}");
+    assert_eq!(status["sentinel_alive"], true, "{status}");
+    assert!(status.get("failure_reason").is_none(), "{status}");
+    assert_eq!(disk.json(&["list", "--json"])[0]["status"], "running");
+    assert!(alive(pid), "the same target");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(resumed.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let st = resumed.wait().expect("wait");
+    assert_eq!(
+        st.code(),
+        Some(5),
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert_eq!(temp_files(&state), Vec::<PathBuf>::new());
 }
 
 /// What the three readers say of a run: `status --json`, its `list --json` entry and

@@ -141,6 +141,8 @@ pub(super) struct Session<'a, C: Clock> {
     pub(super) stop_signal: nix::sys::signal::Signal,
     /// Consecutive samples the store refused.
     pub(super) write_failures: u32,
+    /// Room kept to record a full disk (none when it could not be taken).
+    pub(super) reserve: Option<crate::rundir::Reserve>,
     /// Time stamps are `anchor.0` (wall time when the session started, Unix seconds) plus the
     /// monotonic time since `anchor.1`: a wall-clock step changes nothing, and they never go
     /// backwards (a resume anchors after the last stored sample).
@@ -156,12 +158,16 @@ pub(super) struct Session<'a, C: Clock> {
 }
 
 impl<C: Clock> Session<'_, C> {
-    /// Runs the loop to its end and finishes the run; losing the store ends the run, but the
-    /// target is still stopped and the reason recorded.
+    /// Runs the loop to its end and finishes the run. A store that cannot be written any more
+    /// (disk full, …) stops the run resumable, its target left running; any other error of the
+    /// sentinel ends the run, the target stopped and the reason recorded.
     pub(super) fn drive(mut self, wake: &mpsc::Receiver<Wake>) -> Result<crate::exit::Exit> {
         let end = match self.run_loop(wake) {
             Ok(end) => end,
             Err(e) => {
+                if let Some(kind) = crate::store::write_failure(&e) {
+                    return Ok(self.stop_on_write_failure(kind, &e));
+                }
                 self.event("error", &format!("{e:#}"));
                 End::Interrupted(format!("sentinel error: {e:#}"))
             }

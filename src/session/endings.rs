@@ -1,33 +1,48 @@
 //! How a run's endings stay consistent on disk. The store is the single source of truth: an end
 //! is recorded there first, in one transaction, and the report file and status.json are copies
 //! written after it, which readers correct from the store ([`status_from_store`]) and `resume`
-//! rewrites ([`repair_files`]). What a killed sentinel left half written is removed by the next
-//! sentinel of the run.
+//! rewrites ([`repair_files`]). A lasting write failure (disk full, quota, I/O error, read-only)
+//! stops a run resumable instead of ending it, and what a killed sentinel left half written is
+//! removed by the next sentinel of the run.
 
 use super::driver::Session;
 use crate::clock::Clock;
+use crate::exit::Exit;
 use crate::files::{read_bounded_from, write_atomic};
 use crate::render::report::{self as rr, reconcile_status};
 use crate::rundir::{open_run_dir, remove_stale_temps, report_path};
-use crate::store::{RunEnd, RunRow, Store};
+use crate::store::{RunEnd, RunRow, Store, write_failure};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Largest status.json read back (it is a few KiB).
 const STATUS_MAX: u64 = 16 << 20;
 
 impl<C: Clock> Session<'_, C> {
-    /// Records the end of the run in the store. An end that cannot be recorded leaves the run
-    /// `running` in the store, so `resume` can still end it.
+    /// Records the end of the run in the store; when a lasting write failure refuses it, the
+    /// reserve is given back and it is tried once more. An end that cannot be recorded leaves
+    /// the run `running` in the store, so `resume` can still end it.
     pub(super) fn record_end(&self, end: &RunEnd<'_>, event: (&str, &str)) -> Result<()> {
-        let result = self.store.end_run(self.run_id, end, event);
+        let first = self.store.end_run(self.run_id, end, event);
+        let result = match first {
+            Err(e) if write_failure(&e).is_some() && self.release_reserve() => {
+                self.store.end_run(self.run_id, end, event)
+            }
+            r => r,
+        };
         result.with_context(|| {
             format!(
                 "recording the end of run '{0}' in the store (it stays resumable: 'leak-sentinel resume {0}')",
                 self.s.name
             )
         })
+    }
+
+    /// Gives the reserve's room back (true when there was one to remove).
+    fn release_reserve(&self) -> bool {
+        self.reserve.as_ref().is_some_and(|r| r.release())
     }
 
     /// Writes the report file, a copy of the report the store holds (failing costs a warning).
@@ -41,10 +56,91 @@ impl<C: Clock> Session<'_, C> {
         }
     }
 
-    /// The run is over: its stale temporary files go.
+    /// The run is over or stopping: its stale temporary files and its reserve go (one a
+    /// killed sentinel left too).
     pub(super) fn tidy(&self) {
         remove_stale_temps(self.state, &self.s.name, self.started_at);
+        if !self.release_reserve() {
+            crate::rundir::Reserve::remove_left(self.state, &self.s.name);
+        }
     }
+
+    /// A lasting write failure of the store (`kind` says which): the run stops without a
+    /// verdict and stays resumable. The target is left running (a spawned one too, as after a
+    /// kill -9), the store records why — `interrupted`, the reason and a `write_failed` event,
+    /// in the room the reserve gives back — and no report is written. The one line on stderr
+    /// says what happened and how to go on; when even the store cannot record it, the run still
+    /// says `running` there and the line says that too.
+    pub(super) fn stop_on_write_failure(&mut self, kind: &str, e: &anyhow::Error) -> Exit {
+        self.view.finish();
+        let now = self.now();
+        let name = self.s.name.clone();
+        let reason = format!(
+            "{kind} writing {}: {}",
+            self.store.path.display(),
+            cause_line(e)
+        );
+        self.release_reserve();
+        let exit = Exit::Interrupted;
+        let record = RunEnd {
+            status: "interrupted",
+            ended_at: now,
+            verdict: None,
+            exit_code: exit.code(),
+            failure_reason: Some(&reason),
+            report_file: None,
+            report_json: None,
+        };
+        let detail = format!("{reason}; the target is left running for 'resume'");
+        match self
+            .store
+            .end_run(self.run_id, &record, ("write_failed", &detail))
+        {
+            Ok(()) => {
+                let mut doc = self.status_doc(now, "interrupted");
+                doc.completion_time = Some(rr::rfc3339(now));
+                doc.passed = Some(false);
+                doc.failure_reason = Some(reason.clone());
+                doc.exit_code = Some(exit.code());
+                self.write_status(&doc);
+                eprintln!(
+                    "error: run '{name}' stopped: {reason}; its target is left running: make room, then 'leak-sentinel resume {name}'"
+                );
+            }
+            Err(e2) => eprintln!(
+                "error: run '{name}' stopped: {reason}; the store could not record that either ({}), so it still says running: make room, then 'leak-sentinel resume {name}'",
+                cause_line(&e2)
+            ),
+        }
+        if let Some(x) = &self.publishers.exporter {
+            x.set_state("interrupted");
+        }
+        self.notify(
+            "interrupted",
+            format!("interrupted — {reason}"),
+            json!({"exit_code": exit.code(), "resumable": true}),
+        );
+        if let Some(n) = &self.publishers.notifier {
+            n.flush(Duration::from_secs(5));
+        }
+        self.drain_outcomes();
+        self.tidy();
+        exit
+    }
+}
+
+/// An error's chain on one line, each cause once (SQLite's `database or disk is full: Error
+/// code 13: database or disk is full` becomes `database or disk is full`).
+fn cause_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let m = cause.to_string().replace('\n', " ");
+        if parts.last().is_some_and(|p| m.ends_with(p.as_str())) {
+            continue;
+        }
+        parts.push(m);
+    }
+    parts.join(": ")
 }
 
 /// status.json of a run as the store has it: the file as read (a bare document with the run's
@@ -87,8 +183,8 @@ fn read_status(state: &Path, name: &str) -> Option<Map<String, Value>> {
 
 /// Brings the files of an ended run back in line with the store, as its sentinel would have
 /// left them had it not been killed while finishing: the report file rewritten from the stored
-/// report, status.json corrected, its temporary files removed. Returns the files rewritten.
-/// Call with the run's lock held.
+/// report, status.json corrected, its temporary files and reserve removed. Returns the files
+/// rewritten. Call with the run's lock held.
 pub fn repair_files(state: &Path, store: &Store, row: &RunRow) -> Result<Vec<PathBuf>> {
     let mut fixed = Vec::new();
     let report = report_path(state, &row.name, row.started_at);
@@ -115,5 +211,6 @@ pub fn repair_files(state: &Path, store: &Store, row: &RunRow) -> Result<Vec<Pat
         fixed.push(path);
     }
     remove_stale_temps(state, &row.name, row.started_at);
+    crate::rundir::Reserve::remove_left(state, &row.name);
     Ok(fixed)
 }

@@ -85,13 +85,22 @@ impl<'a, C: Clock> Session<'a, C> {
             warned: Default::default(),
             stop_signal: nix::sys::signal::Signal::SIGTERM,
             write_failures: 0,
+            reserve: None,
         }
     }
 
     /// Before the loop (run or resume, the run's lock held): what an earlier sentinel of the
-    /// run left half written goes.
-    fn prepare_files(&mut self) {
+    /// run left half written goes, and the reserve taken before (`reserve`) is kept; one that
+    /// could not be taken (a disk already too full) costs a warning: the run goes on without.
+    fn prepare_files(&mut self, reserve: Result<crate::rundir::Reserve>) {
         crate::rundir::remove_stale_temps(self.state, &self.s.name, self.started_at);
+        match reserve {
+            Ok(r) => self.reserve = Some(r),
+            Err(e) => self.view.log(&format!(
+                "warning: no room kept for recording a full disk: {}",
+                crate::exit::one_line(&e)
+            )),
+        }
     }
 
     /// Starts the publishers the settings ask for.
@@ -132,6 +141,8 @@ pub fn run_with<C: Clock>(
             s.name, old.status
         )));
     }
+    // The reserve is written before the target starts, so that its I/O is not part of the run.
+    let reserve = crate::rundir::Reserve::take(state, &s.name);
     let mut target = match &s.target {
         TargetSpec::Spawn(cmd) => Target::spawn(cmd, &s.env, s.target_output.as_deref())?,
         TargetSpec::Pid(pid) => Target::attach(*pid, s.include_children, None)?,
@@ -181,7 +192,7 @@ pub fn run_with<C: Clock>(
         let _ = live.store.delete_run(live.run_id);
         return Err(e);
     }
-    live.prepare_files();
+    live.prepare_files(reserve);
     live.event("start", &serde_json::to_string(&live.target.info)?);
     live.notify(
         "start",
@@ -338,7 +349,7 @@ pub fn resume_with<C: Clock>(
         live.event("target_exit", &exit.description);
         return live.finish(End::TargetExited(exit));
     }
-    live.prepare_files();
+    live.prepare_files(crate::rundir::Reserve::take(state, name));
     live.diag.restore(&live.store)?;
     live.start_publishers()?;
     live.write_status(&live.status_doc(live.now(), "running"));

@@ -726,6 +726,38 @@ impl Store {
     }
 }
 
+/// The kind of lasting write failure an error is, in words (`disk full`, `disk quota exceeded`,
+/// `I/O error`, `read-only file system`), or `None` for any other error. Trying again a moment
+/// later does not cure these: a live run that meets one stops, resumable (see `session`).
+pub fn write_failure(e: &anyhow::Error) -> Option<&'static str> {
+    use nix::errno::Errno;
+    let errno_kind = |n: i32| match Errno::from_raw(n) {
+        Errno::ENOSPC => Some("disk full"),
+        Errno::EDQUOT => Some("disk quota exceeded"),
+        Errno::EIO => Some("I/O error"),
+        Errno::EROFS => Some("read-only file system"),
+        _ => None,
+    };
+    e.chain().find_map(|cause| {
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = cause.downcast_ref::<rusqlite::Error>()
+        {
+            // SQLite reports ENOSPC and EDQUOT alike as SQLITE_FULL.
+            return match f.code {
+                rusqlite::ErrorCode::DiskFull => Some("disk full"),
+                rusqlite::ErrorCode::SystemIoFailure => Some("I/O error"),
+                rusqlite::ErrorCode::ReadOnly => Some("read-only file system"),
+                _ => None,
+            };
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error().and_then(errno_kind);
+        }
+        cause
+            .downcast_ref::<Errno>()
+            .and_then(|n| errno_kind(*n as i32))
+    })
+}
+
 /// A path as the path part of an SQLite `file:` URI (`?`, `#` and `%` escaped).
 fn uri_path(p: &Path) -> String {
     let mut out = String::new();
