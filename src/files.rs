@@ -88,6 +88,22 @@ fn temp_name(name: &str) -> String {
     format!(".{name}.{:016x}.tmp", rand::random::<u64>())
 }
 
+/// Whether `candidate` is a temporary name [`temp_name`] draws for `name`: exactly
+/// `.NAME.` + 16 lowercase hex digits + `.tmp`, nothing looser.
+fn is_temp_of(name: &str, candidate: &str) -> bool {
+    candidate
+        .strip_prefix('.')
+        .and_then(|c| c.strip_prefix(name))
+        .and_then(|c| c.strip_prefix('.'))
+        .and_then(|c| c.strip_suffix(".tmp"))
+        .is_some_and(|hex| {
+            hex.len() == 16
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
 /// One path component (no `/`, not `.` or `..`), so `openat` stays inside the directory.
 fn component(name: &str) -> Result<&str> {
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
@@ -261,10 +277,63 @@ impl Dir {
         }
     }
 
+    /// Removes `name` when it is a regular file of the user's own with one link (a file the
+    /// sentinel wrote); anything else there (a symlink, a directory, someone else's file) is left
+    /// alone. True when a file was removed.
+    pub fn remove_own_file(&self, name: &str) -> Result<bool> {
+        let name = component(name)?;
+        match self.lstat(name)? {
+            Some(st) if is_reg(&st) && st.st_uid == euid() && st.st_nlink == 1 => {}
+            _ => return Ok(false),
+        }
+        match nix::unistd::unlinkat(&self.fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(anyhow::anyhow!(
+                "removing {}: {e}",
+                self.path.join(name).display()
+            )),
+        }
+    }
+
+    /// Removes the temporary files that [`Dir::write_atomic`] of `name` left behind (a writer
+    /// killed between creating one and renaming it into place): only names of exactly its
+    /// pattern, only regular files of the user's own with one link, never through a symlink.
+    /// Returns how many were removed. The caller makes sure no live writer of `name` is at work
+    /// (the run's lock).
+    pub fn remove_temps_of(&self, name: &str) -> usize {
+        use std::os::fd::AsRawFd;
+        // Listed through the open handle, so the directory checked when opening is the one read.
+        let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+        else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|c| is_temp_of(name, c)))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|c| self.remove_own_file(c).unwrap_or(false))
+            })
+            .count()
+    }
+
     /// Writes `name` atomically: a new file (`O_EXCL|O_NOFOLLOW`, unpredictable name, `mode`)
     /// in this directory, fsync, rename over `name`. Readers never see a half-written file;
     /// whatever was at `name` (a symlink included) is replaced, never written through.
     pub fn write_atomic(&self, name: &str, bytes: &[u8], mode: u32) -> Result<()> {
+        self.write_atomic_with(name, mode, |f| f.write_all(bytes))
+    }
+
+    /// [`Dir::write_atomic`] of what `write` writes into the new file (a large file written
+    /// piece by piece, never whole in memory).
+    pub fn write_atomic_with(
+        &self,
+        name: &str,
+        mode: u32,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+    ) -> Result<()> {
         let name = component(name)?;
         let final_path = self.path.join(name);
         let mut tries = 0;
@@ -293,8 +362,7 @@ impl Dir {
         };
         let written = (|| -> Result<()> {
             let mut f = std::fs::File::from(fd);
-            f.write_all(bytes)
-                .with_context(|| format!("writing {}", final_path.display()))?;
+            write(&mut f).with_context(|| format!("writing {}", final_path.display()))?;
             f.sync_all()
                 .with_context(|| format!("writing {}", final_path.display()))?;
             nix::fcntl::renameat(&self.fd, tmp.as_str(), &self.fd, name)
@@ -481,6 +549,44 @@ mod tests {
             .expect("replaces the link");
         assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep");
         assert!(d.sub("out.json", false).is_err());
+    }
+
+    #[test]
+    fn stale_temporary_files_of_a_name_only_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = Dir::open_private(dir.path(), false).expect("private");
+        let ours = temp_name("status.json");
+        assert!(is_temp_of("status.json", &ours), "{ours}");
+        for (name, want) in [
+            (".status.json.0123456789abcdef.tmp", true),
+            (".status.json.0123456789ABCDEF.tmp", false),
+            (".status.json.0123456789abcde.tmp", false),
+            (".status.json.0123456789abcdef.tmp.x", false),
+            ("status.json.0123456789abcdef.tmp", false),
+            (".status.jsonx.0123456789abcdef.tmp", false),
+            (".other.json.0123456789abcdef.tmp", false),
+        ] {
+            assert_eq!(is_temp_of("status.json", name), want, "{name}");
+        }
+        std::fs::write(dir.path().join(&ours), b"half").expect("write");
+        std::fs::write(dir.path().join("status.json"), b"{}").expect("write");
+        let theirs = dir.path().join("elsewhere");
+        std::fs::write(&theirs, b"keep").expect("write");
+        let planted = ".status.json.fedcba9876543210.tmp";
+        std::os::unix::fs::symlink(&theirs, dir.path().join(planted)).expect("symlink");
+        let linked = ".status.json.00000000000000aa.tmp";
+        std::fs::hard_link(&theirs, dir.path().join(linked)).expect("link");
+        assert_eq!(d.remove_temps_of("status.json"), 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [linked, planted, "elsewhere", "status.json"]);
+        assert_eq!(std::fs::read_to_string(&theirs).expect("read"), "keep");
+        assert!(!d.remove_own_file(planted).expect("a symlink is left"));
+        assert!(d.remove_own_file("status.json").expect("ours"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Where a run's files live under the state directory, and the per-run lock: one live sentinel
 //! per run name, an flock that the kernel releases when its holder dies, so a crash never leaves
 //! it stale. The run directory must be private (see `files`); the lock file is opened relative
-//! to it and never through a symlink.
+//! to it and never through a symlink. Also the run's reserve (room kept to record a full disk)
+//! and the removal of the temporary files a killed sentinel left.
 
 use crate::exit::usage;
 use crate::files::Dir;
@@ -16,6 +17,83 @@ pub fn run_dir(state: &Path, name: &str) -> PathBuf {
 /// Path of the live status file of a run.
 pub fn status_path(state: &Path, name: &str) -> PathBuf {
     run_dir(state, name).join("status.json")
+}
+
+/// The final report's file name: one per run (its name and start time), so a finish that is
+/// repeated (a resume after a kill during the first) replaces the file instead of adding one.
+pub fn report_name(name: &str, started_at: f64) -> String {
+    format!("leak_sentinel_{name}_{}.json", started_at.floor() as i64)
+}
+
+/// Path of the final report of a run.
+pub fn report_path(state: &Path, name: &str, started_at: f64) -> PathBuf {
+    state.join("reports").join(report_name(name, started_at))
+}
+
+/// Removes what a sentinel of this run killed mid-write left: the temporary files of its
+/// status.json and of its report (only those names; see [`Dir::remove_temps_of`]). Call it with
+/// the run's lock held. Returns how many were removed.
+pub fn remove_stale_temps(state: &Path, name: &str, started_at: f64) -> usize {
+    let mut n = 0;
+    if let Ok(dir) = open_run_dir(state, name, false) {
+        n += dir.remove_temps_of("status.json");
+    }
+    let reports = Dir::open_private(state, false).and_then(|d| d.sub("reports", false));
+    if let Ok(dir) = reports {
+        n += dir.remove_temps_of(&report_name(name, started_at));
+    }
+    n
+}
+
+/// Room kept in the run's directory (`STATE/runs/NAME/reserve`, 1 MiB) while it is live: when
+/// the disk fills, releasing it lets the store record why the run stopped. Another writer on the
+/// same file system may take the room first, so this raises the odds, not a guarantee.
+pub struct Reserve {
+    dir: Dir,
+}
+
+impl Reserve {
+    /// Bytes kept: an SQLite transaction of a few pages, its WAL index and a status.json, many
+    /// times over.
+    pub const BYTES: usize = 1 << 20;
+    const FILE: &'static str = "reserve";
+
+    /// Writes the reserve (replacing one a killed sentinel left).
+    pub fn take(state: &Path, name: &str) -> Result<Reserve> {
+        let dir = open_run_dir(state, name, true)?;
+        // Not zeros: a compressing file system would keep zeros in no room at all. Written in
+        // small pieces: a 1 MiB buffer would raise glibc's mmap threshold and leave the
+        // sentinel's later allocations resident in its heap.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut chunk = vec![0u8; 16 << 10];
+        dir.write_atomic_with(Self::FILE, 0o600, |f| {
+            use std::io::Write;
+            for _ in 0..Self::BYTES / chunk.len() {
+                for word in chunk.chunks_exact_mut(8) {
+                    // xorshift64: any bytes that do not compress will do.
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    word.copy_from_slice(&x.to_le_bytes());
+                }
+                f.write_all(&chunk)?;
+            }
+            Ok(())
+        })?;
+        Ok(Reserve { dir })
+    }
+
+    /// Gives the room back (true when there was a reserve to remove).
+    pub fn release(&self) -> bool {
+        self.dir.remove_own_file(Self::FILE).unwrap_or(false)
+    }
+
+    /// Removes the reserve a killed sentinel of an ended run left (call with the run's lock).
+    pub fn remove_left(state: &Path, name: &str) {
+        if let Ok(dir) = open_run_dir(state, name, false) {
+            let _ = dir.remove_own_file(Self::FILE);
+        }
+    }
 }
 
 /// Opens (creating if needed) a run's private directory: `STATE/runs/NAME`, each level the

@@ -1103,3 +1103,440 @@ fn a_kernel_thread_is_refused_and_pid_1_is_warned_about() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("the target is PID 1"), "{text}");
 }
+
+// ---- 9. endings: a full disk, a kill -9 while finishing --------------------------------------
+
+/// A private mount namespace with a small tmpfs at `dir`, held by a sleeping process: commands
+/// run inside it through `nsenter`, the test reaches its files through `/proc/PID/root`. The
+/// namespace and its tmpfs go with the last process inside.
+struct SmallDisk {
+    holder: std::process::Child,
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` (the test skips) where mount namespaces cannot be made.
+    fn new(dir: &Path, size: &str) -> Option<SmallDisk> {
+        use std::io::BufRead;
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let script = format!(
+            "mount -t tmpfs -o size={size},mode=0700 tmpfs \"$0\" && echo ready && exec sleep 300"
+        );
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        let ready = holder.stdout.take().map(std::io::BufReader::new);
+        if ready.is_none_or(|mut r| r.read_line(&mut line).is_err()) || line.trim() != "ready" {
+            let _ = holder.kill();
+            let _ = holder.wait();
+            return None;
+        }
+        Some(SmallDisk {
+            holder,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `leak-sentinel --state-dir DIR/state …` inside the namespace.
+    fn ls(&self) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(["-m", "--"])
+            .arg(bin())
+            .arg("--state-dir")
+            .arg(self.dir.join("state"));
+        c
+    }
+
+    /// A path inside the tmpfs, as the test (outside the namespace) reaches it.
+    fn outside(&self, rel: &str) -> PathBuf {
+        let mut p = PathBuf::from(format!("/proc/{}/root", self.holder.id()));
+        p.push(self.dir.strip_prefix("/").expect("absolute"));
+        p.push(rel);
+        p
+    }
+
+    /// `--json` output of a reading command, which must succeed.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let o = self.ls().args(args).output().expect("nsenter runs");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("json")
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// Kills a process by PID when the test ends (a target left running on purpose).
+struct KillPid(i32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Every file under `dir` whose name ends in `.tmp`.
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_full_disk_stops_the_run_resumable_with_the_reason_recorded() {
+    if !is_root() {
+        return;
+    }
+    let d = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = SmallDisk::new(&d.path().join("disk"), "6m") else {
+        eprintln!("SKIPPED: a private mount namespace with a tmpfs cannot be made here");
+        return;
+    };
+    let (out, err) = (d.path().join("out"), d.path().join("err"));
+    let file = |p: &Path| std::fs::File::create(p).expect("create");
+    let mut run = disk
+        .ls()
+        // Samples every 100 ms, against a target that outlives the test.
+        .args(
+            "run --name full --plain --warmup 1s --check-every 1s --sample-every 100ms --duration 1h -- sleep 120"
+                .split(' '),
+        )
+        .stdout(file(&out))
+        .stderr(file(&err))
+        .spawn()
+        .expect("nsenter runs");
+    let samples = || disk.json(&["report", "full", "--json"])["samples"].as_u64();
+    common::wait_for("10 samples", std::time::Duration::from_secs(20), || {
+        disk.outside("state/runs/full/status.json").exists() && samples() >= Some(10)
+    });
+    let status = disk.json(&["status", "full", "--json"]);
+    let pid = status["pid"].as_i64().expect("the target's PID") as i32;
+    let _target = KillPid(pid);
+    assert!(
+        disk.outside("state/runs/full/reserve").is_file(),
+        "a live run keeps its reserve"
+    );
+    // The disk fills up mid-run.
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(disk.outside("filler")).expect("filler");
+        let chunk = vec![0x5a_u8; 64 << 10];
+        while filler.write_all(&chunk).is_ok() {}
+    }
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(st) = run.try_wait().expect("wait") {
+            break st.code();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the sentinel did not stop on a full disk"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let err_text = std::fs::read_to_string(&err).expect("stderr");
+    let out_text = std::fs::read_to_string(&out).expect("stdout");
+    assert_eq!(code, Some(5), "exit 5, interrupted: {err_text}\n{out_text}");
+    assert_eq!(
+        err_text.trim_end().lines().count(),
+        1,
+        "one line: {err_text}"
+    );
+    assert!(
+        err_text.contains("disk full") && err_text.contains("leak-sentinel resume full"),
+        "{err_text}"
+    );
+    // The store says why, and every reader says what the store says.
+    let list = disk.json(&["list", "--json"]);
+    let listed = &list[0];
+    assert_eq!(listed["status"], "interrupted", "{list}");
+    assert!(
+        listed["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("disk full")),
+        "{list}"
+    );
+    let status = disk.json(&["status", "full", "--json"]);
+    assert_eq!(status["status"], "interrupted", "{status}");
+    assert_eq!(
+        status["failure_reason"], listed["failure_reason"],
+        "{status}"
+    );
+    assert_eq!(status["sentinel_alive"], false, "{status}");
+    let report = disk.json(&["report", "full", "--json"]);
+    assert_eq!(report["status"], "interrupted", "{report}");
+    assert_eq!(report["partial"], true, "no final report: {report}");
+    assert_eq!(report["failure_reason"], listed["failure_reason"]);
+    let events = report["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["kind"] == "write_failed"),
+        "{events:?}"
+    );
+    // No partial files: no temporary file, no report file, the reserve given back.
+    let state = disk.outside("state");
+    assert_eq!(temp_files(&state), Vec::<PathBuf>::new());
+    let reports = walk(&state.join("reports"));
+    assert!(reports.len() <= 1, "no report file: {reports:?}");
+    assert!(!disk.outside("state/runs/full/reserve").exists());
+    // The target was left running; once there is room again, resume carries the run on.
+    assert!(alive(pid), "the target still lives");
+    let before = samples().expect("samples");
+    std::fs::remove_file(disk.outside("filler")).expect("make room");
+    let mut resumed = disk
+        .ls()
+        .args(["resume", "full"])
+        .stdout(file(&out))
+        .stderr(file(&err))
+        .spawn()
+        .expect("nsenter runs");
+    common::wait_for(
+        "samples after the resume",
+        std::time::Duration::from_secs(20),
+        || samples().is_some_and(|n| n >= before + 10),
+    );
+    let status = disk.json(&["status", "full", "--json"]);
+    assert_eq!(status["status"], "running", "{status}");
+    assert_eq!(status["sentinel_alive"], true, "{status}");
+    assert!(status.get("failure_reason").is_none(), "{status}");
+    assert_eq!(disk.json(&["list", "--json"])[0]["status"], "running");
+    assert!(alive(pid), "the same target");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(resumed.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let st = resumed.wait().expect("wait");
+    assert_eq!(
+        st.code(),
+        Some(5),
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert_eq!(temp_files(&state), Vec::<PathBuf>::new());
+}
+
+/// What the three readers say of a run: `status --json`, its `list --json` entry and
+/// `report --json`. They must agree on its state, and once it ended, on its verdict and exit code.
+fn readers_agree(state: &Path, name: &str, when: &str) -> serde_json::Value {
+    let status: serde_json::Value = {
+        let o = ls(state)
+            .args(["status", name, "--json"])
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{when}: status: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("status json")
+    };
+    let list: serde_json::Value = {
+        let o = ls(state).args(["list", "--json"]).output().expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{when}: list: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("list json")
+    };
+    let listed = list
+        .as_array()
+        .and_then(|v| v.iter().find(|r| r["name"] == name))
+        .cloned()
+        .expect("listed");
+    let report = common::report_json(state, name);
+    let brief = |v: &serde_json::Value| -> String {
+        let keys = [
+            "status",
+            "verdict",
+            "exit_code",
+            "failure_reason",
+            "partial",
+        ];
+        keys.iter().map(|k| format!("{k}={} ", v[*k])).collect()
+    };
+    let said = format!(
+        "{when}:\nstatus {}\nlist   {}\nreport {}",
+        brief(&status),
+        brief(&listed),
+        brief(&report)
+    );
+    assert_eq!(status["status"], listed["status"], "{said}");
+    assert_eq!(report["status"], listed["status"], "{said}");
+    if listed["status"] != "running" {
+        assert_eq!(report["partial"], serde_json::Value::Null, "{said}");
+        for k in ["verdict", "exit_code", "failure_reason"] {
+            assert_eq!(status[k], listed[k], "{k}: {said}");
+            assert_eq!(report[k], listed[k], "{k}: {said}");
+        }
+        assert_eq!(status["report_file"], listed["report_file"], "{said}");
+        assert_eq!(report["report_file"], listed["report_file"], "{said}");
+    }
+    listed
+}
+
+/// The run's report files (not temporary ones) under STATE/reports.
+fn report_files(state: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = format!("leak_sentinel_{name}_");
+    std::fs::read_dir(state.join("reports"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_kill_9_while_finishing_leaves_status_store_and_report_agreeing() {
+    use std::time::{Duration, Instant};
+    let d = tempfile::tempdir().expect("tempdir");
+    let state = d.path().join("state");
+    // Where to kill: a moment of finishing seen from outside, then a delay. Finishing a spawned
+    // target stops it (seen: the target is gone), records the end in the store, writes the
+    // report file (seen: it appears), then status.json (seen: it says how the run ended),
+    // then the report once more; here it takes some 30 to 70 ms in all.
+    #[derive(Debug, Clone, Copy)]
+    enum Seen {
+        TargetGone,
+        ReportFile,
+        FinalStatus,
+    }
+    let plan: [(Seen, u64); 11] = [
+        (Seen::TargetGone, 0),
+        (Seen::TargetGone, 10_000),
+        (Seen::TargetGone, 20_000),
+        (Seen::TargetGone, 30_000),
+        (Seen::TargetGone, 45_000),
+        (Seen::ReportFile, 0),
+        (Seen::ReportFile, 1_000),
+        (Seen::ReportFile, 3_000),
+        (Seen::FinalStatus, 0),
+        (Seen::FinalStatus, 2_000),
+        (Seen::FinalStatus, 10_000),
+    ];
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for (i, (at, delay)) in plan.iter().enumerate() {
+        let name = format!("k{i}");
+        let mut run = ls(&state)
+            .args(quick_run_args(&name))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let status_file = state.join("runs").join(&name).join("status.json");
+        common::wait_for("status.json", Duration::from_secs(20), || {
+            status_file.exists()
+        });
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&status_file).expect("status"))
+                .expect("json");
+        let pid = doc["pid"].as_i64().expect("pid") as i32;
+        let _target = KillPid(pid);
+        let reached = || match at {
+            Seen::TargetGone => !alive(pid),
+            Seen::ReportFile => !report_files(&state, &name).is_empty(),
+            Seen::FinalStatus => {
+                std::fs::read_to_string(&status_file).is_ok_and(|t| t.contains("completion_time"))
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reached() && Instant::now() < deadline {
+            if run.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let from = Instant::now();
+        while from.elapsed() < Duration::from_micros(*delay) {
+            std::hint::spin_loop();
+        }
+        let _ = run.kill();
+        let code = run.wait().expect("wait").code();
+        // What the kill left, as the store has it.
+        let listed = readers_agree(
+            &state,
+            &name,
+            &format!("{name}: killed {delay} µs after {at:?}"),
+        );
+        let reports = report_files(&state, &name);
+        assert!(reports.len() <= 1, "{name}: {reports:?}");
+        let files_left = format!(
+            "{}{}",
+            if reports.is_empty() {
+                "no report"
+            } else {
+                "report"
+            },
+            if temp_files(&state).is_empty() {
+                ""
+            } else {
+                ", temp file"
+            }
+        );
+        *seen
+            .entry(format!(
+                "{at:?}: {} ({files_left}{})",
+                listed["status"].as_str().unwrap_or("?"),
+                if code.is_some() { ", not killed" } else { "" }
+            ))
+            .or_default() += 1;
+        // The next sentinel of the run (resume) finishes what the killed one left.
+        let o = ls(&state).args(["resume", &name]).output().expect("runs");
+        let said = format!("{name}: resume: {}", stderr(&o));
+        match listed["status"].as_str() {
+            Some("running") => assert!(
+                matches!(o.status.code(), Some(0) | Some(3) | Some(4)),
+                "{said}"
+            ),
+            _ => {
+                assert_eq!(o.status.code(), Some(2), "{said}");
+                assert!(stderr(&o).contains("nothing to resume"), "{said}");
+            }
+        }
+        let after = readers_agree(&state, &name, &format!("{name}: after resume"));
+        // The end decided before the kill stands (a clean sleep: passed or inconclusive), even
+        // when the kill came after its target was stopped.
+        assert_eq!(after["status"], "completed", "{name}: {after}");
+        assert!(
+            after["exit_code"] == 0 || after["exit_code"] == 3,
+            "{name}: {after}"
+        );
+        let reports = report_files(&state, &name);
+        assert_eq!(reports.len(), 1, "{name}: one report file: {reports:?}");
+        let on_disk: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&reports[0]).expect("report"))
+                .expect("json");
+        let status_on_disk: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&status_file).expect("status"))
+                .expect("json");
+        for k in ["status", "verdict", "exit_code"] {
+            assert_eq!(on_disk[k], after[k], "{name}: the report file's {k}");
+            assert_eq!(status_on_disk[k], after[k], "{name}: status.json's {k}");
+        }
+        assert_eq!(temp_files(&state), Vec::<PathBuf>::new(), "{name}");
+        assert!(!state.join("runs").join(&name).join("reserve").exists());
+        assert!(!alive(pid), "{name}: the target was stopped");
+    }
+    eprintln!("kill -9 while finishing, what each kill left: {seen:?}");
+}

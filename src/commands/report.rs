@@ -59,8 +59,28 @@ pub fn report(
             return Ok(Exit::Passed);
         }
     }
-    let Some(file) = &row.report_file else {
-        // A live (or interrupted) run: the report as it stands, from the store.
+    // The final report as the store holds it (the report file is a copy written after it); a
+    // run ended by an older version has only the file.
+    let stored = match row.status.as_str() {
+        "running" => None,
+        _ => store.final_report(row.id)?,
+    };
+    let file = row
+        .report_file
+        .as_deref()
+        .filter(|_| row.status != "running");
+    let text = match (stored, file) {
+        (Some(text), _) => Some(text),
+        (None, Some(file)) if Path::new(file).exists() => Some(crate::files::read_bounded(
+            Path::new(file),
+            256 << 20,
+            "report",
+        )?),
+        _ => None,
+    };
+    let Some(text) = text else {
+        // A live run, or one stopped without a final report (interrupted by a full disk, its
+        // report file lost): the report as it stands, from the store.
         let mut report = partial_report(&store, &row)?;
         if let (Some(c), Some(o)) = (comparison, report.as_object_mut()) {
             o.insert("baseline_comparison".into(), c);
@@ -69,18 +89,28 @@ pub fn report(
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             print!("{}", render::report::summary_text(&report));
-            println!(
-                "  (partial: the run is {}; the final report comes at its end)",
-                row.status
-            );
+            match file {
+                Some(f) => println!("  (partial: the report file {f} is missing)"),
+                None if row.status == "running" => {
+                    println!("  (partial: the run is running; the final report comes at its end)")
+                }
+                None => println!(
+                    "  (partial: the run is {}; the final report comes at its end, after 'leak-sentinel resume {}')",
+                    row.status, row.name
+                ),
+            }
         }
         return Ok(Exit::Passed);
     };
-    let text = crate::files::read_bounded(Path::new(file), 256 << 20, "report")?;
     let mut report: serde_json::Value = serde_json::from_str(&text)
         .ok()
         .filter(|v: &serde_json::Value| v["run_name"].is_string() && v["metrics"].is_object())
-        .ok_or_else(|| usage(format!("'{file}' is not a leak-sentinel report")))?;
+        .ok_or_else(|| {
+            usage(format!(
+                "'{}' is not a leak-sentinel report",
+                file.unwrap_or("the stored report")
+            ))
+        })?;
     if let (Some(c), Some(o)) = (comparison, report.as_object_mut()) {
         o.insert("baseline_comparison".into(), c);
     }
@@ -221,6 +251,7 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
         "run_name": row.name,
         "status": row.status,
         "verdict": verdict.as_str(),
+        "failure_reason": row.failure_reason,
         "start_time": render::report::rfc3339(row.started_at),
         "elapsed_s": last_t - row.started_at,
         "target_hours": s.duration_s / 3600.0,

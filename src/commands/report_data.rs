@@ -189,10 +189,17 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         stacked: Vec::new(),
         judgement: find(Metric::Threads),
     });
-    let report: Option<Value> = row
-        .report_file
-        .as_ref()
-        .and_then(|f| std::fs::read_to_string(f).ok())
+    // The final report the store holds; a run ended by an older version has only the file.
+    let stored = match row.status.as_str() {
+        "running" => None,
+        _ => store.final_report(row.id)?,
+    };
+    let report: Option<Value> = stored
+        .or_else(|| {
+            row.report_file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+        })
         .and_then(|t| serde_json::from_str(&t).ok());
     let verdict = row.verdict.as_deref().map(|v| match v {
         "leak" => Verdict::Leak,

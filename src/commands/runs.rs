@@ -1,4 +1,5 @@
-//! `status` and `list`: the live status file and the runs in the store.
+//! `status` and `list`: the live status file (corrected from the store) and the runs in the
+//! store.
 
 use super::open_existing;
 use crate::exit::{Exit, usage};
@@ -18,18 +19,10 @@ pub fn status(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
         Some(n) => usage(format!("no run named '{n}'")),
         None => usage(format!("no runs yet under '{}'", state.display())),
     })?;
-    let path = rundir::status_path(state, &row.name);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    let mut doc: serde_json::Value = serde_json::from_str(&text)
-        .ok()
-        .filter(|v: &serde_json::Value| v["run_name"].is_string())
-        .ok_or_else(|| {
-            usage(format!(
-                "{} is not a leak-sentinel status file",
-                path.display()
-            ))
-        })?;
+    // status.json as the store has it: a sentinel killed while finishing (or one that could
+    // not write) leaves the file behind the store, the single source of truth.
+    let (doc, behind) = crate::session::status_from_store(state, &store, &row)?;
+    let mut doc = serde_json::Value::Object(doc);
     let live = rundir::run_is_live(state, &row.name);
     if let Some(o) = doc.as_object_mut() {
         o.insert("sentinel_alive".into(), serde_json::json!(live));
@@ -113,6 +106,13 @@ pub fn status(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
     if let Some(r) = doc["report_file"].as_str() {
         println!("  report: {r}");
     }
+    if behind && !live {
+        println!(
+            "  (shown from the store: {} is behind it; 'leak-sentinel resume {}' rewrites it)",
+            rundir::status_path(state, &row.name).display(),
+            row.name
+        );
+    }
     Ok(Exit::Passed)
 }
 
@@ -133,6 +133,7 @@ pub fn list(state: &Path, json: bool) -> Result<Exit> {
                     "verdict": r.verdict,
                     "exit_code": r.exit_code,
                     "report_file": r.report_file,
+                    "failure_reason": r.failure_reason,
                 })
             })
             .collect();

@@ -96,6 +96,73 @@ pub struct StatusDoc {
     pub current: serde_json::Map<String, Value>,
     /// Latest per-metric judgements (contract shape).
     pub metrics: serde_json::Map<String, Value>,
+    /// Final overall verdict (clean, leak, inconclusive), when finished with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Exit code of the run, when finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+/// The fields of status.json that say how a run ended.
+const END_FIELDS: [&str; 7] = [
+    "completion_time",
+    "passed",
+    "final_clean_hours",
+    "report_file",
+    "failure_reason",
+    "verdict",
+    "exit_code",
+];
+
+/// Corrects a status document (status.json as read) from the store, the single source of truth:
+/// a sentinel killed while finishing, or one that could not write the file, leaves it behind the
+/// store. Its state is the store's; an ended run gets the end fields from the stored run and its
+/// final `report` (when there is one), a running one has none. Returns whether the document was
+/// behind the store (anything but the `verdict` and `exit_code` an older version never wrote).
+pub fn reconcile_status(
+    doc: &mut serde_json::Map<String, Value>,
+    row: &crate::store::RunRow,
+    report: Option<&Value>,
+) -> bool {
+    let before = doc.clone();
+    doc.insert("status".into(), json!(row.status));
+    let ended = row.status != "running" && row.ended_at.is_some();
+    if !ended {
+        for k in END_FIELDS {
+            doc.remove(k);
+        }
+        return *doc != before;
+    }
+    let mut set = |k: &str, v: Value| {
+        if v.is_null() {
+            doc.remove(k);
+        } else {
+            doc.insert(k.into(), v);
+        }
+    };
+    set("completion_time", json!(row.ended_at.map(rfc3339)));
+    set(
+        "passed",
+        report
+            .and_then(|r| r.get("passed").cloned())
+            .unwrap_or_else(|| json!(row.exit_code == Some(0))),
+    );
+    if let Some(h) = report.and_then(|r| r["final_clean_hours"].as_f64()) {
+        set("final_clean_hours", json!((h * 1e6).round() / 1e6));
+    }
+    set("report_file", json!(row.report_file));
+    set("failure_reason", json!(row.failure_reason));
+    set("verdict", json!(row.verdict));
+    set("exit_code", json!(row.exit_code));
+    // A file written before these two fields existed is not behind for lacking them.
+    let mut compared = doc.clone();
+    for k in ["verdict", "exit_code"] {
+        if !before.contains_key(k) && before.contains_key("completion_time") {
+            compared.remove(k);
+        }
+    }
+    compared != before
 }
 
 /// Latest non-empty value of each metric.
@@ -337,4 +404,76 @@ pub fn json_strings(v: &Value) -> Vec<String> {
 /// Sensitivity line for a gate metric (used by the live log).
 pub fn sensitivity_line(m: &MetricResult) -> String {
     sensitivity_words(&m.judgement, m.kind.rate_unit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str, ended: bool) -> crate::store::RunRow {
+        crate::store::RunRow {
+            id: 1,
+            name: "r".into(),
+            settings: "{}".into(),
+            target: "{}".into(),
+            status: status.into(),
+            started_at: 1_700_000_000.0,
+            ended_at: ended.then_some(1_700_000_100.0),
+            verdict: ended.then(|| "clean".into()),
+            exit_code: ended.then_some(0),
+            failure_reason: None,
+            report_file: ended.then(|| "/s/reports/leak_sentinel_r_1700000000.json".into()),
+        }
+    }
+
+    fn obj(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn a_status_file_behind_the_store_is_corrected_from_it() {
+        // Killed after the end was recorded, before status.json was: the file still says running.
+        let mut doc = obj(json!({"run_name": "r", "status": "running", "samples": 12}));
+        let report = json!({"passed": true, "final_clean_hours": 0.25});
+        assert!(reconcile_status(
+            &mut doc,
+            &row("completed", true),
+            Some(&report)
+        ));
+        assert_eq!(doc["status"], "completed");
+        assert_eq!(doc["passed"], true);
+        assert_eq!(doc["final_clean_hours"], 0.25);
+        assert_eq!(doc["verdict"], "clean");
+        assert_eq!(doc["exit_code"], 0);
+        assert_eq!(doc["completion_time"], json!(rfc3339(1_700_000_100.0)));
+        assert_eq!(
+            doc["report_file"],
+            "/s/reports/leak_sentinel_r_1700000000.json"
+        );
+        assert_eq!(doc["samples"], 12, "what the store does not hold is kept");
+        // Corrected once, it agrees.
+        let mut again = doc.clone();
+        assert!(!reconcile_status(
+            &mut again,
+            &row("completed", true),
+            Some(&report)
+        ));
+        assert_eq!(again, doc);
+    }
+
+    #[test]
+    fn a_resumed_run_has_no_end_and_an_old_file_is_not_behind() {
+        let mut doc = obj(json!({"run_name": "r", "status": "interrupted",
+            "completion_time": "x", "passed": false, "failure_reason": "interrupted by SIGINT"}));
+        assert!(reconcile_status(&mut doc, &row("running", false), None));
+        assert_eq!(doc, obj(json!({"run_name": "r", "status": "running"})));
+        // Written by a version without `verdict`/`exit_code`, and otherwise in line.
+        let mut old = obj(
+            json!({"run_name": "r", "status": "completed", "passed": true,
+            "completion_time": rfc3339(1_700_000_100.0),
+            "report_file": "/s/reports/leak_sentinel_r_1700000000.json"}),
+        );
+        assert!(!reconcile_status(&mut old, &row("completed", true), None));
+        assert_eq!(old["verdict"], "clean");
+    }
 }

@@ -26,6 +26,51 @@ pub(super) enum End {
     Interrupted(String),
 }
 
+impl End {
+    /// The end as the `ending` event records it (JSON) when finishing starts, so that a resume
+    /// after a kill -9 while finishing completes the same end.
+    pub(super) fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            End::Gate(Outcome::Passed) => json!({"end": "passed"}),
+            End::Gate(Outcome::Leak(r)) => json!({"end": "leak", "reason": r}),
+            End::Gate(Outcome::Inconclusive(r)) => json!({"end": "inconclusive", "reason": r}),
+            End::TargetExited(e) => json!({"end": "target_exited", "target_exit": e}),
+            End::Interrupted(r) => json!({"end": "interrupted", "reason": r}),
+        }
+    }
+
+    /// The end an `ending` event recorded (`None` when it is not one).
+    pub(super) fn from_json(v: &serde_json::Value) -> Option<End> {
+        let reason = || v["reason"].as_str().map(String::from);
+        Some(match v["end"].as_str()? {
+            "passed" => End::Gate(Outcome::Passed),
+            "leak" => End::Gate(Outcome::Leak(reason()?)),
+            "inconclusive" => End::Gate(Outcome::Inconclusive(reason()?)),
+            "target_exited" => {
+                End::TargetExited(serde_json::from_value(v["target_exit"].clone()).ok()?)
+            }
+            "interrupted" => End::Interrupted(reason()?),
+            _ => return None,
+        })
+    }
+
+    /// The end a sentinel of this run was finishing when it died: the last `ending` event, when
+    /// no `finish` (the end recorded), `start` or `resume` came after it.
+    pub(super) fn unfinished(events: &[crate::store::EventRow]) -> Option<End> {
+        let last = events.iter().rev().find(|e| {
+            matches!(
+                e.kind.as_str(),
+                "start" | "resume" | "ending" | "finish" | "write_failed"
+            )
+        })?;
+        (last.kind == "ending")
+            .then(|| serde_json::from_str(&last.detail).ok())
+            .flatten()
+            .and_then(|v| End::from_json(&v))
+    }
+}
+
 /// The samples a session keeps in memory: the last few, how many there were, and which metrics
 /// have been read at all.
 #[derive(Debug, Default)]
@@ -96,6 +141,8 @@ pub(super) struct Session<'a, C: Clock> {
     pub(super) stop_signal: nix::sys::signal::Signal,
     /// Consecutive samples the store refused.
     pub(super) write_failures: u32,
+    /// Room kept to record a full disk (none when it could not be taken).
+    pub(super) reserve: Option<crate::rundir::Reserve>,
     /// Time stamps are `anchor.0` (wall time when the session started, Unix seconds) plus the
     /// monotonic time since `anchor.1`: a wall-clock step changes nothing, and they never go
     /// backwards (a resume anchors after the last stored sample).
@@ -111,12 +158,16 @@ pub(super) struct Session<'a, C: Clock> {
 }
 
 impl<C: Clock> Session<'_, C> {
-    /// Runs the loop to its end and finishes the run; losing the store ends the run, but the
-    /// target is still stopped and the reason recorded.
+    /// Runs the loop to its end and finishes the run. A store that cannot be written any more
+    /// (disk full, …) stops the run resumable, its target left running; any other error of the
+    /// sentinel ends the run, the target stopped and the reason recorded.
     pub(super) fn drive(mut self, wake: &mpsc::Receiver<Wake>) -> Result<crate::exit::Exit> {
         let end = match self.run_loop(wake) {
             Ok(end) => end,
             Err(e) => {
+                if let Some(kind) = crate::store::write_failure(&e) {
+                    return Ok(self.stop_on_write_failure(kind, &e));
+                }
                 self.event("error", &format!("{e:#}"));
                 End::Interrupted(format!("sentinel error: {e:#}"))
             }
@@ -244,5 +295,43 @@ impl<C: Clock> Session<'_, C> {
 
     pub(super) fn warmup_end(&self) -> f64 {
         self.started_at + self.s.warmup_s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ending_round_trips_through_its_event() {
+        let ends = [
+            End::Gate(Outcome::Passed),
+            End::Gate(Outcome::Leak("fds grow".into())),
+            End::Gate(Outcome::Inconclusive("too noisy".into())),
+            End::TargetExited(TargetExit {
+                code: Some(3),
+                signal: None,
+                description: "exited with code 3".into(),
+            }),
+            End::Interrupted("interrupted by SIGINT".into()),
+        ];
+        for end in ends {
+            let row = |kind: &str, detail: String| crate::store::EventRow {
+                t: 0.0,
+                kind: kind.into(),
+                detail,
+            };
+            let events = vec![
+                row("start", "{}".into()),
+                row("ending", end.to_json().to_string()),
+                row("warning", "x".into()),
+            ];
+            assert_eq!(End::unfinished(&events), Some(end.clone()));
+            let finished = [events.clone(), vec![row("finish", "x".into())]].concat();
+            assert_eq!(End::unfinished(&finished), None, "the end was recorded");
+            let resumed = [events, vec![row("resume", "gap".into())]].concat();
+            assert_eq!(End::unfinished(&resumed), None, "a resume came after it");
+        }
+        assert_eq!(End::from_json(&serde_json::json!({"end": "leak"})), None);
     }
 }

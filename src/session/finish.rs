@@ -1,17 +1,18 @@
 //! Ending a run: the final judgement of every metric, the snapshot hook and the diagnosis while
-//! the target still runs, stopping a spawned target, the baseline comparison, then the report
-//! file, the store's final row, the last status file and the last notification.
+//! the target still runs, stopping a spawned target, the baseline comparison, then the store's
+//! end of the run (with the report, one transaction), the report file, the last status file and
+//! the last notification.
 
 use super::driver::{End, Session};
 use crate::analyze::MetricResult;
 use crate::clock::Clock;
 use crate::detect::Verdict;
 use crate::exit::Exit;
-use crate::files::write_atomic;
 use crate::gate::{Outcome, gate_metrics, judge_gate, judge_run};
 use crate::render::report as rr;
-use crate::rundir::{run_dir, status_path};
+use crate::rundir::{report_path, run_dir, status_path};
 use crate::sample::Metric;
+use crate::store::RunEnd;
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -20,6 +21,8 @@ impl<C: Clock> Session<'_, C> {
     /// Ends the run: stop a spawned target, final judgement, report, status, exit code.
     pub(super) fn finish(&mut self, end: End) -> Result<Exit> {
         self.view.finish();
+        // The end is decided: a sentinel killed from here on is finished by `resume` with it.
+        self.event("ending", &end.to_json().to_string());
         let now = self.now();
         // Every sample, read back from the store (the session keeps only the last few). A store
         // that cannot be read still ends the run, judged on what is in memory.
@@ -91,23 +94,15 @@ impl<C: Clock> Session<'_, C> {
         } else {
             self.gate.streak().max(0.0)
         };
-        self.event(
-            "finish",
-            &format!(
-                "{status}, exit {}{}",
-                exit.code(),
-                reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ),
+        let finish_detail = format!(
+            "{status}, exit {}{}",
+            exit.code(),
+            reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         );
-        let reports = self.state.join("reports");
-        let report_path = reports.join(format!(
-            "leak_sentinel_{}_{}.json",
-            self.s.name,
-            now.floor() as i64
-        ));
+        let report_path = report_path(self.state, &self.s.name, self.started_at);
         let mut metrics = rr::metrics_json(&results);
         for (name, v) in metrics.iter_mut() {
             if let Some(o) = v.as_object_mut() {
@@ -115,12 +110,20 @@ impl<C: Clock> Session<'_, C> {
             }
         }
         let checks = self.store.checks(self.run_id)?;
-        let events = self.store.events(self.run_id)?;
+        // The events as they will be once the end is recorded (its `finish` event included).
+        let mut events = self.store.events(self.run_id)?;
+        events.push(crate::store::EventRow {
+            t: now,
+            kind: "finish".into(),
+            detail: finish_detail.clone(),
+        });
+        // In the store's order (time, then insertion): a hook's event comes after `now`.
+        events.sort_by(|a, b| a.t.total_cmp(&b.t));
         let target_exit = match &end {
             End::TargetExited(e) => Some(e.clone()),
             _ => stop_exit,
         };
-        let report = json!({
+        let mut report = json!({
             "schema_version": rr::SCHEMA_VERSION,
             "run_name": self.s.name,
             "status": status,
@@ -162,26 +165,31 @@ impl<C: Clock> Session<'_, C> {
             "report_file": report_path.display().to_string(),
             "status_file": status_path(self.state, &self.s.name).display().to_string(),
         });
-        write_atomic(
-            &report_path,
-            serde_json::to_string_pretty(&report)?.as_bytes(),
-        )?;
-        self.store.finish_run(
-            self.run_id,
+        // The store first, in one transaction: the end, its event and the report. A kill -9
+        // from here on leaves the report file and status.json behind the store, never ahead,
+        // and readers correct them from it (`status`, `report`; `resume` rewrites them).
+        let report_text = serde_json::to_string_pretty(&report)?;
+        let report_file = report_path.display().to_string();
+        let record = RunEnd {
             status,
-            now,
-            verdict.as_str(),
-            exit.code(),
-            reason.as_deref(),
-            &report_path.display().to_string(),
-        )?;
+            ended_at: now,
+            verdict: Some(verdict.as_str()),
+            exit_code: exit.code(),
+            failure_reason: reason.as_deref(),
+            report_file: Some(&report_file),
+            report_json: Some(&report_text),
+        };
+        self.record_end(&record, ("finish", &finish_detail))?;
+        self.write_report(&report_path, &report_text);
         self.last_results = gate_results.into_iter().cloned().collect();
         let mut doc = self.status_doc(now, status);
         doc.completion_time = Some(rr::rfc3339(now));
         doc.passed = Some(passed);
         doc.final_clean_hours = Some((clean_s / 3600.0 * 1e6).round() / 1e6);
-        doc.report_file = Some(report_path.display().to_string());
+        doc.report_file = Some(report_file.clone());
         doc.failure_reason = reason;
+        doc.verdict = Some(verdict.as_str().into());
+        doc.exit_code = Some(exit.code());
         self.write_status(&doc);
         if let Some(e) = &self.publishers.exporter {
             e.set_state(status);
@@ -208,19 +216,20 @@ impl<C: Clock> Session<'_, C> {
             }
         }
         // Every delivery outcome, the last one's too, is an event of the report: the report was
-        // written before the last notification (which names it), so it is written once more.
+        // recorded before the last notification (which names it), so it is recorded once more,
+        // the store first again.
         self.drain_outcomes();
-        let mut report = report;
         if let Ok(events) = self.store.events(self.run_id) {
             report["events"] = rr::events_json(&events);
-            if let Err(e) = write_atomic(
-                &report_path,
-                serde_json::to_string_pretty(&report)?.as_bytes(),
-            ) {
-                self.view
-                    .log(&format!("warning: could not update the report: {e:#}"));
+            let text = serde_json::to_string_pretty(&report)?;
+            match self.store.update_report(self.run_id, &text) {
+                Ok(()) => self.write_report(&report_path, &text),
+                Err(e) => self
+                    .view
+                    .log(&format!("warning: could not update the report: {e:#}")),
             }
         }
+        self.tidy();
         // CI outputs from the final report: --junit, --summary-md, $GITHUB_STEP_SUMMARY. A file
         // that cannot be written costs a warning; the verdict and exit code stand.
         for w in super::ci::write_outputs(

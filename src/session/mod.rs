@@ -1,13 +1,15 @@
 //! The live session of `run` and `resume`: a short driver that wires the seams below over an
 //! injected [`Clock`] — the [`ticker`] paces the loop, [`sampler`] reads and records the target,
 //! the check gate ([`crate::gate`]) decides each check, [`diagnosis`] tracks FDs and maps,
-//! [`publishers`] feed Prometheus, webhooks and Grafana, [`status`] writes status.json and
-//! [`finish`] the final report.
+//! [`publishers`] feed Prometheus, webhooks and Grafana, [`status`] writes status.json,
+//! [`finish`] the final report and [`endings`] keeps the files of an ending in line with the
+//! store.
 
 mod check;
 pub mod ci;
 pub mod diagnosis;
 mod driver;
+pub mod endings;
 mod finish;
 pub mod publishers;
 mod sampler;
@@ -16,4 +18,5 @@ mod status;
 pub mod ticker;
 pub mod view;
 
+pub use endings::{repair_files, status_from_store};
 pub use start::{resume, resume_with, run, run_with};

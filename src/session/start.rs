@@ -1,6 +1,7 @@
 //! Starting a session: `run` spawns or attaches to a new target and records a new run; `resume`
 //! re-attaches to the target of a run whose sentinel was killed or interrupted and carries on
-//! with its samples, checks and diagnosis state, recording the gap.
+//! with its samples, checks and diagnosis state, recording the gap (or, when that sentinel died
+//! while finishing, completes the end it had decided).
 
 use super::driver::{End, Session};
 use super::view::View;
@@ -84,6 +85,21 @@ impl<'a, C: Clock> Session<'a, C> {
             warned: Default::default(),
             stop_signal: nix::sys::signal::Signal::SIGTERM,
             write_failures: 0,
+            reserve: None,
+        }
+    }
+
+    /// Before the loop (run or resume, the run's lock held): what an earlier sentinel of the
+    /// run left half written goes, and the reserve taken before (`reserve`) is kept; one that
+    /// could not be taken (a disk already too full) costs a warning: the run goes on without.
+    fn prepare_files(&mut self, reserve: Result<crate::rundir::Reserve>) {
+        crate::rundir::remove_stale_temps(self.state, &self.s.name, self.started_at);
+        match reserve {
+            Ok(r) => self.reserve = Some(r),
+            Err(e) => self.view.log(&format!(
+                "warning: no room kept for recording a full disk: {}",
+                crate::exit::one_line(&e)
+            )),
         }
     }
 
@@ -125,6 +141,8 @@ pub fn run_with<C: Clock>(
             s.name, old.status
         )));
     }
+    // The reserve is written before the target starts, so that its I/O is not part of the run.
+    let reserve = crate::rundir::Reserve::take(state, &s.name);
     let mut target = match &s.target {
         TargetSpec::Spawn(cmd) => Target::spawn(cmd, &s.env, s.target_output.as_deref())?,
         TargetSpec::Pid(pid) => Target::attach(*pid, s.include_children, None)?,
@@ -174,6 +192,7 @@ pub fn run_with<C: Clock>(
         let _ = live.store.delete_run(live.run_id);
         return Err(e);
     }
+    live.prepare_files(reserve);
     live.event("start", &serde_json::to_string(&live.target.info)?);
     live.notify(
         "start",
@@ -225,8 +244,21 @@ pub fn resume_with<C: Clock>(
     let _lock = lock_run(state, name)?;
     let row = store.find_run(name)?.unwrap_or(row);
     if row.status != "running" && row.status != "interrupted" {
+        // Its sentinel may have been killed while finishing: its files follow the store.
+        let fixed = super::endings::repair_files(state, &store, &row)?;
+        let fixed = match fixed.is_empty() {
+            true => String::new(),
+            false => format!(
+                " (rewrote {} from the store: its sentinel died while finishing)",
+                fixed
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        };
         return Err(usage(format!(
-            "run '{name}' has already finished ({}); nothing to resume",
+            "run '{name}' has already finished ({}); nothing to resume{fixed}",
             row.status
         )));
     }
@@ -238,8 +270,12 @@ pub fn resume_with<C: Clock>(
         .wall()
         .max(samples.last().map_or(f64::MIN, |x| x.t + 1e-3));
     let checks = store.checks(row.id)?;
+    // A sentinel killed while finishing had decided the end: resume completes that end.
+    let unfinished = match row.status.as_str() {
+        "running" => End::unfinished(&store.events(row.id)?),
+        _ => None,
+    };
     let last_t = samples.last().map_or(row.started_at, |x| x.t);
-    store.set_status(row.id, "running")?;
     let attached = match info.kind.as_str() {
         "cgroup" => info
             .cgroup
@@ -258,7 +294,14 @@ pub fn resume_with<C: Clock>(
         rr::rfc3339(now),
         crate::detect::human_secs(now - last_t)
     );
-    store.append_event(row.id, now, "resume", &gap)?;
+    // Running again: the earlier end (an interrupt, a full disk) is forgotten in the store, and
+    // its report file goes with it (the run's next end writes the same file anew).
+    store.reopen_run(row.id, now, &gap)?;
+    if let Ok(reports) =
+        crate::files::Dir::open_private(state, false).and_then(|d| d.sub("reports", false))
+    {
+        let _ = reports.remove_own_file(&crate::rundir::report_name(name, row.started_at));
+    }
     let (target, gone) = match attached {
         Ok(mut t) => {
             t.info = TargetInfo {
@@ -296,12 +339,20 @@ pub fn resume_with<C: Clock>(
         &checks,
         view,
     );
+    if let Some(end) = unfinished {
+        live.view.log(&format!(
+            "{name}: its sentinel died while finishing; finishing it as decided then"
+        ));
+        return live.finish(end);
+    }
     if let Some(exit) = gone {
         live.event("target_exit", &exit.description);
         return live.finish(End::TargetExited(exit));
     }
+    live.prepare_files(crate::rundir::Reserve::take(state, name));
     live.diag.restore(&live.store)?;
     live.start_publishers()?;
+    live.write_status(&live.status_doc(live.now(), "running"));
     live.notify("resume", format!("resumed after a gap: {gap}"), json!({}));
     live.view.log(&format!("{name} resumed: {gap}"));
     live.drive(&wake)

@@ -44,6 +44,8 @@ impl<C: Clock> Session<'_, C> {
             samples: self.recent.count,
             current: rr::current_values(&self.recent.last),
             metrics: rr::metrics_json(&self.last_results),
+            verdict: None,
+            exit_code: None,
         }
     }
 

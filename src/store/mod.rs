@@ -6,6 +6,12 @@
 //! crash of the process) therefore loses at most the sample being read when it died; what was
 //! committed survives and `resume` carries on from it. (A power cut may lose the last few
 //! commits still in the OS page cache: `synchronous=NORMAL` trades that for no fsync per sample.)
+//!
+//! The store is the single source of truth about how a run ended: the end of a run (its state,
+//! verdict, exit code, reason, the `finish` event and the final report's JSON) is one
+//! transaction, committed before the report file and the last status.json are written. Those
+//! files are copies that readers correct from the store (a sentinel killed in between leaves
+//! them behind, never ahead).
 
 use crate::sample::{Metric, Sample};
 use anyhow::{Context, Result};
@@ -14,7 +20,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Version of the schema this build writes; older databases are migrated forward on open.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// One run as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +47,26 @@ pub struct RunRow {
     pub failure_reason: Option<String>,
     /// Path of the final JSON report.
     pub report_file: Option<String>,
+}
+
+/// How a run ended (or stopped), recorded in one transaction with its `finish` (or
+/// `write_failed`) event.
+#[derive(Debug, Clone, Default)]
+pub struct RunEnd<'a> {
+    /// completed, failed, interrupted.
+    pub status: &'a str,
+    /// Unix seconds.
+    pub ended_at: f64,
+    /// Final overall verdict (none when the run stopped before one was reached).
+    pub verdict: Option<&'a str>,
+    /// Exit code of the run.
+    pub exit_code: i32,
+    /// Why it failed or stopped.
+    pub failure_reason: Option<&'a str>,
+    /// Path of the final JSON report.
+    pub report_file: Option<&'a str>,
+    /// The final report itself, JSON (the report file is a copy of it).
+    pub report_json: Option<&'a str>,
 }
 
 /// One check as stored.
@@ -319,6 +345,15 @@ impl Store {
             // then the JVM's) get their column.
             add_missing_metric_columns(&tx, 5).context("migrating the store to schema 5")?;
         }
+        if version < 6 {
+            // v6: the final report's JSON, committed with the run's end (the source the report
+            // file and status.json are derived from).
+            tx.execute_batch(
+                "ALTER TABLE runs ADD COLUMN report_json TEXT;
+                 PRAGMA user_version = 6;",
+            )
+            .context("migrating the store to schema 6")?;
+        }
         tx.commit().context("committing the store schema")?;
         Ok(())
     }
@@ -536,31 +571,65 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a run as running again (resume) or interrupted etc. without finishing it.
-    pub fn set_status(&self, id: i64, status: &str) -> Result<()> {
+    /// Records the end of a run and its event (`finish`, `write_failed`) in one transaction:
+    /// after a crash the store holds either the whole end or none of it.
+    pub fn end_run(&self, id: i64, end: &RunEnd<'_>, event: (&str, &str)) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, end.ended_at, event.0, event.1],
+        )?;
+        tx.execute(
+            "UPDATE runs SET status = ?2, ended_at = ?3, verdict = ?4, exit_code = ?5, failure_reason = ?6, report_file = ?7, report_json = ?8 WHERE id = ?1",
+            params![
+                id,
+                end.status,
+                end.ended_at,
+                end.verdict,
+                end.exit_code,
+                end.failure_reason,
+                end.report_file,
+                end.report_json
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces the stored final report (its events grew after the end was recorded).
+    pub fn update_report(&self, id: i64, report_json: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE runs SET status = ?2 WHERE id = ?1",
-            params![id, status],
+            "UPDATE runs SET report_json = ?2 WHERE id = ?1",
+            params![id, report_json],
         )?;
         Ok(())
     }
 
-    /// Records the end of a run.
-    #[allow(clippy::too_many_arguments)]
-    pub fn finish_run(
-        &self,
-        id: i64,
-        status: &str,
-        ended_at: f64,
-        verdict: &str,
-        exit_code: i32,
-        failure_reason: Option<&str>,
-        report_file: &str,
-    ) -> Result<()> {
-        self.conn.execute(
-            "UPDATE runs SET status = ?2, ended_at = ?3, verdict = ?4, exit_code = ?5, failure_reason = ?6, report_file = ?7 WHERE id = ?1",
-            params![id, status, ended_at, verdict, exit_code, failure_reason, report_file],
+    /// The final report of an ended run, JSON (`None` while running, for a run that stopped
+    /// without one, or for one ended by a version that did not store it).
+    pub fn final_report(&self, id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT report_json FROM runs WHERE id = ?1", [id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
+    /// Opens a stopped run again (resume): running, its earlier end forgotten, and the `resume`
+    /// event, in one transaction.
+    pub fn reopen_run(&self, id: i64, t: f64, detail: &str) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE runs SET status = 'running', ended_at = NULL, verdict = NULL, exit_code = NULL, failure_reason = NULL, report_file = NULL, report_json = NULL WHERE id = ?1",
+            [id],
         )?;
+        tx.execute(
+            "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, 'resume', ?3)",
+            params![id, t, detail],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -655,6 +724,38 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
+}
+
+/// The kind of lasting write failure an error is, in words (`disk full`, `disk quota exceeded`,
+/// `I/O error`, `read-only file system`), or `None` for any other error. Trying again a moment
+/// later does not cure these: a live run that meets one stops, resumable (see `session`).
+pub fn write_failure(e: &anyhow::Error) -> Option<&'static str> {
+    use nix::errno::Errno;
+    let errno_kind = |n: i32| match Errno::from_raw(n) {
+        Errno::ENOSPC => Some("disk full"),
+        Errno::EDQUOT => Some("disk quota exceeded"),
+        Errno::EIO => Some("I/O error"),
+        Errno::EROFS => Some("read-only file system"),
+        _ => None,
+    };
+    e.chain().find_map(|cause| {
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = cause.downcast_ref::<rusqlite::Error>()
+        {
+            // SQLite reports ENOSPC and EDQUOT alike as SQLITE_FULL.
+            return match f.code {
+                rusqlite::ErrorCode::DiskFull => Some("disk full"),
+                rusqlite::ErrorCode::SystemIoFailure => Some("I/O error"),
+                rusqlite::ErrorCode::ReadOnly => Some("read-only file system"),
+                _ => None,
+            };
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error().and_then(errno_kind);
+        }
+        cause
+            .downcast_ref::<Errno>()
+            .and_then(|n| errno_kind(*n as i32))
+    })
 }
 
 /// A path as the path part of an SQLite `file:` URI (`?`, `#` and `%` escaped).
