@@ -24,12 +24,14 @@
 //!    probability. It is 7 and not 5 because the z of a warm-up tail still settling (τ = 10–15
 //!    min) reached 5–6 at the first allowed check in 8 % of clean standard runs, while a leak of
 //!    10× the threshold at the profile's sampling reaches 7 there.
-//! 2. the judged span is at least [`min_fail_span`] (two check intervals, at least 10 % of the
-//!    duration up to 15 minutes):
+//! 2. the judged span is at least [`min_fail_span`] (two check intervals, at least 25 % of the
+//!    duration up to 20 minutes):
 //!    the z of the first minutes rests on few, strongly correlated blocks, and a collector's
 //!    ramp or a warm-up that overran looks like a perfect line until its first drop (a clean
-//!    JVM service was failed on 19 s of judged data). A leak 50× the threshold is still failed
-//!    at the first check past that span.
+//!    JVM service was failed on 19 s of judged data) — or at least [`early_fail_span`] when the
+//!    leak was already growing at the same pace just before the judged span
+//!    (`GrowthBefore::steady`). A leak 50× the threshold is still failed at the first check
+//!    these allow.
 //!
 //! A `leak` below the boundary makes the check `inconclusive` for that metric, never `leak`.
 //! The figures per profile and family are in the README ("Calibration").
@@ -176,10 +178,12 @@ pub fn boundary(tau: f64, confidence: f64) -> f64 {
 }
 
 /// The shortest judged span (seconds) on which a check may fail: two check intervals, and at
-/// least 10 % of the target duration up to [`MAX_MIN_FAIL_SPAN_S`] (6 min in the quick profile,
-/// 15 in standard, 20 — two intervals — in production); never more than the duration. A
-/// collector cycle or a warm-up tail shorter than this has shown its first drop or its slowing
-/// by then; the price is that the first failure comes at that check at the earliest.
+/// least 25 % of the target duration up to [`MAX_MIN_FAIL_SPAN_S`] (15 min in the quick
+/// profile, 20 in standard and production); never more than the duration. A collector cycle or
+/// a warm-up tail shorter than this has shown its first drop or its slowing by then (with 15
+/// minutes, 2.9 % of clean standard warm-up-plateau runs failed at the first allowed check;
+/// with 6, 25–30 % of quick warm-up and slow-sawtooth runs); the price is that the first
+/// failure comes at that check at the earliest, unless [`early_fail_span`] applies.
 pub fn min_fail_span(check_every_s: f64, duration_s: f64) -> f64 {
     let d = duration_s.max(0.0);
     (2.0 * check_every_s)

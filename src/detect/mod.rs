@@ -504,9 +504,10 @@ fn settling(t: &[f64], y: &[f64], p: &Params) -> Option<(Judgement, Judgement)> 
 }
 
 /// Whether the growth over `(t, y)` settled: its later half rose at less than
-/// [`SETTLING_RATIO`] of the rate of its earlier half (and the earlier half rose at all), and
+/// [`SETTLING_RATIO`] of the rate of its earlier half, their 80 % intervals apart (and the
+/// earlier half rose at all), and
 /// the earlier half was itself slowing (its later quarter under [`SLOWING_QUARTER_RATIO`] of
-/// its first). A fill slows all along (an exponential approach whose halves differ by 2/3 has
+/// its first, their 80 % intervals apart). A fill slows all along (an exponential approach whose halves differ by 2/3 has
 /// quarters that differ by √(2/3) ≈ 0.82); a leak that ran at a steady rate and then stopped
 /// has halves that differ (the stop falls in the later one) but a steady earlier half.
 fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
@@ -515,18 +516,26 @@ fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
     }
     let split = |t: &[f64]| t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
     let mid = split(t);
-    let a = judge_segment(&t[..mid], &y[..mid], p).slope_per_min;
-    let b = judge_segment(&t[mid..], &y[mid..], p).slope_per_min;
-    if !(a > 0.0 && b < SETTLING_RATIO * a) {
+    // The halves' intervals at 80 %, as in `settling`: apart, not merely different estimates.
+    let p80 = Params {
+        confidence: p.confidence.min(0.8),
+        ..*p
+    };
+    let first = judge_segment(&t[..mid], &y[..mid], &p80);
+    let second = judge_segment(&t[mid..], &y[mid..], &p80);
+    let (a, b) = (first.slope_per_min, second.slope_per_min);
+    if !(a > 0.0 && b < SETTLING_RATIO * a && second.ci_high < first.ci_low) {
         return false;
     }
     if mid < 2 * MIN_BLOCKS {
         return true;
     }
     let q = split(&t[..mid]);
-    let a1 = judge_segment(&t[..q], &y[..q], p).slope_per_min;
-    let a2 = judge_segment(&t[q..mid], &y[q..mid], p).slope_per_min;
-    a1 > 0.0 && a2 < SLOWING_QUARTER_RATIO * a1
+    let q1 = judge_segment(&t[..q], &y[..q], &p80);
+    let q2 = judge_segment(&t[q..mid], &y[q..mid], &p80);
+    q1.slope_per_min > 0.0
+        && q2.slope_per_min < SLOWING_QUARTER_RATIO * q1.slope_per_min
+        && q2.ci_high < q1.ci_low
 }
 
 /// A `clean` verdict over the whole span re-examined for a leak that paused: when an earlier
