@@ -607,3 +607,54 @@ fn detail_columns_never_decide_the_overall_verdict() {
     assert_eq!(v["verdict"], "clean");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// With `--as-run`, `--junit` and `--summary-md` report the replayed run — its last check after
+/// the run-level rule and its outcome — not the whole file's verdicts.
+#[test]
+fn as_run_ci_outputs_report_the_replayed_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junit = dir.path().join("junit.xml");
+    let md = dir.path().join("summary.md");
+    // The whole file says leak; the standard profile's 30-minute warm-up outlasts this 25-minute
+    // recording, so the replayed run never checked: inconclusive (skipped), exit 3.
+    let out = bin()
+        .args([
+            "analyze",
+            &trace("d4_c_malloc_leak.csv"),
+            "--as-run",
+            "--junit",
+            &junit.display().to_string(),
+            "--summary-md",
+            &md.display().to_string(),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert!(xml.contains("<skipped"), "{xml}");
+    assert!(xml.contains("ended before the run's first check"), "{xml}");
+    let summary = std::fs::read_to_string(&md).expect("summary written");
+    assert!(summary.to_lowercase().contains("inconclusive"), "{summary}");
+    // The same recording replayed with a schedule that fits: the run fails, and so does the
+    // JUnit test case of its memory.
+    let out = bin()
+        .args([
+            "analyze",
+            &trace("d4_c_malloc_leak.csv"),
+            "--as-run",
+            "--warmup",
+            "300s",
+            "--check-every",
+            "60s",
+            "--duration",
+            "1080s",
+            "--junit",
+            &junit.display().to_string(),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("<failure"), "{xml}");
+}

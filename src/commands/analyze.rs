@@ -69,6 +69,21 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
     // CI outputs: a bad path is a usage error before anything is written.
     let junit = crate::config::ci_output("junit", a.junit.as_ref())?;
     let summary_md = crate::config::ci_output("summary-md", a.summary_md.as_ref())?;
+    let replay = schedule.as_ref().map(|schedule| {
+        let columns: Vec<(String, Vec<f64>)> = table
+            .columns
+            .iter()
+            .filter(|(n, _)| gate_cols.contains(n))
+            .cloned()
+            .collect();
+        gate::replay(&table.t, &columns, &settings, schedule)
+    });
+    // With --as-run the CI outputs report the replayed run (its last check's verdicts after the
+    // run-level rule, its outcome), not the whole-file verdicts.
+    let ci_result = match &replay {
+        Some(r) => replay_as_analysis(&result, r),
+        None => result.clone(),
+    };
     {
         let (file, html) = (
             a.file.display().to_string(),
@@ -77,8 +92,8 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
         for w in crate::session::ci::write_outputs(
             junit.as_deref(),
             summary_md.as_deref(),
-            || render::junit::from_analysis(&file, &result, html.as_deref()),
-            || render::markdown::from_analysis(&file, &result, html.as_deref()),
+            || render::junit::from_analysis(&file, &ci_result, html.as_deref()),
+            || render::markdown::from_analysis(&file, &ci_result, html.as_deref()),
         ) {
             eprintln!("warning: {w}");
         }
@@ -89,14 +104,7 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
             render::html::render(&super::report_data::analysis_report(&name, &table, &result))?;
         write_user_file(path, page.as_bytes())?;
     }
-    if let Some(schedule) = schedule {
-        let columns: Vec<(String, Vec<f64>)> = table
-            .columns
-            .iter()
-            .filter(|(n, _)| gate_cols.contains(n))
-            .cloned()
-            .collect();
-        let replay = gate::replay(&table.t, &columns, &settings, &schedule);
+    if let (Some(schedule), Some(replay)) = (schedule, replay) {
         if a.json {
             let mut doc = render::analysis::to_json(&result);
             render::analysis::add_replay_json(&mut doc, &replay, &gate_cols);
@@ -118,6 +126,40 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
         print!("{}", render::analysis::to_text(&result));
     }
     Ok(Exit::of_verdict(result.verdict))
+}
+
+/// The analysis as the replayed run ended: the gate columns' results of its last check (verdicts
+/// after the run-level rule) and the verdict of its outcome (passed → clean, failed → leak,
+/// inconclusive or unfinished → inconclusive), for the CI outputs.
+fn replay_as_analysis(result: &analyze::Analysis, replay: &gate::Replay) -> analyze::Analysis {
+    let mut out = result.clone();
+    match replay.checks.last() {
+        Some(last) => {
+            for m in &last.metrics {
+                if let Some(slot) = out.metrics.iter_mut().find(|x| x.name == m.name) {
+                    *slot = m.clone();
+                }
+            }
+        }
+        None => {
+            for m in out
+                .metrics
+                .iter_mut()
+                .filter(|m| out.gate.contains(&m.name))
+            {
+                m.judgement.verdict = Verdict::Inconclusive;
+                m.judgement.reason =
+                    "the recording ended before the run's first check (its warm-up and a check interval)"
+                        .into();
+            }
+        }
+    }
+    out.verdict = match replay.outcome {
+        Some(Outcome::Passed) => Verdict::Clean,
+        Some(Outcome::Leak(_)) => Verdict::Leak,
+        Some(Outcome::Inconclusive(_)) | None => Verdict::Inconclusive,
+    };
+    out
 }
 
 /// The run schedule of `--as-run`: the profile's defaults, overridden by the flags; the
