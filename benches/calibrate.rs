@@ -13,7 +13,7 @@
 //! `CALIBRATE_SHOW_FAILS` set: print every false alarm's seed, time and reason).
 
 use leak_sentinel::analyze::{self, Settings};
-use leak_sentinel::detect::synth::{Family, generate};
+use leak_sentinel::detect::synth::{Family, generate, recording_len};
 use leak_sentinel::gate::{self, Outcome, Replay, Schedule};
 use leak_sentinel::settings::Profile;
 use leak_sentinel::units::MIB;
@@ -36,17 +36,15 @@ fn schedule(p: Profile) -> (Schedule, f64) {
     )
 }
 
-/// How long a recording a run needs: warm-up and duration, and for the family with sampling
-/// gaps half as long again, since unwatched time does not count toward the clean streak (a live
-/// run goes on until the streak reaches the duration).
-fn series_len(f: Family, sch: &Schedule) -> f64 {
-    let extra = if f == Family::Gaps { 0.5 } else { 0.0 };
-    sch.warmup_s + (1.0 + extra) * sch.duration_s
-}
-
 /// One run of `family` with a leak of `mult` × the threshold, replayed on `profile`'s schedule.
 fn run(f: Family, mult: f64, sch: &Schedule, dt: f64, seed: u64) -> Replay {
-    let s = generate(f, mult * THRESHOLD, series_len(f, sch), dt, seed);
+    let s = generate(
+        f,
+        mult * THRESHOLD,
+        recording_len(f, sch.warmup_s, sch.duration_s),
+        dt,
+        seed,
+    );
     let column = if f == Family::FdBlips {
         ("fds".to_string(), s.y)
     } else {

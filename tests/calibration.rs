@@ -8,7 +8,7 @@
 
 use leak_sentinel::analyze::{self, Settings};
 use leak_sentinel::detect::Verdict;
-use leak_sentinel::detect::synth::{Family, generate};
+use leak_sentinel::detect::synth::{Family, generate, recording_len};
 use leak_sentinel::gate::{self, Outcome, Replay, Schedule};
 use leak_sentinel::settings::Profile;
 use leak_sentinel::units::MIB;
@@ -34,16 +34,14 @@ fn run(f: Family, mult: f64, sch: &Schedule, seed: u64) -> Replay {
     run_at(f, mult, sch, seed, dt)
 }
 
-/// How long a recording a run needs: warm-up and duration, and for the family with sampling
-/// gaps half as long again, since unwatched time does not count toward the clean streak (a live
-/// run goes on until the streak reaches the duration).
-fn series_len(f: Family, sch: &Schedule) -> f64 {
-    let extra = if f == Family::Gaps { 0.5 } else { 0.0 };
-    sch.warmup_s + (1.0 + extra) * sch.duration_s
-}
-
 fn run_at(f: Family, mult: f64, sch: &Schedule, seed: u64, dt_s: f64) -> Replay {
-    let s = generate(f, mult * 0.1, series_len(f, sch), dt_s, seed);
+    let s = generate(
+        f,
+        mult * 0.1,
+        recording_len(f, sch.warmup_s, sch.duration_s),
+        dt_s,
+        seed,
+    );
     let column = if f == Family::FdBlips {
         ("fds".to_string(), s.y)
     } else {

@@ -293,26 +293,22 @@ fn growth_before(t: &[f64], y: &[f64], p: &Params, j: &Judgement) -> Option<Grow
     if from - start < 0.5 * len || len <= 0.0 {
         return None;
     }
-    let (bt, by): (Vec<f64>, Vec<f64>) = t[..n]
-        .iter()
-        .zip(&y[..n])
-        .filter(|(a, b)| a.is_finite() && b.is_finite() && **a >= start && **a < from)
-        .map(|(a, b)| (*a, *b))
-        .unzip();
-    let q = Params {
-        warmup_s: 0.0,
-        ..*p
-    };
-    let b = judge_segment(&bt, &by, &q);
-    // The net change over the whole stretch (before and judged), from the medians of its first
-    // and last tenth: a drop inside (a collector cycle) takes back what Sen's slope, robust to
-    // a single drop, still reports.
+    // The whole stretch, before and judged; the part before `from` is judged on its own.
     let (st, sy): (Vec<f64>, Vec<f64>) = t[..n]
         .iter()
         .zip(&y[..n])
         .filter(|(a, b)| a.is_finite() && b.is_finite() && **a >= start && **a <= to)
         .map(|(a, b)| (*a, *b))
         .unzip();
+    let k = st.partition_point(|v| *v < from);
+    let q = Params {
+        warmup_s: 0.0,
+        ..*p
+    };
+    let b = judge_segment(&st[..k], &sy[..k], &q);
+    // The net change over the whole stretch, from the medians of its first and last tenth: a
+    // drop inside (a collector cycle) takes back what Sen's slope, robust to a single drop,
+    // still reports.
     let tenth = (to - start) / 10.0;
     let mut head: Vec<f64> = (st.iter().zip(&sy))
         .filter(|(a, _)| **a < start + tenth)
@@ -480,22 +476,30 @@ fn step_leak(full: &Judgement, end_s: f64, p: &Params) -> Option<Judgement> {
     Some(j)
 }
 
+/// `(t, y)` split at the middle of its time span, each half judged with 80 % intervals: the
+/// slowing tests only ever keep a verdict from `leak` or `clean` (a check that waits), so they
+/// may be liberal; at 95 % an exponential tail with τ = 10–15 min judged over 15 minutes was
+/// rarely told apart (16 % of clean warm-up runs failed). Returns the split index too.
+fn halves80(t: &[f64], y: &[f64], p: &Params) -> (usize, Judgement, Judgement) {
+    let p80 = Params {
+        confidence: p.confidence.min(0.8),
+        ..*p
+    };
+    let mid = t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
+    (
+        mid,
+        judge_segment(&t[..mid], &y[..mid], &p80),
+        judge_segment(&t[mid..], &y[mid..], &p80),
+    )
+}
+
 /// The two halves of `(t, y)` when growth is slowing: the later half's interval wholly below
 /// the earlier half's (statistically apart) and its rate under [`SETTLING_RATIO`] of it.
 fn settling(t: &[f64], y: &[f64], p: &Params) -> Option<(Judgement, Judgement)> {
     if t.len() < 2 * MIN_BLOCKS {
         return None;
     }
-    // The halves' intervals at 80 %: this test only ever turns `leak` into `inconclusive`
-    // (a check that waits), so it may be liberal; at 95 % an exponential tail with τ = 10–15
-    // min judged over 15 minutes was rarely told apart (16 % of clean warm-up runs failed).
-    let p80 = Params {
-        confidence: p.confidence.min(0.8),
-        ..*p
-    };
-    let mid = t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
-    let first = judge_segment(&t[..mid], &y[..mid], &p80);
-    let second = judge_segment(&t[mid..], &y[mid..], &p80);
+    let (_, first, second) = halves80(t, y, p);
     (first.bounded()
         && second.bounded()
         && second.ci_high < first.ci_low
@@ -514,15 +518,8 @@ fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
     if t.len() < 2 * MIN_BLOCKS {
         return true;
     }
-    let split = |t: &[f64]| t.partition_point(|v| *v < t[0] + (t[t.len() - 1] - t[0]) / 2.0);
-    let mid = split(t);
-    // The halves' intervals at 80 %, as in `settling`: apart, not merely different estimates.
-    let p80 = Params {
-        confidence: p.confidence.min(0.8),
-        ..*p
-    };
-    let first = judge_segment(&t[..mid], &y[..mid], &p80);
-    let second = judge_segment(&t[mid..], &y[mid..], &p80);
+    // Apart, not merely different estimates.
+    let (mid, first, second) = halves80(t, y, p);
     let (a, b) = (first.slope_per_min, second.slope_per_min);
     if !(a > 0.0 && b < SETTLING_RATIO * a && second.ci_high < first.ci_low) {
         return false;
@@ -530,9 +527,7 @@ fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
     if mid < 2 * MIN_BLOCKS {
         return true;
     }
-    let q = split(&t[..mid]);
-    let q1 = judge_segment(&t[..q], &y[..q], &p80);
-    let q2 = judge_segment(&t[q..mid], &y[q..mid], &p80);
+    let (_, q1, q2) = halves80(&t[..mid], &y[..mid], p);
     q1.slope_per_min > 0.0
         && q2.slope_per_min < SLOWING_QUARTER_RATIO * q1.slope_per_min
         && q2.ci_high < q1.ci_low

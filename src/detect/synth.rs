@@ -88,6 +88,14 @@ impl Family {
     }
 }
 
+/// How long a recording a replayed run of `family` needs: warm-up and duration, and for the
+/// family with sampling gaps half as long again, since unwatched time does not count toward the
+/// clean streak (a live run goes on until the streak reaches the duration).
+pub fn recording_len(family: Family, warmup_s: f64, duration_s: f64) -> f64 {
+    let extra = if family == Family::Gaps { 0.5 } else { 0.0 };
+    warmup_s + (1.0 + extra) * duration_s
+}
+
 /// One generated series.
 #[derive(Debug, Clone)]
 pub struct Series {
