@@ -365,7 +365,7 @@ fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     if full.verdict == Verdict::Clean {
         // The whole span's rate is within the threshold, but that must not hide a leak that
         // ran for a while and then stopped (a rate averaged over a long flat stretch).
-        return paused_leak(tt, yy, p).unwrap_or(full);
+        return paused_leak(tt, yy, p, &full).unwrap_or(full);
     }
     // Bounded growth: the longest recent part (≥ plateau_fraction of the span) that is by itself
     // proven clean. Only a few candidate lengths, so the search costs little confidence.
@@ -537,7 +537,7 @@ fn head_settled(t: &[f64], y: &[f64], p: &Params) -> bool {
 /// part (the span before its last 70, 50 or 30 %) was by itself a `leak` whose growth had not
 /// settled, the verdict is `inconclusive` and says so — a run cannot pass on a leak that
 /// stopped ("grew 60 MiB at a steady 0.5/min until 2h 10m, then flat for 3h 50m").
-fn paused_leak(t: &[f64], y: &[f64], p: &Params) -> Option<Judgement> {
+fn paused_leak(t: &[f64], y: &[f64], p: &Params, full: &Judgement) -> Option<Judgement> {
     let span = t[t.len() - 1] - t[0];
     for frac in [0.3, 0.5, 0.7] {
         let k = t.partition_point(|v| *v < t[t.len() - 1] - frac * span);
@@ -548,7 +548,7 @@ fn paused_leak(t: &[f64], y: &[f64], p: &Params) -> Option<Judgement> {
         if head.verdict != Verdict::Leak || head_settled(&t[..k], &y[..k], p) {
             continue;
         }
-        let mut j = judge_segment(t, y, p);
+        let mut j = full.clone();
         let rise = head.slope_per_min * (t[k] - t[0]) / 60.0;
         j.verdict = Verdict::Inconclusive;
         j.ci_high = j.ci_high.max(head.ci_high);
