@@ -6,32 +6,23 @@
 //!
 //! ## The run-level rule
 //! A run asks the detector at every check (72 times in a 6 h standard run) and fails on the
-//! first `leak`, so a per-check 95 % interval gives no bound on the run's false-alarm rate
-//! (measured: 27–50 % of clean runs failed on some families). A check therefore fails a metric
-//! only when the detector says `leak` **and**
-//! 1. its standardised evidence against the threshold (`Evidence::z_vs_threshold`, the z at
-//!    which Sen's lower bound would still clear the threshold) reaches the group-sequential
-//!    boundary `b(τ) = min(c/√τ, Z_CAP)`, at least the nominal `z` of the run's confidence,
-//!    where `τ` = judged time / target duration (the information fraction) and
-//!    `c = Φ⁻¹(1 − α/2)` with the run-level `α` = [`RUN_ALPHA`]. `c/√τ` is the O'Brien–Fleming
-//!    boundary (O'Brien & Fleming 1979, Biometrics 35:549) in its continuous-monitoring form:
-//!    for a Brownian score process `W(τ)`, `P(sup_{τ≤1} W(τ) ≥ c) = 2(1 − Φ(c)) = α` by the
-//!    reflection principle, so any discrete schedule of checks spends at most `α` (Lan & DeMets
-//!    1983, Biometrika 70:659, the OBF-type spending function). The cap `Z_CAP` is a
-//!    Haybittle–Peto-style interim boundary (Haybittle 1971; Peto et al. 1976): an
-//!    overwhelming leak (z ≥ 7, one-sided p ≈ 10⁻¹² per look) fails at once instead of
-//!    waiting for `c/√τ` to come down; it adds nothing measurable to the Brownian crossing
-//!    probability. It is 7 and not 5 because the z of a warm-up tail still settling (τ = 10–15
-//!    min) reached 5–6 at the first allowed check in 8 % of clean standard runs, while a leak of
-//!    10× the threshold at the profile's sampling reaches 7 there.
-//! 2. the judged span is at least [`min_fail_span`] (two check intervals, at least 25 % of the
-//!    duration up to 20 minutes):
-//!    the z of the first minutes rests on few, strongly correlated blocks, and a collector's
-//!    ramp or a warm-up that overran looks like a perfect line until its first drop (a clean
-//!    JVM service was failed on 19 s of judged data) — or at least [`early_fail_span`] when the
-//!    leak was already growing at the same pace just before the judged span
-//!    (`GrowthBefore::steady`). A leak 50× the threshold is still failed at the first check
-//!    these allow.
+//! first `leak`, so a per-check 95 % interval gives no bound on the run's false-alarm rate. A
+//! check therefore fails a metric only when the detector says `leak` (growth above the
+//! threshold across at least six of the series' own fluctuation scales, see `detect`) **and**
+//! 1. its standardised evidence against the threshold (`Evidence::z_vs_threshold`) reaches the
+//!    group-sequential boundary `b(τ) = min(c/√τ, Z_CAP)`, at least the nominal `z` of the
+//!    run's confidence, where `τ` = judged time / target duration (the information fraction)
+//!    and `c = Φ⁻¹(1 − α/2)` with the run-level `α` = [`RUN_ALPHA`]. `c/√τ` is the
+//!    O'Brien–Fleming boundary (O'Brien & Fleming 1979, Biometrics 35:549) in its
+//!    continuous-monitoring form: for a Brownian score process `W(τ)`,
+//!    `P(sup_{τ≤1} W(τ) ≥ c) = 2(1 − Φ(c)) = α` by the reflection principle, so any discrete
+//!    schedule of checks spends at most `α` (Lan & DeMets 1983, Biometrika 70:659). The cap
+//!    `Z_CAP` is a Haybittle–Peto-style interim boundary: overwhelming evidence fails at once
+//!    instead of waiting for `c/√τ` to come down;
+//! 2. the judged span is at least [`min_fail_span`]: the longest fluctuation the run assumes it
+//!    may meet before the data has shown it (a load cycle's rising half, an arena regrowing
+//!    before its first trim). Within a shorter span nothing tells the steep part of a slow cycle
+//!    from a leak; past it, the series' own scale (read from the data) decides.
 //!
 //! A `leak` below the boundary makes the check `inconclusive` for that metric, never `leak`.
 //! The figures per profile and family are in the README ("Calibration").
@@ -165,7 +156,9 @@ pub const RUN_ALPHA: f64 = 0.01;
 /// Haybittle–Peto-style cap on the early boundary: evidence this strong fails at once.
 pub const Z_CAP: f64 = 7.0;
 /// The longest minimum judged span before a check may fail, seconds (see [`min_fail_span`]).
-pub const MAX_MIN_FAIL_SPAN_S: f64 = 1200.0;
+pub const MAX_MIN_FAIL_SPAN_S: f64 = 3600.0;
+/// Share of the target duration the minimum failing span is, below its cap.
+pub const MIN_FAIL_SHARE: f64 = 1.0;
 
 /// The boundary the standardised evidence must reach at information fraction `tau` (judged
 /// time / target duration) for a `leak` to fail the check: O'Brien–Fleming `c/√τ` capped at
@@ -177,34 +170,18 @@ pub fn boundary(tau: f64, confidence: f64) -> f64 {
     (c / tau.sqrt()).min(Z_CAP).max(nominal)
 }
 
-/// The shortest judged span (seconds) on which a check may fail: two check intervals, and at
-/// least 25 % of the target duration up to [`MAX_MIN_FAIL_SPAN_S`] (15 min in the quick
-/// profile, 20 in standard and production); never more than the duration. A collector cycle or
-/// a warm-up tail shorter than this has shown its first drop or its slowing by then (with 15
-/// minutes, 2.9 % of clean standard warm-up-plateau runs failed at the first allowed check;
-/// with 6, 25–30 % of quick warm-up and slow-sawtooth runs); the price is that the first
-/// failure comes at that check at the earliest, unless [`early_fail_span`] applies.
+/// The shortest judged span (seconds) on which a check may fail: two check intervals, and
+/// [`MIN_FAIL_SHARE`] of the target duration up to [`MAX_MIN_FAIL_SPAN_S`] (30 min in the quick
+/// profile, 1 h in standard and production); never more than the duration. It is the one
+/// assumption the rule makes about what the data has not shown yet: the series' fluctuations
+/// (load cycles, arenas trimmed and regrown) turn within about twice this span, so their rising
+/// half is over before a check may fail on it. Past it, a check fails only on growth that
+/// persists across six of the series' own fluctuation scales.
 pub fn min_fail_span(check_every_s: f64, duration_s: f64) -> f64 {
     let d = duration_s.max(0.0);
     (2.0 * check_every_s)
-        .max((0.25 * d).min(MAX_MIN_FAIL_SPAN_S))
+        .max((MIN_FAIL_SHARE * d).min(MAX_MIN_FAIL_SPAN_S))
         .min(d)
-}
-
-/// The shortest judged span (seconds) on which a check may fail *before* [`min_fail_span`]:
-/// two check intervals, and at least 10 % of the duration up to half of
-/// [`MAX_MIN_FAIL_SPAN_S`] (6 min in quick, 10 in standard, 20 — no earlier — in production);
-/// and only when the leak was already growing at the same pace over a stretch as long just
-/// before the judged span (`GrowthBefore::steady`), the two together at least
-/// [`MAX_MIN_FAIL_SPAN_S`] long: a leak that runs through the warm-up is then failed early,
-/// while a fill's tail, a collector's ramp and its drop or a step after a flat stretch still
-/// waits for the minimum span. (In the quick profile the 6-minute warm-up is too short for
-/// that stretch, so nothing fails before 15 minutes there.)
-pub fn early_fail_span(check_every_s: f64, duration_s: f64) -> f64 {
-    let d = duration_s.max(0.0);
-    (2.0 * check_every_s)
-        .max((0.1 * d).min(MAX_MIN_FAIL_SPAN_S / 2.0))
-        .min(min_fail_span(check_every_s, duration_s))
 }
 
 /// How a run ended, as far as its checks decide it.
@@ -367,7 +344,6 @@ impl CheckGate {
     pub fn record(&mut self, now: f64, results: &[MetricResult]) -> CheckDecision {
         let judged = now - self.warmup_end;
         let span_needed = min_fail_span(self.check_every_s, self.duration_s);
-        let early_span = early_fail_span(self.check_every_s, self.duration_s);
         let tau = if self.duration_s > 0.0 {
             judged / self.duration_s
         } else {
@@ -382,12 +358,7 @@ impl CheckGate {
             let mut v = j.verdict;
             if v == Verdict::Leak {
                 let z = j.evidence.z_vs_threshold.unwrap_or(f64::INFINITY);
-                let early_ok = judged + 1e-6 >= early_span
-                    && j.evidence.growth_before.is_some_and(|b| {
-                        j.evidence.judged_to_s - b.from_s + 1e-6 >= MAX_MIN_FAIL_SPAN_S
-                            && b.steady(j)
-                    });
-                if judged + 1e-6 < span_needed && !early_ok {
+                if judged + 1e-6 < span_needed {
                     v = Verdict::Inconclusive;
                     held.push(format!(
                         "{}: held by the run-level rule: {} judged, a check may fail after {}",
@@ -635,15 +606,10 @@ mod tests {
 
     #[test]
     fn minimum_span_per_profile() {
-        assert_eq!(min_fail_span(60.0, 3600.0), 900.0);
-        assert_eq!(min_fail_span(300.0, 21600.0), 1200.0);
-        assert_eq!(min_fail_span(600.0, 21600.0), 1200.0);
+        assert_eq!(min_fail_span(60.0, 3600.0), 3600.0);
+        assert_eq!(min_fail_span(300.0, 21600.0), 3600.0);
+        assert_eq!(min_fail_span(600.0, 21600.0), 3600.0);
         assert_eq!(min_fail_span(60.0, 100.0), 100.0);
-        // Before it, only a leak steady since before the judged span: 6 min in quick, 10 in
-        // standard, none earlier in production.
-        assert_eq!(early_fail_span(60.0, 3600.0), 360.0);
-        assert_eq!(early_fail_span(300.0, 21600.0), 600.0);
-        assert_eq!(early_fail_span(600.0, 21600.0), 1200.0);
     }
 
     #[test]
@@ -675,28 +641,28 @@ mod tests {
         let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
         assert!(r.failed_at_s.is_none(), "{:?}", r.outcome);
         assert!(r.checks.iter().all(|c| c.verdict != Verdict::Leak));
-        // 5 MiB/min (50×) with little noise, growing since the start: fails at the first check
-        // past the early span (it grew at the same pace through the warm-up's last 10 min).
-        let t: Vec<f64> = (0..=(3600 / 5)).map(|i| f64::from(i) * 5.0).collect();
+        // 5 MiB/min (50×) with little noise: fails at the first check past the minimum span
+        // (an hour of judged time), whether it grew through the warm-up or started with the
+        // judged span (a step, a ramp after a collector's drop look like this at first).
+        let t: Vec<f64> = (0..=(7200 / 5)).map(|i| f64::from(i) * 5.0).collect();
+        for start in [0.0, 1800.0] {
+            let mem: Vec<f64> = t
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    (100.0 + 5.0 * (v - start).max(0.0) / 60.0 + 0.1 * noise(i)) * crate::units::MIB
+                })
+                .collect();
+            let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
+            assert_eq!(r.failed_at_s, Some(1800.0 + 3600.0), "{:?}", r.outcome);
+            assert!(matches!(r.outcome, Some(Outcome::Leak(_))));
+        }
         let mem: Vec<f64> = t
             .iter()
             .enumerate()
             .map(|(i, v)| (100.0 + 5.0 * v / 60.0 + 0.1 * noise(i)) * crate::units::MIB)
             .collect();
         let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
-        assert_eq!(r.failed_at_s, Some(1800.0 + 600.0), "{:?}", r.outcome);
-        assert!(matches!(r.outcome, Some(Outcome::Leak(_))));
-        // The same leak starting when the warm-up ends (flat before it: a step, a ramp after a
-        // collector's drop look like this at first) waits for the minimum span.
-        let mem: Vec<f64> = t
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                (100.0 + 5.0 * (v - 1800.0).max(0.0) / 60.0 + 0.1 * noise(i)) * crate::units::MIB
-            })
-            .collect();
-        let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
-        assert_eq!(r.failed_at_s, Some(1800.0 + 1200.0), "{:?}", r.outcome);
         // Before it, the held checks say why.
         assert!(
             r.checks[0].metrics[0]

@@ -1,14 +1,13 @@
-//! Small statistics kit for the detector: normal quantiles, Mann–Kendall with the Hamed–Rao
-//! autocorrelation correction, Sen's slope with its distribution-free interval, and robust
-//! location/scale helpers. Pure functions of slices; no I/O, no clock.
+//! Small statistics kit for the detector: least-squares lines and bends, the time scale of a
+//! series' own fluctuation, Student's t, normal quantiles and robust location helpers. Pure
+//! functions of slices; no I/O, no clock.
 //!
 //! References:
-//! - Mann (1945), Kendall (1975): the S statistic and its variance with tie correction.
-//! - Sen (1968) "Estimates of the regression coefficient based on Kendall's tau", JASA 63:1379.
-//! - Gilbert (1987) "Statistical Methods for Environmental Pollution Monitoring", §16.5:
-//!   the confidence interval of Sen's slope from the ranks `(N' ∓ C)/2` of the pairwise slopes.
-//! - Hamed & Rao (1998) "A modified Mann-Kendall trend test for autocorrelated data",
-//!   J. Hydrology 204:182–196: variance inflation `n/n*` from significant rank autocorrelations.
+//! - Batch means: the variance of a mean of correlated data from means of batches long enough
+//!   to be nearly independent (Conway 1963; Schmeiser 1982, "Batch size effects in the analysis
+//!   of simulation output", Operations Research 30:556), here applied to a slope.
+//! - Abramowitz & Stegun (1964), 26.7.3–4: Student's t distribution for integer degrees of
+//!   freedom.
 //! - Acklam (2003), "An algorithm for computing the inverse normal cumulative distribution
 //!   function": rational approximation, relative error < 1.15e-9.
 
@@ -89,89 +88,6 @@ pub fn quantile_in_place(v: &mut [f64], q: f64) -> Option<f64> {
     Some(lo_v + frac * (hi_v - lo_v))
 }
 
-/// Mid-ranks (1-based; ties get the average of the ranks they span).
-pub fn ranks(x: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut r = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            r[k] = avg;
-        }
-        i = j + 1;
-    }
-    r
-}
-
-/// Mann–Kendall statistic S and its variance under H0 with the tie correction
-/// `Var(S) = [n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18`.
-pub fn mann_kendall(x: &[f64]) -> (f64, f64) {
-    let n = x.len();
-    let mut s = 0i64;
-    for i in 0..n {
-        for j in (i + 1)..n {
-            s += match x[j].partial_cmp(&x[i]) {
-                Some(std::cmp::Ordering::Greater) => 1,
-                Some(std::cmp::Ordering::Less) => -1,
-                _ => 0,
-            };
-        }
-    }
-    let mut sorted = x.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mut ties = 0.0;
-    let mut i = 0;
-    while i < sorted.len() {
-        let mut j = i;
-        while j + 1 < sorted.len() && sorted[j + 1] == sorted[i] {
-            j += 1;
-        }
-        let t = (j - i + 1) as f64;
-        ties += t * (t - 1.0) * (2.0 * t + 5.0);
-        i = j + 1;
-    }
-    let nf = n as f64;
-    let var = (nf * (nf - 1.0) * (2.0 * nf + 5.0) - ties) / 18.0;
-    (s as f64, var.max(0.0))
-}
-
-/// Hamed–Rao variance inflation `n/n*` for the Mann–Kendall variance, from the lag-k
-/// autocorrelations of the ranks of the detrended series that are significant at 5 %
-/// (bounds `(−1 ± 1.96·√(n−k−1)) / (n−k)`). Never below 1: the correction only ever widens.
-pub fn hamed_rao_factor(detrended: &[f64]) -> f64 {
-    let n = detrended.len();
-    if n < 4 {
-        return 1.0;
-    }
-    let r = ranks(detrended);
-    let mean = r.iter().sum::<f64>() / n as f64;
-    let c0: f64 = r.iter().map(|v| (v - mean) * (v - mean)).sum();
-    if c0 <= 0.0 {
-        return 1.0;
-    }
-    let nf = n as f64;
-    let mut sum = 0.0;
-    // Lags beyond n/3 rest on too few pairs to be trusted (a common cut-off in hydrology).
-    for k in 1..=(n / 3).max(1) {
-        let ck: f64 = (0..n - k).map(|i| (r[i] - mean) * (r[i + k] - mean)).sum();
-        let rho = ck / c0;
-        let nk = (n - k) as f64;
-        let hi = (-1.0 + 1.96 * (nk - 1.0).sqrt()) / nk;
-        let lo = (-1.0 - 1.96 * (nk - 1.0).sqrt()) / nk;
-        if rho > hi || rho < lo {
-            sum += (nf - k as f64) * (nf - k as f64 - 1.0) * (nf - k as f64 - 2.0) * rho;
-        }
-    }
-    let factor = 1.0 + 2.0 / (nf * (nf - 1.0) * (nf - 2.0)) * sum;
-    factor.max(1.0)
-}
-
 /// Lag-1 autocorrelation of a series (mean-centred); 0 for degenerate input.
 pub fn lag1_autocorrelation(x: &[f64]) -> f64 {
     let n = x.len();
@@ -187,40 +103,65 @@ pub fn lag1_autocorrelation(x: &[f64]) -> f64 {
     c1 / c0
 }
 
-/// Sen's slope with its confidence interval.
+/// A straight line fitted by least squares, with what its slope's interval needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SenSlope {
-    /// Median of pairwise slopes (units of y per unit of t).
+pub struct LineFit {
+    /// Slope, units of y per unit of t.
     pub slope: f64,
-    /// Lower bound of the interval; `None` when the data cannot bound it.
-    pub low: Option<f64>,
-    /// Upper bound of the interval; `None` when the data cannot bound it.
-    pub high: Option<f64>,
-    /// Mann–Kendall S.
-    pub s: f64,
-    /// Var(S) after the autocorrelation correction.
-    pub var_s: f64,
-    /// The Hamed–Rao inflation applied (1 = none).
-    pub inflation: f64,
-    /// Effective number of points (`n / inflation`).
-    pub effective_n: f64,
-    /// One-sided standardised evidence that the slope exceeds the `reference` slope:
-    /// `(#{slopes > ref} − #{slopes ≤ ref} − 1) / √Var(S)`. The Sen lower bound at two-sided
-    /// confidence `c` exceeds `ref` exactly when this is at least `z_{(1+c)/2}` (same ranks as
-    /// Gilbert's interval), so a caller can ask "would the lower bound clear the threshold at a
-    /// stricter level?" without refitting (the group-sequential gate does).
-    pub z_vs_reference: f64,
+    /// Value of the line at the mean of `t`.
+    pub level: f64,
+    /// Mean of `t`.
+    pub t_mean: f64,
+    /// Standard error of the slope (0 when the points lie on the line).
+    pub se: f64,
+    /// Residual degrees of freedom (points − 2).
+    pub df: usize,
 }
 
-/// Sen's slope of `(t, y)` with a two-sided interval at `confidence`, its Mann–Kendall variance
-/// corrected for autocorrelation (Hamed–Rao). O(n²) in the number of points: callers pass block
-/// summaries (a few hundred points), never raw samples.
-pub fn sen_slope(t: &[f64], y: &[f64], confidence: f64, reference: f64) -> Option<SenSlope> {
+impl LineFit {
+    /// The fitted value at `t`.
+    pub fn at(&self, t: f64) -> f64 {
+        self.level + self.slope * (t - self.t_mean)
+    }
+}
+
+/// Least-squares line through `(t, y)`; `None` with fewer than 3 points or no spread in `t`.
+pub fn line_fit(t: &[f64], y: &[f64]) -> Option<LineFit> {
     let n = t.len().min(y.len());
-    if n < 2 {
+    if n < 3 {
         return None;
     }
-    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
+    let nf = n as f64;
+    let t_mean = t[..n].iter().sum::<f64>() / nf;
+    let y_mean = y[..n].iter().sum::<f64>() / nf;
+    let sxx: f64 = t[..n].iter().map(|v| (v - t_mean) * (v - t_mean)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let sxy: f64 = (0..n).map(|i| (t[i] - t_mean) * (y[i] - y_mean)).sum();
+    let slope = sxy / sxx;
+    let sse: f64 = (0..n)
+        .map(|i| {
+            let e = y[i] - y_mean - slope * (t[i] - t_mean);
+            e * e
+        })
+        .sum();
+    let df = n - 2;
+    Some(LineFit {
+        slope,
+        level: y_mean,
+        t_mean,
+        se: (sse / df as f64 / sxx).sqrt(),
+        df,
+    })
+}
+
+/// Sen's slope (Sen 1968, JASA 63:1379): the median of the slopes between all pairs of points,
+/// robust to a minority of points off the line (a fill's tail, one step). O(n² log n): callers
+/// pass block summaries, never raw samples. `None` with fewer than 2 points at distinct times.
+pub fn sen_slope(t: &[f64], y: &[f64]) -> Option<f64> {
+    let n = t.len().min(y.len());
+    let mut slopes = Vec::with_capacity(n * n.saturating_sub(1) / 2);
     for i in 0..n {
         for j in (i + 1)..n {
             let dt = t[j] - t[i];
@@ -229,61 +170,240 @@ pub fn sen_slope(t: &[f64], y: &[f64], confidence: f64, reference: f64) -> Optio
             }
         }
     }
-    if slopes.is_empty() {
+    median_in_place(&mut slopes)
+}
+
+/// Growth that bends: the least-squares quadratic through `(t, y)` seen as a rate that changes
+/// along the span.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bend {
+    /// Rate (units of y per unit of t) at the first point.
+    pub rate_first: f64,
+    /// Rate at the last point.
+    pub rate_last: f64,
+    /// Curvature's t statistic (negative: decelerating).
+    pub t_curvature: f64,
+    /// Its degrees of freedom (points − 3).
+    pub df: usize,
+}
+
+/// Fits `y = a + b·x + c·w(x)` with `x = t − mean(t)` and `w` the part of `x²` orthogonal to 1
+/// and `x`, so `c` and its standard error come from one projection each. `None` with fewer
+/// than 4 points.
+pub fn bend(t: &[f64], y: &[f64]) -> Option<Bend> {
+    let n = t.len().min(y.len());
+    if n < 4 {
         return None;
     }
-    slopes.sort_by(f64::total_cmp);
-    let m = slopes.len();
-    let slope = if m % 2 == 1 {
-        slopes[m / 2]
-    } else {
-        0.5 * (slopes[m / 2 - 1] + slopes[m / 2])
-    };
-    let (s, var0) = mann_kendall(&y[..n]);
-    let detrended: Vec<f64> = (0..n).map(|i| y[i] - slope * t[i]).collect();
-    // Hamed–Rao underestimates the inflation of short, persistent series (the sample
-    // autocorrelations are biased low), so the AR(1) variance factor (1+ρ₁)/(1−ρ₁) of the
-    // detrended blocks is a floor under it; the calibration bench shows the false-alarm rate
-    // on AR(1) noise going from 2 % to under 1 % with it.
-    let r1 = lag1_autocorrelation(&detrended).clamp(0.0, 0.98);
-    let inflation = hamed_rao_factor(&detrended).max((1.0 + r1) / (1.0 - r1));
-    let var_s = var0 * inflation;
-    let z = normal_quantile(0.5 + confidence / 2.0);
-    let c = z * var_s.sqrt();
-    let mf = m as f64;
-    // Gilbert (1987) eq. 16.13: lower limit is the M1-th, upper the (M2+1)-th ordered slope.
-    let m1 = (mf - c) / 2.0;
-    let m2 = (mf + c) / 2.0;
-    let low = if m1 >= 1.0 {
-        Some(slopes[(m1.round() as usize).clamp(1, m) - 1])
-    } else {
-        None
-    };
-    let high = if m2 + 1.0 <= mf {
-        Some(slopes[((m2 + 1.0).round() as usize).clamp(1, m) - 1])
-    } else {
-        None
-    };
-    let at_or_below = slopes.partition_point(|v| *v <= reference) as f64;
-    let margin = (mf - at_or_below) - at_or_below - 1.0;
-    let z_vs_reference = if var_s > 0.0 {
-        margin / var_s.sqrt()
-    } else if margin > 0.0 {
-        1e6
-    } else {
-        -1e6
+    let nf = n as f64;
+    let t_mean = t[..n].iter().sum::<f64>() / nf;
+    let y_mean = y[..n].iter().sum::<f64>() / nf;
+    let x: Vec<f64> = t[..n].iter().map(|v| v - t_mean).collect();
+    let sxx: f64 = x.iter().map(|v| v * v).sum();
+    if sxx <= 0.0 {
+        return None;
     }
-    .clamp(-1e6, 1e6);
-    Some(SenSlope {
-        slope,
-        low,
-        high,
-        s,
-        var_s,
-        inflation,
-        effective_n: n as f64 / inflation,
-        z_vs_reference,
+    let x2_mean = sxx / nf;
+    let sx3: f64 = x.iter().map(|v| v * v * v).sum();
+    let w: Vec<f64> = x.iter().map(|v| v * v - x2_mean - sx3 / sxx * v).collect();
+    let sww: f64 = w.iter().map(|v| v * v).sum();
+    if sww <= 0.0 {
+        return None;
+    }
+    let b = (0..n).map(|i| x[i] * (y[i] - y_mean)).sum::<f64>() / sxx;
+    let c = (0..n).map(|i| w[i] * (y[i] - y_mean)).sum::<f64>() / sww;
+    let sse: f64 = (0..n)
+        .map(|i| {
+            let e = y[i] - y_mean - b * x[i] - c * w[i];
+            e * e
+        })
+        .sum();
+    let df = n - 3;
+    let se_c = (sse / df as f64 / sww).sqrt();
+    // d/dx of c·w(x) is c·(2x − Σx³/Σx²).
+    let rate = |xv: f64| b + c * (2.0 * xv - sx3 / sxx);
+    Some(Bend {
+        rate_first: rate(x[0]),
+        rate_last: rate(x[n - 1]),
+        t_curvature: if se_c > 0.0 {
+            c / se_c
+        } else if c < 0.0 {
+            -1e6
+        } else {
+            1e6
+        },
+        df,
     })
+}
+
+/// The time scale of a series' own fluctuation, read from the autocorrelation of `resid` (the
+/// residuals about a line, one per time block): `(blocks, cycle)`.
+///
+/// It is the lag of the autocorrelation's first clear peak after it first reaches zero when
+/// there is one (a cycle: a load pattern, a collector, an arena trimmed and regrown, repeating
+/// steps), else twice the lag at which it first reaches zero (the decorrelation time of noise
+/// that wanders). Blocks this long or longer are nearly independent of each other. When the
+/// autocorrelation stays positive for half the series (one slow swing, a rise that stopped) the
+/// scale is the whole series: it has not shown its own fluctuation yet.
+pub fn fluctuation_scale(resid: &[f64]) -> (usize, bool) {
+    let n = resid.len();
+    if n < 4 {
+        return (n.max(1), false);
+    }
+    let mean = resid.iter().sum::<f64>() / n as f64;
+    let d: Vec<f64> = resid.iter().map(|v| v - mean).collect();
+    let c0: f64 = d.iter().map(|v| v * v).sum();
+    // Residuals at rounding level (a line, a constant) carry no fluctuation.
+    let size = resid.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if c0 <= 0.0 || c0.sqrt() <= 1e-12 * size.max(1.0) * n as f64 {
+        return (1, false);
+    }
+    let acf = |k: usize| (0..n - k).map(|i| d[i] * d[i + k]).sum::<f64>() / c0;
+    let max_lag = n / 2;
+    let Some(k0) = (1..=max_lag).find(|&k| acf(k) <= 0.0) else {
+        return (n, false);
+    };
+    let mut peak = (0usize, f64::MIN);
+    for k in (k0 + 1)..=max_lag {
+        let r = acf(k);
+        if r > peak.1 {
+            peak = (k, r);
+        }
+    }
+    if peak.1 >= CYCLE_MIN_ACF && peak.0 > 2 * k0 {
+        (peak.0, true)
+    } else {
+        (k0.min(n), false)
+    }
+}
+
+/// Smallest autocorrelation at a peak for the peak to count as a cycle (noise that wanders
+/// shows peaks of ±2/√n; a cycle seen a few times reaches 1 − lag/n).
+pub const CYCLE_MIN_ACF: f64 = 0.3;
+
+/// Student's t distribution function `P(T ≤ t)` for `df` degrees of freedom, by the closed
+/// forms for integer degrees of freedom (Abramowitz & Stegun 26.7.3–4). Above 200 degrees of
+/// freedom the normal is used.
+///
+/// Written here for the same reason as [`normal_quantile`]: the statistics crates that have it
+/// pull in a linear-algebra crate for one function, and the closed form is a dozen lines.
+pub fn student_t_cdf(t: f64, df: usize) -> f64 {
+    if df == 0 || t.is_nan() {
+        return f64::NAN;
+    }
+    if df > 200 {
+        return normal_cdf(t);
+    }
+    let theta = (t.abs() / (df as f64).sqrt()).atan();
+    let (s, c) = theta.sin_cos();
+    let c2 = c * c;
+    // A = P(|T| ≤ |t|).
+    let a = if df % 2 == 1 {
+        let mut sum = 0.0;
+        if df > 1 {
+            let mut term = c;
+            sum = term;
+            let mut k = 2.0;
+            while k < (df - 1) as f64 {
+                term *= c2 * k / (k + 1.0);
+                sum += term;
+                k += 2.0;
+            }
+        }
+        2.0 / std::f64::consts::PI * (theta + s * sum)
+    } else {
+        let mut term = 1.0;
+        let mut sum = 1.0;
+        let mut k = 1.0;
+        while k < (df - 1) as f64 {
+            term *= c2 * k / (k + 1.0);
+            sum += term;
+            k += 2.0;
+        }
+        s * sum
+    };
+    let upper = 0.5 * (1.0 - a);
+    if t >= 0.0 { 1.0 - upper } else { upper }
+}
+
+/// The standard normal distribution function, by the complementary error function
+/// (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
+pub fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x);
+    let erfc = t
+        * (-x * x - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if z >= 0.0 {
+        1.0 - 0.5 * erfc
+    } else {
+        0.5 * erfc
+    }
+}
+
+/// The upper-tail probability `P(T > t)` of Student's t, without the cancellation of
+/// `1 − cdf` far in the tail.
+fn student_t_upper(t: f64, df: usize) -> f64 {
+    if t >= 0.0 {
+        student_t_cdf(-t, df)
+    } else {
+        1.0 - student_t_cdf(t, df)
+    }
+}
+
+/// Quantile `p` of Student's t with `df` degrees of freedom, by bisection on
+/// [`student_t_cdf`].
+pub fn student_t_quantile(p: f64, df: usize) -> f64 {
+    if df == 0 || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.5 {
+        return 0.0;
+    }
+    if p < 0.5 {
+        return -student_t_quantile(1.0 - p, df);
+    }
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while student_t_cdf(hi, df) < p && hi < 1e12 {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if student_t_cdf(mid, df) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo <= 1e-12 * hi.max(1.0) {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The standard normal z with the same upper-tail probability as `t` on `df` degrees of
+/// freedom: a t statistic on few degrees of freedom counts for less, so evidence from spans of
+/// different lengths is compared on one scale (the run-level boundary's).
+pub fn t_as_z(t: f64, df: usize) -> f64 {
+    if t.is_nan() {
+        return f64::NAN;
+    }
+    let q = student_t_upper(t, df);
+    if q <= 1e-300 {
+        return 40.0;
+    }
+    if q >= 1.0 {
+        return -40.0;
+    }
+    -normal_quantile(q).clamp(-40.0, 40.0)
 }
 
 #[cfg(test)]
@@ -299,73 +419,78 @@ mod tests {
     }
 
     #[test]
-    fn mann_kendall_textbook_example() {
-        // Gilbert (1987) example 16.1-style series: 10, 15, 14, 20 → pairs:
-        // (15>10)+ (14>10)+ (20>10)+ (14<15)- (20>15)+ (20>14)+ = 5 − 1 = 4.
-        let (s, var) = mann_kendall(&[10.0, 15.0, 14.0, 20.0]);
-        assert_eq!(s, 4.0);
-        // n=4, no ties: 4·3·13/18 = 8.6667
-        assert!((var - 156.0 / 18.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn mann_kendall_tie_correction() {
-        // One group of 2 ties: subtract 2·1·9 = 18 → (5·4·15 − 18)/18 = 282/18.
-        let (s, var) = mann_kendall(&[1.0, 2.0, 2.0, 3.0, 4.0]);
-        assert_eq!(s, 9.0);
-        assert!((var - 282.0 / 18.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn ranks_average_ties() {
-        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
-    }
-
-    #[test]
-    fn sen_slope_exact_line_and_degenerate_input() {
-        let t: Vec<f64> = (0..20).map(f64::from).collect();
-        let y: Vec<f64> = t.iter().map(|v| 2.0 * v + 1.0).collect();
-        let s = sen_slope(&t, &y, 0.95, 0.0).expect("enough points");
-        assert_eq!(s.slope, 2.0);
-        assert_eq!(s.low, Some(2.0));
-        assert_eq!(s.high, Some(2.0));
-        assert!(sen_slope(&[1.0], &[1.0], 0.95, 0.0).is_none());
-        assert!(sen_slope(&[1.0, 1.0], &[1.0, 2.0], 0.95, 0.0).is_none());
-        let flat = sen_slope(&t, &[5.0; 20], 0.95, 0.0).expect("enough points");
-        assert_eq!((flat.slope, flat.s), (0.0, 0.0));
-    }
-
-    #[test]
-    fn sen_interval_matches_hand_computation() {
-        // n = 10 noisy points; N' = 45, Var(S) = 10·9·25/18 = 125, C = 1.96·√125 = 21.91,
-        // M1 = (45 − 21.91)/2 = 11.54 → 12th slope; M2+1 = 34.46 → 34th slope.
-        let t: Vec<f64> = (0..10).map(f64::from).collect();
-        let y = [0.0, 3.0, 1.0, 4.0, 2.0, 6.0, 5.0, 8.0, 7.0, 9.0];
-        let s = sen_slope(&t, &y, 0.95, 0.0).expect("enough points");
-        let mut all = vec![];
-        for i in 0..10 {
-            for j in (i + 1)..10 {
-                all.push((y[j] - y[i]) / (t[j] - t[i]));
-            }
+    fn student_t_matches_tables() {
+        // Two-sided 95 % critical values: 12.706 (1), 4.303 (2), 2.776 (4), 2.228 (10),
+        // 2.042 (30); 90 %: 1.638 (3).
+        for (df, want) in [
+            (1, 12.706),
+            (2, 4.303),
+            (4, 2.776),
+            (10, 2.228),
+            (30, 2.042),
+        ] {
+            let got = student_t_quantile(0.975, df);
+            assert!((got - want).abs() < 2e-3, "df {df}: {got}");
         }
-        all.sort_by(f64::total_cmp);
-        if s.inflation == 1.0 {
-            assert_eq!(s.low, Some(all[11]));
-            assert_eq!(s.high, Some(all[33]));
-        }
-        assert_eq!(s.slope, all[22]);
+        assert!((student_t_quantile(0.95, 3) - 2.353).abs() < 2e-3);
+        assert!((student_t_cdf(0.0, 5) - 0.5).abs() < 1e-12);
+        assert!((student_t_cdf(-2.776, 4) - 0.025).abs() < 1e-4);
+        // A t of 20 on 2 df is far weaker evidence than a z of 20.
+        let z = t_as_z(20.0, 2);
+        assert!(z > 2.5 && z < 3.5, "{z}");
+        assert!((t_as_z(1.96, 1000) - 1.96).abs() < 1e-3);
+        assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
     }
 
     #[test]
-    fn hamed_rao_inflates_for_persistent_series() {
-        // A slow oscillation: neighbours strongly correlated → inflation well above 1.
-        let x: Vec<f64> = (0..60).map(|i| (f64::from(i) / 6.0).sin()).collect();
-        assert!(hamed_rao_factor(&x) > 2.0);
-        // Alternating series has negative correlation: never deflates below 1.
-        let alt: Vec<f64> = (0..60)
+    fn line_fit_textbook() {
+        let t = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let y = [2.0, 4.0, 5.0, 4.0, 5.0];
+        let f = line_fit(&t, &y).expect("fits");
+        // Slope 0.6, residual SS 2.4 on 3 df, Sxx 10: se = √(0.8/10).
+        assert!((f.slope - 0.6).abs() < 1e-12);
+        assert!((f.se - (0.08f64).sqrt()).abs() < 1e-12);
+        assert!((f.at(3.0) - 4.0).abs() < 1e-12);
+        assert!(line_fit(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_none());
+    }
+
+    #[test]
+    fn bend_tells_deceleration() {
+        // y = 10·(1 − e^{−t/5}) on 0..20: rate 2 → ~0.04, strongly negative curvature.
+        let t: Vec<f64> = (0..21).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|v| 10.0 * (1.0 - (-v / 5.0).exp())).collect();
+        let b = bend(&t, &y).expect("fits");
+        assert!(b.t_curvature < -5.0, "{b:?}");
+        assert!(b.rate_first > 4.0 * b.rate_last.max(0.01), "{b:?}");
+        // A straight line does not bend.
+        let y: Vec<f64> = t.iter().map(|v| 3.0 * v + 1.0).collect();
+        let b = bend(&t, &y).expect("fits");
+        assert!((b.rate_first - 3.0).abs() < 1e-9 && (b.rate_last - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fluctuation_scale_finds_cycles_and_decorrelation() {
+        // A cycle of 24 blocks seen 10 times.
+        let sine: Vec<f64> = (0..240)
+            .map(|i| (2.0 * std::f64::consts::PI * f64::from(i) / 24.0).sin())
+            .collect();
+        let (g, cycle) = fluctuation_scale(&sine);
+        assert!(cycle && (23..=25).contains(&g), "{g} {cycle}");
+        // Half a cycle: its scale is a quarter of the series or more (at most four batches).
+        let half: Vec<f64> = (0..240)
+            .map(|i| (std::f64::consts::PI * f64::from(i) / 240.0).cos())
+            .collect();
+        assert!(
+            fluctuation_scale(&half).0 >= 60,
+            "{:?}",
+            fluctuation_scale(&half)
+        );
+        // Alternating noise decorrelates at once; a constant has no scale.
+        let alt: Vec<f64> = (0..100)
             .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
             .collect();
-        assert_eq!(hamed_rao_factor(&alt), 1.0);
+        assert_eq!(fluctuation_scale(&alt), (1, false));
+        assert_eq!(fluctuation_scale(&[0.0; 50]), (1, false));
     }
 
     #[test]

@@ -43,11 +43,42 @@ pub enum Family {
     /// A leak that pauses: grows at the rate for the first 30 % of the series (2 hours of a
     /// standard run), then flat. Clean: flat with noise.
     PausedLeak,
+    /// A periodic load cycle: a sine of period 30–120 min and amplitude 5–30 MiB, random
+    /// phase, plus white noise of 0.2–2 MiB.
+    LoadCycle,
+    /// Memory returned to the OS: an arena grows under load (1–5 MiB/min) up to a cap of
+    /// 20–100 MiB above its base and is trimmed back to the base every 20–120 min (each
+    /// interval ±30 %), plus 0.1–1 MiB of noise.
+    ArenaTrim,
+    /// A collector with random (exponential) periods of mean 30–300 s whose collections are
+    /// partial: each frees 50–100 % of the garbage accumulated (allocated at 0.5–5 MiB/min
+    /// above a live set), so the floor wanders; plus 0.2 MiB of noise.
+    RandomGc,
+    /// One cache fill of 20–80 MiB over 0–5 min at a random moment of the series, then flat,
+    /// with 0.1–1 MiB of noise.
+    CacheFill,
+    /// An FD pool wandering between 10 and 40: connections live an exponential 1–20 min and
+    /// arrive so that 25 are open on average (a birth–death process, kept within the bounds).
+    /// The leak keeps one more open at the rate.
+    FdPool,
+    /// A thread pool growing under load and retiring idle threads: the load is a slow random
+    /// cycle (period 20–90 min) and the pool follows it within 2–16 threads, a thread retiring
+    /// only after 1–5 minutes idle. The leak adds threads that never end.
+    ThreadPool,
+    /// Heavy-tailed noise: Student-t innovations (2–3 degrees of freedom, scale 0.2–2 MiB)
+    /// through an AR(1) filter with a correlation time of 0–3 minutes.
+    HeavyTail,
+    /// Held out of tuning: a square-wave load, memory switching between two levels 5–40 MiB
+    /// apart every 10–50 min (each interval ±40 %), plus 0.2–1.5 MiB of noise.
+    SquareLoad,
+    /// Held out of tuning: a bounded cache filled in random bursts whose entries expire after a
+    /// TTL of 5–20 min (the level is the sum of unexpired bursts), plus 0.2 MiB of noise.
+    BurstyExpiry,
 }
 
 impl Family {
     /// Every family, in report order.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 20] = [
         Family::White,
         Family::Ar1Heavy,
         Family::Sawtooth,
@@ -59,7 +90,19 @@ impl Family {
         Family::HeapSteps,
         Family::RepeatingSteps,
         Family::PausedLeak,
+        Family::LoadCycle,
+        Family::ArenaTrim,
+        Family::RandomGc,
+        Family::CacheFill,
+        Family::FdPool,
+        Family::ThreadPool,
+        Family::HeavyTail,
+        Family::SquareLoad,
+        Family::BurstyExpiry,
     ];
+
+    /// Families kept out of the rule's tuning: reported separately by the calibration bench.
+    pub const HELD_OUT: [Family; 2] = [Family::SquareLoad, Family::BurstyExpiry];
 
     /// Families whose leak hides in a way that made older rules pass it: a run on them must
     /// fail or end inconclusive, never pass.
@@ -79,12 +122,53 @@ impl Family {
             Family::HeapSteps => "heap-expansion",
             Family::RepeatingSteps => "repeating-steps",
             Family::PausedLeak => "paused-leak",
+            Family::LoadCycle => "load-cycle",
+            Family::ArenaTrim => "arena-trim",
+            Family::RandomGc => "random-gc",
+            Family::CacheFill => "cache-fill",
+            Family::FdPool => "fd-pool",
+            Family::ThreadPool => "thread-pool",
+            Family::HeavyTail => "heavy-tail",
+            Family::SquareLoad => "square-load",
+            Family::BurstyExpiry => "bursty-expiry",
         }
     }
 
     /// The metric's smallest step (1 for counts).
     pub fn quantum(self) -> f64 {
-        if self == Family::FdBlips { 1.0 } else { 0.0 }
+        if self.is_count() { 1.0 } else { 0.0 }
+    }
+
+    /// Whether the family's fluctuations take 20 minutes to 2 hours to turn (load cycles, arenas
+    /// trimmed, pools following load, heaps expanding, fills at random moments): longer than a
+    /// quick profile's hour can show.
+    pub fn slower_than_an_hour(self) -> bool {
+        matches!(
+            self,
+            Family::LoadCycle
+                | Family::ArenaTrim
+                | Family::ThreadPool
+                | Family::HeapSteps
+                | Family::CacheFill
+                | Family::SquareLoad
+                | Family::BurstyExpiry
+                | Family::RepeatingSteps
+                | Family::PausedLeak
+        )
+    }
+
+    /// Whether the series is a count (FDs, threads) rather than memory in MiB.
+    pub fn is_count(self) -> bool {
+        matches!(self, Family::FdBlips | Family::FdPool | Family::ThreadPool)
+    }
+
+    /// The column a replayed run records it as: `fds`, `threads` or `rss_bytes`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Family::FdBlips | Family::FdPool => "fds",
+            Family::ThreadPool => "threads",
+            _ => "rss_bytes",
+        }
     }
 }
 
@@ -291,6 +375,179 @@ pub fn generate(
                 let ts = i as f64 * dt_s;
                 t.push(ts);
                 y.push(base + leak(ts.min(pause_at)) + sigma * gauss(&mut rng));
+            }
+        }
+        Family::LoadCycle => {
+            let period = 1800.0 + 5400.0 * rng.random::<f64>();
+            let amp = 5.0 + 25.0 * rng.random::<f64>();
+            let sigma = 0.2 + 1.8 * rng.random::<f64>();
+            let phase = std::f64::consts::TAU * rng.random::<f64>();
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                let cyc = amp * (std::f64::consts::TAU * ts / period + phase).sin();
+                t.push(ts);
+                y.push(base + cyc + leak(ts) + sigma * gauss(&mut rng));
+            }
+        }
+        Family::ArenaTrim => {
+            let grow = (1.0 + 4.0 * rng.random::<f64>()) / 60.0;
+            let cap = 20.0 + 80.0 * rng.random::<f64>();
+            let every = 1200.0 + 6000.0 * rng.random::<f64>();
+            let sigma = 0.1 + 0.9 * rng.random::<f64>();
+            let mut last_trim = -every * rng.random::<f64>();
+            let mut next_trim = last_trim + every * (0.7 + 0.6 * rng.random::<f64>());
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                while ts >= next_trim {
+                    last_trim = next_trim;
+                    next_trim += every * (0.7 + 0.6 * rng.random::<f64>());
+                }
+                let arena = (grow * (ts - last_trim)).min(cap);
+                t.push(ts);
+                y.push(base + arena + leak(ts) + sigma * gauss(&mut rng));
+            }
+        }
+        Family::RandomGc => {
+            let mean_period = 30.0 + 270.0 * rng.random::<f64>();
+            let alloc = (0.5 + 4.5 * rng.random::<f64>()) / 60.0;
+            let mut garbage = 0.0f64;
+            let mut last = 0.0;
+            let exp = |rng: &mut StdRng| -> f64 { -mean_period * (1.0 - rng.random::<f64>()).ln() };
+            let mut next_gc = exp(&mut rng);
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                garbage += alloc * (ts - last);
+                last = ts;
+                while ts >= next_gc {
+                    garbage *= 0.5 * rng.random::<f64>();
+                    next_gc += exp(&mut rng);
+                }
+                t.push(ts);
+                y.push(base + garbage + leak(ts) + 0.2 * gauss(&mut rng));
+            }
+        }
+        Family::CacheFill => {
+            let size = 20.0 + 60.0 * rng.random::<f64>();
+            let over = 1.0 + 300.0 * rng.random::<f64>();
+            let at = duration_s * rng.random::<f64>();
+            let sigma = 0.1 + 0.9 * rng.random::<f64>();
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                let fill = size * ((ts - at) / over).clamp(0.0, 1.0);
+                t.push(ts);
+                y.push(base + fill + leak(ts) + sigma * gauss(&mut rng));
+            }
+        }
+        Family::FdPool => {
+            // A birth–death pool (M/M/∞): connections live an exponential 1–20 min and arrive
+            // at the rate that keeps 25 open on average, so the count wanders with a
+            // correlation time of the connection lifetime; kept within 10–40.
+            let life = 60.0 + 1140.0 * rng.random::<f64>();
+            let arrive = 25.0 / life;
+            let mut open = 25.0f64;
+            let mut acc = 0.0;
+            let mut leaked = 0.0;
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                // Births and deaths in one sampling interval (Poisson counts by their normal
+                // approximation, rounded; exact enough at these rates).
+                let births = arrive * dt_s;
+                let deaths = open * dt_s / life;
+                let b = (births + births.sqrt() * gauss(&mut rng)).round().max(0.0);
+                let d = (deaths + deaths.sqrt() * gauss(&mut rng)).round().max(0.0);
+                open = (open + b - d).clamp(10.0, 40.0);
+                acc += leak_per_min * dt_s / 60.0;
+                while acc >= 1.0 {
+                    leaked += 1.0;
+                    acc -= 1.0;
+                }
+                t.push(ts);
+                y.push(open + leaked);
+            }
+        }
+        Family::ThreadPool => {
+            let period = 1200.0 + 4200.0 * rng.random::<f64>();
+            let idle = 60.0 + 240.0 * rng.random::<f64>();
+            let phase = std::f64::consts::TAU * rng.random::<f64>();
+            let base_threads = (3.0 + 10.0 * rng.random::<f64>()).round();
+            let mut pool = 2.0f64;
+            let mut idle_since: Option<f64> = None;
+            let mut acc = 0.0;
+            let mut leaked = 0.0;
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                // Busy workers: the load cycle with noise, 2–16.
+                let load = 9.0 + 7.0 * (std::f64::consts::TAU * ts / period + phase).sin();
+                let busy = (load + 1.5 * gauss(&mut rng)).round().clamp(2.0, 16.0);
+                if busy > pool {
+                    pool = busy;
+                    idle_since = None;
+                } else if busy < pool {
+                    let since = *idle_since.get_or_insert(ts);
+                    if ts - since >= idle {
+                        pool -= 1.0;
+                        idle_since = Some(ts);
+                    }
+                } else {
+                    idle_since = None;
+                }
+                acc += leak_per_min * dt_s / 60.0;
+                while acc >= 1.0 {
+                    leaked += 1.0;
+                    acc -= 1.0;
+                }
+                t.push(ts);
+                y.push(base_threads + pool + leaked);
+            }
+        }
+        Family::HeavyTail => {
+            let df = 2.0 + rng.random::<f64>();
+            let scale = 0.2 + 1.8 * rng.random::<f64>();
+            let tau = 180.0 * rng.random::<f64>();
+            let phi = if tau > 0.0 { (-dt_s / tau).exp() } else { 0.0 };
+            let chi = rand_distr::ChiSquared::new(df).expect("2–3 degrees of freedom are valid");
+            let mut e = 0.0;
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                // Student-t: a normal over the root of a chi-square per degree of freedom.
+                let g: f64 = rng.sample(chi);
+                let tv = gauss(&mut rng) / (g / df).max(1e-12).sqrt();
+                e = phi * e + (1.0 - phi * phi).sqrt() * scale * tv;
+                t.push(ts);
+                y.push(base + leak(ts) + e);
+            }
+        }
+        Family::SquareLoad => {
+            let gap = 5.0 + 35.0 * rng.random::<f64>();
+            let every = 600.0 + 2400.0 * rng.random::<f64>();
+            let sigma = 0.2 + 1.3 * rng.random::<f64>();
+            let mut high = rng.random::<f64>() < 0.5;
+            let mut next = every * rng.random::<f64>();
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                while ts >= next {
+                    high = !high;
+                    next += every * (0.6 + 0.8 * rng.random::<f64>());
+                }
+                t.push(ts);
+                y.push(base + if high { gap } else { 0.0 } + leak(ts) + sigma * gauss(&mut rng));
+            }
+        }
+        Family::BurstyExpiry => {
+            let ttl = 300.0 + 900.0 * rng.random::<f64>();
+            let burst_every = 20.0 + 70.0 * rng.random::<f64>();
+            let mut live: Vec<(f64, f64)> = Vec::new();
+            let mut next = 0.0;
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                while ts >= next {
+                    live.push((next + ttl, 2.0 + 8.0 * rng.random::<f64>()));
+                    next += burst_every * (0.3 + 1.4 * rng.random::<f64>());
+                }
+                live.retain(|(until, _)| *until > ts);
+                let level: f64 = live.iter().map(|(_, v)| v).sum();
+                t.push(ts);
+                y.push(base + level + leak(ts) + 0.2 * gauss(&mut rng));
             }
         }
     }
