@@ -21,8 +21,14 @@ pub fn annotate(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .collect();
-    let v =
-        crate::publish::notify::annotate(grafana_url, token.as_deref(), text, &tags, now_unix())?;
+    let v = crate::publish::notify::annotate(
+        grafana_url,
+        token.as_deref(),
+        text,
+        &tags,
+        now_unix(),
+        None,
+    )?;
     println!("annotation added: {v}");
     Ok(Exit::Passed)
 }

@@ -94,6 +94,7 @@ pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
             max_points: a.max_points.max(2),
             concurrency: a.concurrency,
             warmup_s,
+            ca: None,
         };
         let result =
             fleet::scan_with(&spec, &limits).map_err(|e| plain_connect_error(e, &a.url))?;

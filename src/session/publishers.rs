@@ -33,6 +33,7 @@ impl Publishers {
             } else {
                 None
             },
+            ca: None,
         };
         let notifier = targets.any().then(|| Notifier::start(targets));
         Ok(Publishers { exporter, notifier })
