@@ -14,8 +14,10 @@ pub fn annotate(
     tags: &str,
     grafana_url: &str,
     grafana_token_file: Option<&Path>,
+    ca_file: Option<&Path>,
 ) -> Result<Exit> {
     let token = crate::publish::notify::grafana_token(grafana_token_file)?;
+    let ca = crate::publish::tls::CaBundle::load_opt(ca_file)?;
     let tags: Vec<String> = tags
         .split(',')
         .map(|t| t.trim().to_string())
@@ -27,7 +29,7 @@ pub fn annotate(
         text,
         &tags,
         now_unix(),
-        None,
+        ca.as_ref(),
     )?;
     println!("annotation added: {v}");
     Ok(Exit::Passed)
