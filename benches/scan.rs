@@ -97,6 +97,7 @@ fn main() {
         max_points: 11_000,
         concurrency: 4,
         warmup_s: 0.0,
+        ca: None,
     };
     for round in 0..2 {
         let t0 = Instant::now();

@@ -109,6 +109,10 @@ pub enum Command {
         /// File whose first line is the API token (else GRAFANA_TOKEN).
         #[arg(long)]
         grafana_token_file: Option<PathBuf>,
+        /// PEM file of certificate authorities to trust for https, besides the built-in roots
+        /// (else LEAK_SENTINEL_CA_FILE).
+        #[arg(long, value_name = "FILE", env = "LEAK_SENTINEL_CA_FILE")]
+        ca_file: Option<PathBuf>,
     },
     /// Grafana files: the annotation templates and a dashboard for the exported metrics.
     #[command(subcommand)]
@@ -281,6 +285,10 @@ pub struct RunArgs {
     /// File whose first line is the Grafana API token.
     #[arg(long, value_name = "FILE")]
     pub grafana_token_file: Option<PathBuf>,
+    /// PEM file of certificate authorities to trust for https webhooks and Grafana, besides the
+    /// built-in roots (else LEAK_SENTINEL_CA_FILE).
+    #[arg(long, value_name = "FILE", env = "LEAK_SENTINEL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Environment for a spawned target, `K=V` (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -445,6 +453,10 @@ pub struct ScanArgs {
     /// Deadline of one request, body included (default 120s; else LEAK_SENTINEL_SCAN_TIMEOUT).
     #[arg(long, value_name = "DUR")]
     pub timeout: Option<String>,
+    /// PEM file of certificate authorities to trust for https, besides the built-in roots
+    /// (else LEAK_SENTINEL_CA_FILE).
+    #[arg(long, value_name = "FILE", env = "LEAK_SENTINEL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Write a JUnit XML test report: one testsuite per series.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

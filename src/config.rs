@@ -69,6 +69,8 @@ pub struct FileConfig {
     pub grafana_url: Option<String>,
     /// Grafana token file.
     pub grafana_token_file: Option<PathBuf>,
+    /// PEM file of certificate authorities trusted for https.
+    pub ca_file: Option<PathBuf>,
     /// Its time limit.
     pub on_leak_timeout: Option<String>,
     /// JUnit XML file written at the end.
@@ -332,6 +334,15 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             .grafana_token_file
             .clone()
             .or(file.grafana_token_file.clone()),
+        ca_file: match args.ca_file.as_ref().or(file.ca_file.as_ref()) {
+            Some(p) => {
+                // Fail now, not at the first notification hours later; absolute, so a
+                // `resume` from another directory reads the same file.
+                crate::publish::tls::CaBundle::load(p)?;
+                Some(std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            }
+            None => None,
+        },
         junit: ci_output("junit", args.junit.as_ref().or(file.junit.as_ref()))?,
         summary_md: ci_output(
             "summary-md",

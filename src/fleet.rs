@@ -6,7 +6,8 @@
 use crate::analyze::{MetricKind, MetricResult, Settings, judge_column};
 use crate::detect::Verdict;
 use crate::exit::usage;
-use anyhow::Result;
+use crate::publish::tls::{self, CaBundle};
+use anyhow::{Result, anyhow};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -36,6 +37,8 @@ pub struct Scan {
     pub concurrency: usize,
     /// Warm-up excluded from each series, seconds.
     pub warmup_s: f64,
+    /// Certificate authorities trusted beyond the built-in roots (`--ca-file`).
+    pub ca: Option<CaBundle>,
 }
 
 /// Bounds of one scan, so a hostile or broken server cannot make it run out of memory or hang.
@@ -160,13 +163,14 @@ impl<'de> Deserialize<'de> for Point {
 }
 
 /// One chunk's answer, by chunk index.
-type ChunkResult = (usize, Result<Vec<RawSeries>, String>);
+type ChunkResult = (usize, Result<Vec<RawSeries>>);
 /// A series' labels and its merged times and values.
 type Merged = (BTreeMap<String, String>, (Vec<f64>, Vec<f64>));
 
-fn agent(l: &Limits) -> ureq::Agent {
+fn agent(l: &Limits, ca: Option<&CaBundle>) -> ureq::Agent {
     let secs = |s: f64| Some(Duration::from_secs_f64(s.clamp(0.001, 86400.0)));
     ureq::Agent::config_builder()
+        .tls_config(tls::config(ca))
         .timeout_connect(secs(l.connect_s))
         .timeout_recv_response(secs(l.read_s))
         .timeout_global(secs(l.total_s))
@@ -195,13 +199,7 @@ fn auth_header() -> Option<String> {
     })
 }
 
-fn fetch(
-    agent: &ureq::Agent,
-    s: &Scan,
-    l: &Limits,
-    from: f64,
-    to: f64,
-) -> Result<Vec<RawSeries>, String> {
+fn fetch(agent: &ureq::Agent, s: &Scan, l: &Limits, from: f64, to: f64) -> Result<Vec<RawSeries>> {
     let url = format!("{}/api/v1/query_range", s.url.trim_end_matches('/'));
     let redact = |text: String| crate::publish::notify::redact_in(&text, &s.url);
     let mut req = agent
@@ -213,13 +211,16 @@ fn fetch(
     if let Some(a) = auth_header() {
         req = req.header("Authorization", &a);
     }
-    let mut resp = req.call().map_err(|e| {
-        redact(format!(
-            "cannot reach {}: {}",
-            shown(&url),
-            deadline_or(&e, l)
-        ))
-    })?;
+    let mut resp = req
+        .call()
+        .map_err(|e| match tls::untrusted(&e, &url, s.ca.as_ref()) {
+            Some(u) => anyhow::Error::new(u),
+            None => anyhow!(redact(format!(
+                "cannot reach {}: {}",
+                shown(&url),
+                deadline_or(&e, l)
+            ))),
+        })?;
     let status = resp.status().as_u16();
     // Parsed straight from the response stream into compact values (no text copy of the body),
     // stopped at the byte limit.
@@ -231,7 +232,7 @@ fn fetch(
     };
     let parsed: Result<Resp, _> = serde_json::from_reader(std::io::BufReader::new(capped));
     if hit.get() {
-        return Err(format!(
+        return Err(anyhow!(
             "the answer from {} is larger than the limit of {} bytes (max-bytes, LEAK_SENTINEL_SCAN_MAX_BYTES); narrow the query or shorten --range",
             shown(&s.url),
             l.max_bytes
@@ -239,26 +240,26 @@ fn fetch(
     }
     match parsed {
         Ok(r) if r.status == "success" => {
-            let d = r.data.ok_or("the answer has no data")?;
+            let d = r.data.ok_or_else(|| anyhow!("the answer has no data"))?;
             if d.result_type != "matrix" {
-                return Err(format!(
+                return Err(anyhow!(
                     "expected a range vector (matrix), got {}",
                     d.result_type
                 ));
             }
             Ok(d.result)
         }
-        Ok(r) => Err(format!(
+        Ok(r) => Err(anyhow!(
             "the server rejected the query: {}: {}",
             r.error_type.unwrap_or_default(),
             r.error.unwrap_or_default()
         )),
-        Err(e) if e.is_io() => Err(redact(format!(
+        Err(e) if e.is_io() => Err(anyhow!(redact(format!(
             "HTTP {status}: the answer from {} broke off: {}",
             shown(&s.url),
             io_deadline(&e.to_string(), l)
-        ))),
-        Err(e) => Err(format!("HTTP {status}: not a Prometheus API answer ({e})")),
+        )))),
+        Err(e) => Err(anyhow!("HTTP {status}: not a Prometheus API answer ({e})")),
     }
 }
 
@@ -328,7 +329,7 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
     }
     let results: Mutex<Vec<ChunkResult>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
-    let agent = agent(l);
+    let agent = agent(l, s.ca.as_ref());
     std::thread::scope(|sc| {
         for _ in 0..s.concurrency.clamp(1, 16).min(chunks.len()) {
             sc.spawn(|| {
@@ -352,8 +353,11 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
     for (i, r) in results {
         let series = r.map_err(|e| {
             let (a, b) = chunks[i];
-            if n == 1 {
-                usage(e)
+            if e.is::<tls::Untrusted>() {
+                // Every chunk meets the same certificate: said once, without chunk details.
+                e
+            } else if n == 1 {
+                usage(e.to_string())
             } else {
                 usage(format!(
                     "chunk {} of {n} ({} to {}) failed: {e}",

@@ -184,6 +184,10 @@ pub struct RunSettings {
     /// Grafana token file (the token itself is never stored).
     #[serde(default)]
     pub grafana_token_file: Option<PathBuf>,
+    /// PEM file of certificate authorities trusted for https besides the built-in roots
+    /// (absolute, so `resume` elsewhere reads the same).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// JUnit XML written at the end of the run (absolute, so `resume` elsewhere writes the same).
     #[serde(default)]
     pub junit: Option<PathBuf>,
@@ -230,6 +234,7 @@ impl RunSettings {
             notify_format: None,
             grafana_url: None,
             grafana_token_file: None,
+            ca_file: None,
             junit: None,
             summary_md: None,
         }

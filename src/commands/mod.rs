@@ -71,7 +71,14 @@ pub fn main(cli: Cli) -> Result<Exit> {
             tags,
             grafana_url,
             grafana_token_file,
-        } => monitoring::annotate(&text, &tags, &grafana_url, grafana_token_file.as_deref()),
+            ca_file,
+        } => monitoring::annotate(
+            &text,
+            &tags,
+            &grafana_url,
+            grafana_token_file.as_deref(),
+            ca_file.as_deref(),
+        ),
         Command::Grafana(g) => monitoring::grafana(g),
         Command::Workload(w) => {
             let code = crate::workload::run(

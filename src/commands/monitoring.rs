@@ -14,15 +14,23 @@ pub fn annotate(
     tags: &str,
     grafana_url: &str,
     grafana_token_file: Option<&Path>,
+    ca_file: Option<&Path>,
 ) -> Result<Exit> {
     let token = crate::publish::notify::grafana_token(grafana_token_file)?;
+    let ca = crate::publish::tls::CaBundle::load_opt(ca_file)?;
     let tags: Vec<String> = tags
         .split(',')
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .collect();
-    let v =
-        crate::publish::notify::annotate(grafana_url, token.as_deref(), text, &tags, now_unix())?;
+    let v = crate::publish::notify::annotate(
+        grafana_url,
+        token.as_deref(),
+        text,
+        &tags,
+        now_unix(),
+        ca.as_ref(),
+    )?;
     println!("annotation added: {v}");
     Ok(Exit::Passed)
 }

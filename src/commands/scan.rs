@@ -30,6 +30,7 @@ pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
         )));
     }
     let limits = limits(a)?;
+    let ca = crate::publish::tls::CaBundle::load_opt(a.ca_file.as_deref())?;
     let junit = crate::config::ci_output("junit", a.junit.as_ref())?;
     let summary_md = crate::config::ci_output("summary-md", a.summary_md.as_ref())?;
     if a.max_points < 2 {
@@ -94,6 +95,7 @@ pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
             max_points: a.max_points.max(2),
             concurrency: a.concurrency,
             warmup_s,
+            ca: ca.clone(),
         };
         let result =
             fleet::scan_with(&spec, &limits).map_err(|e| plain_connect_error(e, &a.url))?;

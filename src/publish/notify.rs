@@ -4,6 +4,7 @@
 //! the runner records them as events. The Grafana token is held in memory only: it is never
 //! written to the store, a report or a log line.
 
+use super::tls::{self, CaBundle};
 use serde_json::{Value, json};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct Targets {
     pub grafana_url: Option<String>,
     /// Grafana API token (from `GRAFANA_TOKEN` or a token file; never persisted).
     pub grafana_token: Option<String>,
+    /// Certificate authorities trusted beyond the built-in roots (`--ca-file`).
+    pub ca: Option<CaBundle>,
 }
 
 impl Targets {
@@ -77,11 +80,12 @@ pub struct Notifier {
     pub outcomes: Receiver<Outcome>,
 }
 
-/// The agent every notification uses: a time limit per attempt, HTTP errors as answers, and no
+/// The agent every notification uses: a time limit per attempt, HTTP errors as answers, no
 /// redirects — a redirected POST would arrive as a GET without its body (or go to another
-/// host), so a 3xx is reported as a failed delivery instead.
-fn agent() -> ureq::Agent {
+/// host), so a 3xx is reported as a failed delivery instead — and the shared TLS setup.
+fn agent(ca: Option<&CaBundle>) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(tls::config(ca))
         .timeout_global(Some(TIMEOUT))
         .http_status_as_error(false)
         .max_redirects(0)
@@ -124,6 +128,7 @@ fn userinfo(url: &str) -> Option<(usize, usize)> {
 
 fn post(
     agent: &ureq::Agent,
+    ca: Option<&CaBundle>,
     url: &str,
     token: Option<&str>,
     method: &str,
@@ -177,7 +182,11 @@ fn post(
                 );
             }
             Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
-            Err(e) => last = redact_in(&e.to_string(), url),
+            // The same certificate gets the same judgement: not worth another attempt.
+            Err(e) => match tls::untrusted(&e, url, ca) {
+                Some(u) => return (false, u.to_string(), None),
+                None => last = redact_in(&e.to_string(), url),
+            },
         }
     }
     (false, format!("{last} after {ATTEMPTS} attempts"), None)
@@ -201,7 +210,8 @@ impl Notifier {
         std::thread::Builder::new()
             .name("notify".into())
             .spawn(move || {
-                let agent = agent();
+                let ca = targets.ca.as_ref();
+                let agent = agent(ca);
                 let mut region: Option<(u64, f64)> = None;
                 for job in rx {
                     let n = match job {
@@ -213,7 +223,7 @@ impl Notifier {
                     };
                     for url in &targets.webhooks {
                         let body = webhook_body(&n, targets.format.unwrap_or(Format::Json));
-                        let (ok, detail, _) = post(&agent, url, None, "POST", &body);
+                        let (ok, detail, _) = post(&agent, ca, url, None, "POST", &body);
                         let _ = out_tx.send(Outcome { channel: "webhook".into(), event: n.event.clone(), ok, detail });
                     }
                     let Some(base) = &targets.grafana_url else { continue };
@@ -225,7 +235,7 @@ impl Notifier {
                         // The run's region starts as a point and gets its end on completion.
                         "start" => {
                             let body = json!({"time": ms, "tags": tags, "text": n.text});
-                            let (ok, d, v) = post(&agent, &format!("{base}/api/annotations"), token, "POST", &body);
+                            let (ok, d, v) = post(&agent, ca, &format!("{base}/api/annotations"), token, "POST", &body);
                             if let Some(id) = v.and_then(|v| v["id"].as_u64()) {
                                 region = Some((id, n.t));
                             }
@@ -240,10 +250,10 @@ impl Notifier {
                             let mut results = Vec::new();
                             if let Some((id, _)) = region {
                                 let body = json!({"timeEnd": ms, "tags": tags, "text": format!("leak-sentinel {}: {}", n.run, n.text)});
-                                results.push(post(&agent, &format!("{base}/api/annotations/{id}"), token, "PATCH", &body));
+                                results.push(post(&agent, ca, &format!("{base}/api/annotations/{id}"), token, "PATCH", &body));
                             }
                             let body = json!({"time": ms, "tags": tags, "text": n.text});
-                            results.push(post(&agent, &format!("{base}/api/annotations"), token, "POST", &body));
+                            results.push(post(&agent, ca, &format!("{base}/api/annotations"), token, "POST", &body));
                             (
                                 results.iter().all(|r| r.0),
                                 results.iter().map(|r| r.1.clone()).collect::<Vec<_>>().join("; "),
@@ -251,7 +261,7 @@ impl Notifier {
                         }
                         _ => {
                             let body = json!({"time": ms, "tags": tags, "text": n.text});
-                            let (ok, d, _) = post(&agent, &format!("{base}/api/annotations"), token, "POST", &body);
+                            let (ok, d, _) = post(&agent, ca, &format!("{base}/api/annotations"), token, "POST", &body);
                             (ok, d)
                         }
                     };
@@ -284,11 +294,13 @@ pub fn annotate(
     text: &str,
     tags: &[String],
     t: f64,
+    ca: Option<&CaBundle>,
 ) -> anyhow::Result<Value> {
-    let agent = agent();
+    let agent = agent(ca);
     let body = json!({"time": (t * 1000.0) as i64, "tags": tags, "text": text});
     let (ok, detail, v) = post(
         &agent,
+        ca,
         &format!("{}/api/annotations", url.trim_end_matches('/')),
         token,
         "POST",
@@ -297,9 +309,7 @@ pub fn annotate(
     if ok {
         Ok(v.unwrap_or(Value::Null))
     } else {
-        Err(anyhow::anyhow!(
-            "Grafana did not accept the annotation: {detail}"
-        ))
+        Err(anyhow::anyhow!("the annotation was not added: {detail}"))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::publish::metrics::Exporter;
 use crate::publish::notify::{Note, Notifier, Targets, grafana_token};
+use crate::publish::tls::CaBundle;
 use crate::settings::RunSettings;
 use anyhow::Result;
 use serde_json::Value;
@@ -24,12 +25,20 @@ impl Publishers {
             Some(addr) => Some(Exporter::start(addr, &s.name, s.profile.name())?),
             None => None,
         };
+        let sends = !s.notify.is_empty() || s.grafana_url.is_some();
         let targets = Targets {
             webhooks: s.notify.clone(),
             format: s.notify_format,
             grafana_url: s.grafana_url.clone(),
             grafana_token: if s.grafana_url.is_some() {
                 grafana_token(s.grafana_token_file.as_deref())?
+            } else {
+                None
+            },
+            // Read only when something is sent: resuming a run that sends nothing does not
+            // depend on the file still being there.
+            ca: if sends {
+                CaBundle::load_opt(s.ca_file.as_deref())?
             } else {
                 None
             },
