@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Output};
 
 /// The leak-sentinel binary under test.
 pub fn bin() -> PathBuf {
@@ -78,4 +78,14 @@ pub fn wait_for(what: &str, timeout: std::time::Duration, mut f: impl FnMut() ->
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// The error contract: exit `code` (2 for what the user typed or wrote, 70 for the environment),
+/// one line on stderr, no panic. Returns stderr.
+pub fn assert_error(o: &Output, code: i32, what: &str) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(code), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
+    err
 }
