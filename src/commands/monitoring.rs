@@ -21,8 +21,11 @@ pub fn annotate(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .collect();
+    // The server is this command's input (--grafana-url, its token): one that cannot be reached
+    // or refuses the annotation is a usage error, as for `scan --url`.
     let v =
-        crate::publish::notify::annotate(grafana_url, token.as_deref(), text, &tags, now_unix())?;
+        crate::publish::notify::annotate(grafana_url, token.as_deref(), text, &tags, now_unix())
+            .map_err(|e| crate::exit::usage(crate::exit::one_line(&e)))?;
     println!("annotation added: {v}");
     Ok(Exit::Passed)
 }
