@@ -14,6 +14,12 @@
 //!   renamed into place: a planted symlink or hard link is never written through.
 //! - New directories are created 0700; the mode of an existing directory is never changed
 //!   (`-o /tmp/b.json` must not turn `/tmp` into `drwx------`).
+//!
+//! Exit codes (see `exit`): a state directory, run directory or store file that cannot be
+//! created, opened or trusted is an environment failure (plain errors, exit 70), wherever its
+//! path came from; a file the user named (`--config`, `--pid-file`, `-o`, `--html`, `--csv`, a
+//! baseline) that cannot be used is a usage error (exit 2), except when the system fails the
+//! write itself (disk full, I/O error).
 
 use crate::exit::usage;
 use anyhow::{Context, Result};
@@ -46,19 +52,19 @@ fn euid() -> u32 {
 /// A directory may hold the sentinel's state: the user's own, not writable by group or others.
 fn check_private(st: &FileStat, path: &Path) -> Result<()> {
     if st.st_uid != euid() {
-        return Err(usage(format!(
+        anyhow::bail!(
             "'{}' is owned by another user (uid {}); leak-sentinel keeps its state only in a directory of your own (pick another --state-dir)",
             path.display(),
             st.st_uid
-        )));
+        );
     }
     if st.st_mode & 0o022 != 0 {
-        return Err(usage(format!(
+        anyhow::bail!(
             "'{}' is writable by group or others (mode {:04o}); make it private with 'chmod go-w {}' or pick another --state-dir",
             path.display(),
             st.st_mode & 0o7777,
             path.display()
-        )));
+        );
     }
     Ok(())
 }
@@ -67,18 +73,18 @@ fn check_private(st: &FileStat, path: &Path) -> Result<()> {
 /// one link (a hard link to someone else's file would otherwise be written through).
 fn check_own_file(st: &FileStat, path: &Path) -> Result<()> {
     if !is_reg(st) {
-        return Err(usage(format!(
+        anyhow::bail!(
             "'{}' is not a regular file; refusing to use it",
             path.display()
-        )));
+        );
     }
     if st.st_uid != euid() || st.st_nlink != 1 {
-        return Err(usage(format!(
+        anyhow::bail!(
             "'{}' is owned by another user (uid {}) or has other hard links ({}); refusing to use it",
             path.display(),
             st.st_uid,
             st.st_nlink
-        )));
+        );
     }
     Ok(())
 }
@@ -114,18 +120,20 @@ fn component(name: &str) -> Result<&str> {
 
 impl Dir {
     /// Opens (creating it 0700 if missing and `create`) a directory that holds the sentinel's
-    /// state; refuses one owned by another user or writable by group/others.
+    /// state; refuses one owned by another user or writable by group/others. Only a missing
+    /// directory that is not to be created is a usage error (nothing was ever recorded there:
+    /// the wrong --state-dir); any other failure is the environment's.
     pub fn open_private(path: &Path, create: bool) -> Result<Dir> {
         if create {
             private_dir(path)?;
         }
         match nix::sys::stat::lstat(path) {
             Ok(st) if is_link(&st) && st.st_uid != euid() && st.st_uid != 0 => {
-                return Err(usage(format!(
+                anyhow::bail!(
                     "'{}' is a symbolic link owned by another user (uid {}); refusing to follow it",
                     path.display(),
                     st.st_uid
-                )));
+                );
             }
             Ok(_) => {}
             Err(Errno::ENOENT) => {
@@ -134,16 +142,14 @@ impl Dir {
                     path.display()
                 )));
             }
-            Err(e) => {
-                return Err(usage(format!("cannot open '{}': {e}", path.display())));
-            }
+            Err(e) => anyhow::bail!("cannot open '{}': {e}", path.display()),
         }
         let fd = nix::fcntl::open(
             path,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| usage(format!("cannot open '{}': {e}", path.display())))?;
+        .map_err(|e| anyhow::anyhow!("cannot open '{}': {e}", path.display()))?;
         let st = nix::sys::stat::fstat(&fd)?;
         check_private(&st, path)?;
         Ok(Dir {
@@ -160,7 +166,7 @@ impl Dir {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| usage(format!("cannot write into '{}': {e}", path.display())))?;
+        .map_err(|e| anyhow::anyhow!("cannot write into '{}': {e}", path.display()))?;
         Ok(Dir {
             fd,
             path: path.to_path_buf(),
@@ -200,9 +206,7 @@ impl Dir {
         if create {
             match nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(0o700)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => {
-                    return Err(usage(format!("cannot create '{}': {e}", path.display())));
-                }
+                Err(e) => anyhow::bail!("cannot create '{}': {e}", path.display()),
             }
         }
         let fd = nix::fcntl::openat(
@@ -212,11 +216,11 @@ impl Dir {
             Mode::empty(),
         )
         .map_err(|e| match e {
-            Errno::ELOOP | Errno::ENOTDIR => usage(format!(
+            Errno::ELOOP | Errno::ENOTDIR => anyhow::anyhow!(
                 "'{}' is not a directory (a symbolic link?); refusing to use it",
                 path.display()
-            )),
-            e => usage(format!("cannot open '{}': {e}", path.display())),
+            ),
+            e => anyhow::anyhow!("cannot open '{}': {e}", path.display()),
         })?;
         let st = nix::sys::stat::fstat(&fd)?;
         check_private(&st, &path)?;
@@ -249,11 +253,11 @@ impl Dir {
             Mode::from_bits_truncate(0o600),
         )
         .map_err(|e| match e {
-            Errno::ELOOP => usage(format!(
+            Errno::ELOOP => anyhow::anyhow!(
                 "'{}' is a symbolic link; refusing to open it",
                 path.display()
-            )),
-            e => usage(format!("cannot open '{}': {e}", path.display())),
+            ),
+            e => anyhow::anyhow!("cannot open '{}': {e}", path.display()),
         })?;
         check_own_file(&nix::sys::stat::fstat(&fd)?, &path)?;
         Ok(std::fs::File::from(fd))
@@ -270,10 +274,10 @@ impl Dir {
         ) {
             Ok(fd) => Ok(Some(std::fs::File::from(fd))),
             Err(Errno::ENOENT) => Ok(None),
-            Err(e) => Err(usage(format!(
+            Err(e) => Err(anyhow::anyhow!(
                 "cannot read '{}': {e}",
                 self.path.join(name).display()
-            ))),
+            )),
         }
     }
 
@@ -352,11 +356,10 @@ impl Dir {
                 Ok(fd) => break (tmp, fd),
                 // Someone holds that name already (a 1-in-2^64 draw, or a planted file): draw again.
                 Err(Errno::EEXIST) if tries < 8 => tries += 1,
+                // The errno stays in the chain: a full disk is told from a path problem.
                 Err(e) => {
-                    return Err(anyhow::anyhow!(
-                        "cannot write {}: {e}",
-                        self.path.join(&tmp).display()
-                    ));
+                    return Err(anyhow::Error::from(e)
+                        .context(format!("cannot write {}", self.path.join(&tmp).display())));
                 }
             }
         };
@@ -426,9 +429,32 @@ pub fn write_user_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         }
         _ => {}
     }
-    Dir::open_any(&dir)?
-        .write_atomic(&name, bytes, mode)
-        .map_err(|e| usage(format!("cannot write '{}': {e:#}", path.display())))
+    let dir = Dir::open_any(&dir).map_err(|e| usage(crate::exit::one_line(&e)))?;
+    dir.write_atomic(&name, bytes, mode).map_err(|e| {
+        let msg = format!("cannot write '{}': {e:#}", path.display());
+        // The system failing the write is not the path's fault.
+        match e.chain().find_map(os_write_failure) {
+            Some(_) => e.context(msg),
+            None => usage(msg),
+        }
+    })
+}
+
+/// The kind of lasting write failure an OS error is, in words (`disk full`, `disk quota
+/// exceeded`, `I/O error`, `read-only file system`), or `None` for any other error (one cause of
+/// an error chain: an `io::Error` or an errno). Trying again a moment later does not cure these.
+pub fn os_write_failure(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let errno = match cause.downcast_ref::<std::io::Error>() {
+        Some(io) => Errno::from_raw(io.raw_os_error()?),
+        None => *cause.downcast_ref::<Errno>()?,
+    };
+    match errno {
+        Errno::ENOSPC => Some("disk full"),
+        Errno::EDQUOT => Some("disk quota exceeded"),
+        Errno::EIO => Some("I/O error"),
+        Errno::EROFS => Some("read-only file system"),
+        _ => None,
+    }
 }
 
 /// Creates `dir` (and missing parents) private to the user (0700). An existing directory keeps
@@ -443,45 +469,45 @@ pub fn private_dir(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| usage(format!("cannot create '{}': {e}", dir.display())))
+        .with_context(|| format!("cannot create '{}'", dir.display()))
 }
 
-/// Reads at most `limit` bytes of a regular file (config, schedule, PID file, status file);
-/// larger files, FIFOs and devices (`/dev/zero`) are refused instead of read forever.
+/// Reads at most `limit` bytes of a regular file the user named (config, schedule, PID file,
+/// baseline, token file); larger files, FIFOs and devices (`/dev/zero`) are refused instead of
+/// read forever. Every failure is a usage error: the file is the user's input.
 pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<String> {
+    read_own_bounded(path, limit, what).map_err(|e| usage(crate::exit::one_line(&e)))
+}
+
+/// [`read_bounded`] of a file of the sentinel's own (a report file under the state
+/// directory): a failure is the environment's, not the user's.
+pub fn read_own_bounded(path: &Path, limit: u64, what: &str) -> Result<String> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
         // A FIFO would block the open until a writer comes: never wait.
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| usage(format!("cannot read {what} '{}': {e}", path.display())))?;
+        .with_context(|| format!("cannot read {what} '{}'", path.display()))?;
     read_bounded_from(f, path, limit, what)
 }
 
-/// [`read_bounded`] of an already open file.
+/// [`read_own_bounded`] of an already open file.
 pub fn read_bounded_from(f: std::fs::File, path: &Path, limit: u64, what: &str) -> Result<String> {
-    let meta = f
-        .metadata()
-        .map_err(|e| usage(format!("cannot read {what} '{}': {e}", path.display())))?;
+    let cannot = || format!("cannot read {what} '{}'", path.display());
+    let meta = f.metadata().with_context(cannot)?;
     if !meta.is_file() {
-        return Err(usage(format!(
-            "{what} '{}' is not a regular file",
-            path.display()
-        )));
+        anyhow::bail!("{what} '{}' is not a regular file", path.display());
     }
     let mut buf = Vec::new();
     f.take(limit + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| usage(format!("cannot read {what} '{}': {e}", path.display())))?;
+        .with_context(cannot)?;
     if buf.len() as u64 > limit {
-        return Err(usage(format!(
-            "{what} '{}' is larger than {limit} bytes",
-            path.display()
-        )));
+        anyhow::bail!("{what} '{}' is larger than {limit} bytes", path.display());
     }
     String::from_utf8(buf)
-        .map_err(|_| usage(format!("{what} '{}' is not UTF-8 text", path.display())))
+        .map_err(|_| anyhow::anyhow!("{what} '{}' is not UTF-8 text", path.display()))
 }
 
 /// Reads a baseline file.
@@ -587,6 +613,22 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&theirs).expect("read"), "keep");
         assert!(!d.remove_own_file(planted).expect("a symlink is left"));
         assert!(d.remove_own_file("status.json").expect("ours"));
+    }
+
+    #[test]
+    fn lasting_write_failures_are_told_from_path_problems() {
+        let io = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(os_write_failure(&io), Some("disk full"));
+        assert_eq!(
+            os_write_failure(&Errno::EDQUOT),
+            Some("disk quota exceeded")
+        );
+        assert_eq!(os_write_failure(&Errno::EACCES), None);
+        assert_eq!(os_write_failure(&std::io::Error::other("x")), None);
+        // Through a context, as write_atomic reports a temporary file it could not create.
+        let e = anyhow::Error::from(Errno::ENOSPC).context("cannot write x");
+        assert_eq!(e.chain().find_map(os_write_failure), Some("disk full"));
+        assert!(e.chain().all(|c| !c.is::<crate::exit::UsageError>()));
     }
 
     #[test]

@@ -17,9 +17,9 @@ fn main() {
                 let _ = e.print();
                 std::process::exit(
                     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                        2
+                        Exit::Usage.code()
                     } else {
-                        0
+                        Exit::Passed.code()
                     },
                 );
             }
@@ -41,12 +41,16 @@ fn main() {
             std::process::exit(Exit::Usage.code());
         }
     };
-    let code = match commands::main(cli) {
-        Ok(exit) => exit.code(),
-        Err(e) => {
+    // A panic is a bug: the panic hook has already said where; it exits as an internal failure
+    // (70), not with Rust's 101, which no CI script knows.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commands::main(cli)));
+    let code = match ran {
+        Ok(Ok(exit)) => exit.code(),
+        Ok(Err(e)) => {
             eprintln!("error: {}", exit::one_line(&e));
-            Exit::Usage.code()
+            Exit::of_error(&e).code()
         }
+        Err(_) => Exit::Internal.code(),
     };
     std::process::exit(code);
 }

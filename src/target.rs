@@ -99,9 +99,17 @@ impl Target {
             let err = f.try_clone().context("duplicating the output file")?;
             cmd.stdout(f).stderr(err);
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| crate::exit::usage(format!("cannot start '{prog}': {e}")))?;
+        let child = cmd.spawn().map_err(|e| {
+            let msg = format!("cannot start '{prog}': {e}");
+            // Out of processes, memory or descriptors is the machine's failure; anything else
+            // (no such file, not executable, exec format error) is the command the user typed.
+            match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE) => {
+                    anyhow::anyhow!(msg)
+                }
+                _ => crate::exit::usage(msg),
+            }
+        })?;
         let pid = i32::try_from(child.id()).context("child PID out of range")?;
         let root = ProcHandle::open(pid).map_err(anyhow::Error::from)?;
         let mut t = Target {

@@ -73,13 +73,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The error contract: exit 2, one line on stderr, no panic.
+/// What the user typed or wrote is wrong: exit 2.
 fn assert_usage_error(o: &Output, what: &str) -> String {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{what}: {err}");
-    assert!(!err.contains("panicked"), "{what}: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
-    err
+    common::assert_error(o, 2, what)
+}
+
+/// The state directory or its store cannot be used as found (not the user's own, not private, a
+/// planted link): an environment failure, exit 70 — never 2, which tells CI to fix its command.
+fn assert_environment_error(o: &Output, what: &str) -> String {
+    common::assert_error(o, 70, what)
 }
 
 /// A finished tiny run (about one second).
@@ -145,7 +147,7 @@ fn a_shared_world_writable_state_dir_is_refused_and_keeps_its_mode() {
         .args(quick_run_args("x"))
         .output()
         .expect("runs");
-    let err = assert_usage_error(&o, "state dir 1777");
+    let err = assert_environment_error(&o, "state dir 1777");
     assert!(err.contains("writable by group or others"), "{err}");
     assert_eq!(
         mode(&scratch),
@@ -166,7 +168,7 @@ fn a_state_dir_owned_by_another_user_is_refused() {
     chmod(&state, 0o700);
     nix::unistd::chown(&state, Some(65534.into()), Some(65534.into())).expect("chown");
     let o = ls(&state).args(quick_run_args("x")).output().expect("runs");
-    let err = assert_usage_error(&o, "foreign state dir");
+    let err = assert_environment_error(&o, "foreign state dir");
     assert!(err.contains("owned by another user"), "{err}");
     assert!(!state.join("leak-sentinel.db").exists());
 }
@@ -188,7 +190,7 @@ fn a_symlink_planted_at_the_state_dir_by_another_user_is_not_followed() {
         .args(quick_run_args("x"))
         .output()
         .expect("runs");
-    let err = assert_usage_error(&o, "planted state dir link");
+    let err = assert_environment_error(&o, "planted state dir link");
     assert!(err.contains("symbolic link owned by another user"), "{err}");
     assert_eq!(std::fs::read_dir(&victim).expect("ls").count(), 0);
     // The user's own link is followed (a state directory on another disk).
@@ -210,7 +212,7 @@ fn the_database_is_not_opened_through_a_planted_symlink() {
     std::os::unix::fs::symlink(&victim, state.join("leak-sentinel.db")).expect("symlink");
     for args in [quick_run_args("x"), vec!["list".to_string()]] {
         let o = ls(&state).args(&args).output().expect("runs");
-        let err = assert_usage_error(&o, "db symlink");
+        let err = assert_environment_error(&o, "db symlink");
         assert!(err.contains("symbolic link"), "{err}");
     }
     assert_eq!(
@@ -233,7 +235,7 @@ fn the_run_lock_is_not_opened_through_a_planted_symlink() {
     std::fs::write(&victim, "do not touch").expect("write");
     std::os::unix::fs::symlink(&victim, run_dir.join("lock")).expect("symlink");
     let o = ls(&state).args(quick_run_args("x")).output().expect("runs");
-    let err = assert_usage_error(&o, "lock symlink");
+    let err = assert_environment_error(&o, "lock symlink");
     assert!(err.contains("symbolic link"), "{err}");
     assert_eq!(
         std::fs::read_to_string(&victim).expect("read"),
@@ -251,7 +253,7 @@ fn a_run_dir_writable_by_others_is_refused() {
     chmod(&state.join("runs"), 0o700);
     chmod(&run_dir, 0o777);
     let o = ls(&state).args(quick_run_args("x")).output().expect("runs");
-    let err = assert_usage_error(&o, "run dir 0777");
+    let err = assert_environment_error(&o, "run dir 0777");
     assert!(err.contains("writable by group or others"), "{err}");
     assert_eq!(mode(&run_dir), 0o777, "not chmod-ed");
 }

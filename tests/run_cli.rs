@@ -1,10 +1,16 @@
 //! Live soak runs of the real binary against the built-in workloads, with short intervals:
 //! leak → exit 1, clean → 0, crash → 4, inconclusive → 3, SIGINT and timeout → 5, kill -9 then
 //! resume, duplicate names, attaching by PID, status/list/report outputs, bad flags.
+//!
+//! A few seconds of live data cannot prove much: only the test of the pass itself asserts
+//! exit 0, against thresholds far above anything the clean workload can do
+//! ([`common::WIDE_THRESHOLDS`]). Tests of what else a live run adds (a target attached or a
+//! cgroup measured, files, resume) assert that the run ran to its end
+//! ([`common::assert_ran_to_its_end`]), whatever the verdict.
 
 mod common;
 
-use common::{bin, fast_run, report_json, wait_for};
+use common::{WIDE_THRESHOLDS, assert_ran_to_its_end, bin, fast_run, report_json, wait_for};
 use leak_sentinel::probe::Metric;
 use leak_sentinel::store::Store;
 use serde_json::Value;
@@ -15,11 +21,12 @@ use std::time::{Duration, Instant};
 /// `run` with fast settings; `extra` go before `--`.
 ///
 /// The clean workload's private memory moves by a few pages (its allocator), which a run of a
-/// few seconds cannot bound within 0.1 MiB/min — it would end inconclusive, honestly. These tests
-/// are about runs, not about that bound: a clean workload is judged against 5 MiB/min.
+/// few seconds cannot bound within 0.1 MiB/min — it would end inconclusive, honestly — nor, on
+/// a busy machine, within 5 MiB/min. These tests are about runs, not about that bound: a clean
+/// workload is judged against [`WIDE_THRESHOLDS`].
 fn run_args(state: &Path, name: &str, extra: &[&str], workload: &[&str]) -> Command {
     let lenient: &[&str] = if workload.first() == Some(&"clean") {
-        &["--memory-threshold", "5"]
+        &WIDE_THRESHOLDS
     } else {
         &[]
     };
@@ -83,6 +90,8 @@ fn leaking_child_fails_with_exit_1_and_a_report_naming_the_metric() {
     assert_eq!(st["memory_trend"], "leaking");
 }
 
+/// The pass itself: twelve seconds of the clean workload against [`WIDE_THRESHOLDS`] (through
+/// `run_args`), which it clears by a wide margin whatever the machine's load.
 #[test]
 fn clean_churning_child_passes_with_exit_0() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -136,6 +145,7 @@ fn clean_churning_child_passes_with_exit_0() {
     let out = Command::new(bin())
         .arg("analyze")
         .arg(&csv)
+        .args(WIDE_THRESHOLDS)
         .arg("--json")
         .output()
         .expect("runs");
@@ -291,12 +301,15 @@ fn kill_9_then_resume_loses_no_committed_sample() {
         .args(["resume", "crashy"])
         .output()
         .expect("runs");
-    assert_eq!(
+    assert_ran_to_its_end(
+        dir.path(),
+        "crashy",
         out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        &format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     );
     let store = Store::open(dir.path()).expect("store");
     let r = store.find_run("crashy").expect("q").expect("run");
@@ -398,8 +411,6 @@ fn attach_by_pid_and_pid_file_leave_the_target_running() {
         .arg(dir.path())
         .args([
             "run",
-            "--memory-threshold",
-            "5",
             "--name",
             "attached",
             "--plain",
@@ -416,12 +427,13 @@ fn attach_by_pid_and_pid_file_leave_the_target_running() {
         ])
         .output()
         .expect("runs");
-    assert_eq!(
+    let r = assert_ran_to_its_end(
+        dir.path(),
+        "attached",
         out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        &String::from_utf8_lossy(&out.stdout),
     );
+    assert_eq!(r["target"]["kind"], "pid");
     assert!(
         Path::new(&format!("/proc/{pid}")).exists(),
         "attached target left alone"
@@ -449,13 +461,17 @@ fn attach_by_pid_and_pid_file_leave_the_target_running() {
         .arg(&pid_file)
         .output()
         .expect("runs");
-    assert_eq!(
+    let r = assert_ran_to_its_end(
+        dir.path(),
+        "viafile",
         out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        &String::from_utf8_lossy(&out.stdout),
     );
-    assert_eq!(report(dir.path(), "viafile")["target"]["kind"], "pid_file");
+    assert_eq!(r["target"]["kind"], "pid_file");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "a target attached through its PID file is left alone too"
+    );
     let _ = target.kill();
     let _ = target.wait();
 }
@@ -464,11 +480,12 @@ fn attach_by_pid_and_pid_file_leave_the_target_running() {
 fn list_and_status_outputs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = run(dir.path(), "short", &["--duration", "4s"], &["clean"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    let code = out.status.code();
+    assert_ran_to_its_end(
+        dir.path(),
+        "short",
+        code,
+        &String::from_utf8_lossy(&out.stdout),
     );
     let out = Command::new(bin())
         .arg("--state-dir")
@@ -478,7 +495,7 @@ fn list_and_status_outputs() {
         .expect("runs");
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v[0]["name"], "short");
-    assert_eq!(v[0]["exit_code"], 0);
+    assert_eq!(v[0]["exit_code"].as_i64(), code.map(i64::from));
     let out = Command::new(bin())
         .env("LEAK_SENTINEL_DIR", dir.path())
         .args(["status"])
@@ -542,8 +559,13 @@ fn cgroup2_mount() -> Option<PathBuf> {
     })
 }
 
+/// What a cgroup target adds to a run: its processes from cgroup.procs and its memory from the
+/// memory controller. Four seconds of live data cannot bound a rate (on a busy machine the
+/// interval of the cgroup's memory was [-5.19, 6.53] MiB/min), so the run is asserted to have
+/// ended with an outcome and a report, not to have passed.
 #[test]
 fn cgroup_target_is_measured() {
+    use leak_sentinel::probe::cgroup::CgroupMemory;
     let root =
         cgroup2_mount().expect("a cgroup v2 hierarchy is mounted (tests run as root on Linux)");
     let cg = root.join(format!("leak-sentinel-test-{}", std::process::id()));
@@ -554,14 +576,15 @@ fn cgroup_target_is_measured() {
         .expect("spawn");
     std::fs::write(cg.join("cgroup.procs"), target.id().to_string())
         .expect("moving the workload into the cgroup");
+    // Where the host keeps the cgroup's memory (its v2 controller, or on a hybrid host the v1
+    // memory cgroup of its process); none on a v2 host that does not delegate it.
+    let memory = CgroupMemory::find(&cg, Some(target.id() as i32));
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(bin())
         .arg("--state-dir")
         .arg(dir.path())
         .args([
             "run",
-            "--memory-threshold",
-            "5",
             "--name",
             "cg",
             "--plain",
@@ -582,17 +605,17 @@ fn cgroup_target_is_measured() {
     let _ = target.wait();
     std::thread::sleep(Duration::from_millis(200));
     let _ = std::fs::remove_dir(&cg);
-    assert_eq!(
+    let r = assert_ran_to_its_end(
+        dir.path(),
+        "cg",
         out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        &String::from_utf8_lossy(&out.stdout),
     );
-    let r = report(dir.path(), "cg");
     assert_eq!(r["target"]["kind"], "cgroup");
     let store = Store::open(dir.path()).expect("store");
     let run = store.find_run("cg").expect("q").expect("run");
     let samples = store.samples(run.id).expect("samples");
+    assert!(samples.len() >= 10, "{} samples", samples.len());
     assert!(
         samples
             .iter()
@@ -603,6 +626,26 @@ fn cgroup_target_is_measured() {
             .iter()
             .all(|s| s.get(Metric::RssBytes).unwrap_or(0.0) > 1e6)
     );
+    match memory {
+        Some(m) => {
+            // Every sample carries the cgroup's own readings, and the memory gate is its
+            // private memory (anonymous + swap), read from the controller.
+            assert!(
+                samples.iter().all(|s| {
+                    s.get(Metric::CgroupMemoryBytes).unwrap_or(0.0) > 1e6
+                        && s.get(Metric::RssAnonBytes).unwrap_or(0.0) > 0.0
+                }),
+                "cgroup memory from {} missing in some samples",
+                m.dir().display()
+            );
+            assert!(r["metrics"]["cgroup_memory_bytes"].is_object(), "{r}");
+            assert!(r["metrics"]["rss_anon_bytes"]["gate"] == true, "{r}");
+        }
+        None => eprintln!(
+            "no memory controller for {}: cgroup memory not checked",
+            cg.display()
+        ),
+    }
 }
 
 #[test]
@@ -639,9 +682,10 @@ fn another_users_process_is_measured_with_a_clear_warning() {
     let _ = target.kill();
     let _ = target.wait();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
+    // Three seconds prove no verdict: the run ran to its end, passed or inconclusive (its
+    // state directory is the other user's, so its report is not read here).
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(3)),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -5,7 +5,7 @@
 mod common;
 
 use assert_cmd::cargo::cargo_bin;
-use common::{fast_run, ls};
+use common::{WIDE_THRESHOLDS, assert_ran_to_its_end, fast_run, ls};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -90,12 +90,13 @@ fn crontab_line_and_systemd_units_carry_an_awkward_command_unchanged() {
         .nth(5)
         .expect("command")
         .replace("\\%", "%");
+    // The scheduled run itself: three seconds of a sleeping Python prove no verdict; it must
+    // run to its end (checked below, with its name).
     let status = Command::new("sh")
         .arg("-c")
         .arg(&cmd)
         .status()
         .expect("sh runs");
-    assert!(status.success());
     let argv: Vec<String> =
         serde_json::from_str(&std::fs::read_to_string(wd.join("argv.json")).expect("target ran"))
             .expect("json");
@@ -104,7 +105,8 @@ fn crontab_line_and_systemd_units_carry_an_awkward_command_unchanged() {
     let runs: Value = serde_json::from_slice(&out.stdout).expect("json");
     let name = runs[0]["name"].as_str().expect("name");
     assert!(name.starts_with("W3-Nightly-20"), "dated run name: {name}");
-    assert_eq!(runs[0]["exit_code"], 0);
+    assert_ran_to_its_end(&state, name, status.code(), &cmd);
+    assert_eq!(runs[0]["exit_code"].as_i64(), status.code().map(i64::from));
     // The units: OnCalendar from the cron expression, RuntimeMaxSec from the timeout, and
     // systemd-analyze accepts them.
     let timer =
@@ -138,13 +140,14 @@ fn crontab_line_and_systemd_units_carry_an_awkward_command_unchanged() {
     assert!(shown.contains("\"GOGC\": \"50\""), "{shown}");
 }
 
-/// A 6-second run of the clean workload, judged against 5 MiB/min: its private memory moves by a
-/// few pages, which 6 s cannot bound within 0.1 MiB/min (this test is about baselines).
+/// A 6-second run of the clean workload, judged against [`WIDE_THRESHOLDS`]: its private memory
+/// moves by a few pages, which 6 s cannot bound within 0.1 MiB/min. This test is about
+/// baselines: the runs must run to their end, whichever verdict 6 s allow.
 fn clean_run(state: &Path, name: &str, cache_mib: &str, extra: &[&str]) -> std::process::Output {
     fast_run(
         state,
         name,
-        &[&["--duration", "6s", "--memory-threshold", "5"][..], extra].concat(),
+        &[&["--duration", "6s"][..], &WIDE_THRESHOLDS, extra].concat(),
         &["clean", "--cache-mib", cache_mib],
     )
     .output()
@@ -155,11 +158,11 @@ fn clean_run(state: &Path, name: &str, cache_mib: &str, extra: &[&str]) -> std::
 fn baseline_flags_a_run_that_uses_more_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = clean_run(dir.path(), "w2", "16", &[]);
-    assert_eq!(
+    assert_ran_to_its_end(
+        dir.path(),
+        "w2",
         out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        &String::from_utf8_lossy(&out.stdout),
     );
     let file = dir.path().join("w2_gc_baseline.json");
     let out = ls(dir.path())
@@ -184,11 +187,11 @@ fn baseline_flags_a_run_that_uses_more_memory() {
         "64",
         &["--baseline", file.to_str().expect("utf-8")],
     );
-    assert_eq!(
+    assert_ran_to_its_end(
+        dir.path(),
+        "w3",
         out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        &String::from_utf8_lossy(&out.stdout),
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("REGRESSION: rss_bytes median"));
     let out = ls(dir.path())
@@ -242,7 +245,13 @@ fn makefile_targets_drive_the_cli() {
                 dir.path().display()
             ))
             .arg(format!("SOAK_CMD={} workload clean", bin.display()))
-            .arg("SENTINEL_ARGS=--plain --warmup 1s --check-every 1s --sample-every 200ms")
+            // make exits 2 for any failing recipe, so an inconclusive run (3) cannot be told
+            // from an error: the runs are judged against thresholds that seconds of the clean
+            // workload clear by a wide margin, and must pass.
+            .arg(format!(
+                "SENTINEL_ARGS=--plain --warmup 1s --check-every 1s --sample-every 200ms {}",
+                WIDE_THRESHOLDS.join(" ")
+            ))
             .current_dir(dir.path())
             .output()
             .expect("make is installed")

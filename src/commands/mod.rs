@@ -108,15 +108,20 @@ fn rate(flag: &str, s: &str, kind: RateKind) -> Result<f64> {
 }
 
 /// Opens the store of a command that only reads it (read-only: works on a read-only state
-/// directory and never writes to it).
+/// directory and never writes to it). No store there is a usage error (the wrong --state-dir);
+/// one that is there but cannot be read is the environment's (`Path::exists` would say "no
+/// runs" for a directory that cannot be searched).
 fn open_existing(state: &Path) -> Result<Store> {
-    if !state.join(crate::store::DB_FILE).exists() {
-        return Err(usage(format!(
-            "no runs under '{}' (set --state-dir or LEAK_SENTINEL_DIR)",
-            state.display()
-        )));
+    use std::io::ErrorKind;
+    match std::fs::symlink_metadata(state.join(crate::store::DB_FILE)) {
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            Err(usage(format!(
+                "no runs under '{}' (set --state-dir or LEAK_SENTINEL_DIR)",
+                state.display()
+            )))
+        }
+        _ => Store::open_read_only(state),
     }
-    Store::open_read_only(state)
 }
 
 /// Writes a file the user asked for (a report to attach somewhere): only that file, plain

@@ -23,6 +23,8 @@ pub fn annotate(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .collect();
+    // The server is this command's input (--grafana-url, its token, --ca-file): one that
+    // cannot be reached or refuses the annotation is a usage error, as for `scan --url`.
     let v = crate::publish::notify::annotate(
         grafana_url,
         token.as_deref(),
@@ -30,7 +32,8 @@ pub fn annotate(
         &tags,
         now_unix(),
         ca.as_ref(),
-    )?;
+    )
+    .map_err(|e| crate::exit::usage(crate::exit::one_line(&e)))?;
     println!("annotation added: {v}");
     Ok(Exit::Passed)
 }

@@ -71,7 +71,7 @@ pub fn report(
         .filter(|_| row.status != "running");
     let text = match (stored, file) {
         (Some(text), _) => Some(text),
-        (None, Some(file)) if Path::new(file).exists() => Some(crate::files::read_bounded(
+        (None, Some(file)) if Path::new(file).exists() => Some(crate::files::read_own_bounded(
             Path::new(file),
             256 << 20,
             "report",
@@ -105,11 +105,12 @@ pub fn report(
     let mut report: serde_json::Value = serde_json::from_str(&text)
         .ok()
         .filter(|v: &serde_json::Value| v["run_name"].is_string() && v["metrics"].is_object())
+        // Written by the sentinel itself: one that does not parse is a damaged store, not input.
         .ok_or_else(|| {
-            usage(format!(
+            anyhow::anyhow!(
                 "'{}' is not a leak-sentinel report",
                 file.unwrap_or("the stored report")
-            ))
+            )
         })?;
     if let (Some(c), Some(o)) = (comparison, report.as_object_mut()) {
         o.insert("baseline_comparison".into(), c);

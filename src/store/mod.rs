@@ -185,10 +185,10 @@ impl Store {
                 )));
             }
             Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
-                return Err(crate::exit::usage(format!(
+                anyhow::bail!(
                     "'{}' is not a regular file (a symbolic link?); refusing to open it",
                     state_dir.join(DB_FILE).display()
-                )));
+                );
             }
             Some(_) => {}
         }
@@ -271,9 +271,11 @@ impl Store {
     }
 
     fn migrate(&self) -> Result<()> {
+        // The first read: a damaged or foreign file fails here ("file is not a database").
         let version: i64 = self
             .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .with_context(|| format!("reading the store {}", self.path.display()))?;
         if version > SCHEMA_VERSION {
             anyhow::bail!(
                 "the store {} was written by a newer leak-sentinel (schema {version} > {SCHEMA_VERSION})",
@@ -730,14 +732,6 @@ impl Store {
 /// `I/O error`, `read-only file system`), or `None` for any other error. Trying again a moment
 /// later does not cure these: a live run that meets one stops, resumable (see `session`).
 pub fn write_failure(e: &anyhow::Error) -> Option<&'static str> {
-    use nix::errno::Errno;
-    let errno_kind = |n: i32| match Errno::from_raw(n) {
-        Errno::ENOSPC => Some("disk full"),
-        Errno::EDQUOT => Some("disk quota exceeded"),
-        Errno::EIO => Some("I/O error"),
-        Errno::EROFS => Some("read-only file system"),
-        _ => None,
-    };
     e.chain().find_map(|cause| {
         if let Some(rusqlite::Error::SqliteFailure(f, _)) = cause.downcast_ref::<rusqlite::Error>()
         {
@@ -749,12 +743,7 @@ pub fn write_failure(e: &anyhow::Error) -> Option<&'static str> {
                 _ => None,
             };
         }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return io.raw_os_error().and_then(errno_kind);
-        }
-        cause
-            .downcast_ref::<Errno>()
-            .and_then(|n| errno_kind(*n as i32))
+        crate::files::os_write_failure(cause)
     })
 }
 
