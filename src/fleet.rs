@@ -355,7 +355,7 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
             let (a, b) = chunks[i];
             if e.is::<tls::Untrusted>() {
                 // Every chunk meets the same certificate: said once, without chunk details.
-                e
+                usage(e.to_string())
             } else if n == 1 {
                 usage(e.to_string())
             } else {

@@ -223,8 +223,10 @@ fn scan(url: &str) -> Command {
 /// A short run of the clean workload with `extra` flags (passes, exit 0, when they are
 /// valid): as in tests/monitoring.rs, 5 MiB/min because these runs test delivery, not verdicts.
 fn run(state: &Path, name: &str, extra: &[&str]) -> Command {
+    // What a live run adds here is delivery over TLS, not a verdict: thresholds wide enough
+    // that 4 s of data ends the run (passed or inconclusive) on any machine.
     let mut flags = vec!["--detail-every", "1s", "--duration", "4s"];
-    flags.extend(["--memory-threshold", "5"]);
+    flags.extend(common::WIDE_THRESHOLDS);
     flags.extend(extra);
     let mut c = fast_run(state, name, &flags, &["clean"]);
     c.env_remove("LEAK_SENTINEL_CA_FILE");
@@ -287,7 +289,7 @@ fn a_run_delivers_webhooks_and_annotations_over_https_with_the_config_files_ca()
         .env("GRAFANA_TOKEN", "tok")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    common::assert_ran_to_its_end(&state, "tls", out.status.code(), &stderr(&out));
     assert!(
         !stderr(&out).contains("notification failed"),
         "{}",
@@ -398,7 +400,7 @@ fn without_the_ca_file_each_fails_with_one_plain_line() {
     )
     .output()
     .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    common::assert_ran_to_its_end(dir.path(), "untrusted", out.status.code(), &stderr(&out));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     let warning = text
         .lines()
