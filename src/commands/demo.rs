@@ -16,7 +16,7 @@ pub fn run(state: &Path, duration: &str) -> Result<Exit> {
         (format!("demo-clean-{stamp}"), "clean", 0),
     ];
     println!(
-        "leak-sentinel demo: two soak tests at once, sampling every 250 ms, checking every 5 s.\n  \
+        "leak-sentinel demo: two soak tests at once, sampling every 250 ms, checking every 5 s; memory judged against 0.1 MiB/min, FDs and threads against 1/min (whole counts flat for {duration} bound their growth to about 0.25/min, not the default 0.1).\n  \
          {} — a workload that retains 6 MiB/min and leaks TCP connections (expect: leak caught, exit 1)\n  \
          {} — a workload that churns memory and connections but keeps nothing (expect: pass after {duration} clean, exit 0)\n",
         runs[0].0, runs[1].0
@@ -41,6 +41,12 @@ pub fn run(state: &Path, duration: &str) -> Result<Exit> {
                 "250ms",
                 "--detail-every",
                 "2s",
+                // A count flat for 40 s cannot be proven to grow by less than about one unit per
+                // span (0.25/min): the demo's clean run could not pass at the default 0.1/min.
+                "--fd-threshold",
+                "1",
+                "--thread-threshold",
+                "1",
                 "--timeout",
                 "10m",
                 "--",
