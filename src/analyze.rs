@@ -585,26 +585,85 @@ pub struct Analysis {
     pub input_format: InputFormat,
 }
 
-/// The columns that decide the overall verdict (SPEC.md, "analyze input and output"): memory is
-/// `rss_anon_bytes` (the tree's private memory) when present, else `rss_bytes`, else the first
-/// memory column; then `fds` and `threads`. Everything else is reported, not deciding — CPU,
-/// virtual size or a cumulative counter in a peer's recording must not fail a soak test. A table
-/// with none of these (generic columns only) is decided by all of them.
-pub fn gate_columns<'a>(names: &[&'a str]) -> Vec<&'a str> {
-    let memory = ["rss_anon_bytes", "rss_bytes"]
-        .iter()
-        .find_map(|g| names.iter().find(|n| **n == *g))
-        .or_else(|| {
+/// Which metrics gate a run or a recording, and why memory is judged on the figure it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    /// The gating metrics' names (sample metric names, CSV column names), memory first.
+    pub metrics: Vec<String>,
+    /// The memory figure that gates, when there is one.
+    pub memory: Option<String>,
+    /// Why that figure.
+    pub memory_reason: &'static str,
+}
+
+/// The one rule deciding which metrics gate: the live session (through `gate::gate_metrics`),
+/// `analyze` and `analyze --as-run` all call it with the names of the metrics that have
+/// readings (SPEC.md, "Gate metrics" and "analyze input and output").
+///
+/// Memory is what `choice` asks for when the data has it: for private memory, a JVM's live set
+/// after GC plus what lies outside its committed heap when its hsperfdata counters were read
+/// (`jvm_heap_committed_bytes` present; the live set gates even before its first reading), else
+/// `rss_anon_bytes`; RSS, PSS or the cgroup's charged memory when asked. Otherwise `rss_bytes`,
+/// else the first memory column (`*_bytes`, `*_kb`, …). Then `fds` and `threads` when present.
+/// Everything else is reported, not deciding — CPU, virtual size or a cumulative counter in a
+/// peer's recording must not fail a soak test. A table with none of these (generic columns only)
+/// is decided by all of them.
+pub fn gate_of(choice: crate::settings::MemoryMetric, names: &[&str]) -> Gate {
+    use crate::settings::MemoryMetric as M;
+    let has = |n: &str| names.contains(&n);
+    let (memory, reason): (Vec<&str>, &'static str) = match choice {
+        M::Private if has("jvm_heap_committed_bytes") => (
+            vec!["jvm_live_after_gc_bytes", "outside_heap_bytes"],
+            "JVM: the live set after GC (old generation after collections) and private memory outside the committed heap (outside_heap_bytes), from the JVM's hsperfdata counters: heap growing toward -Xmx is not a leak, a leak inside committed heap is",
+        ),
+        M::Private if has("rss_anon_bytes") => (
+            vec!["rss_anon_bytes"],
+            "private memory (anonymous resident + swap): shared pages and page cache grow without a leak",
+        ),
+        M::Rss if has("rss_bytes") => (vec!["rss_bytes"], "RSS, as asked (--memory-metric rss)"),
+        M::Pss if has("pss_bytes") => (
+            vec!["pss_bytes"],
+            "PSS, as asked (--memory-metric pss; read at the detail cadence)",
+        ),
+        M::Cgroup if has("cgroup_memory_bytes") => (
+            vec!["cgroup_memory_bytes"],
+            "the cgroup's charged memory, page cache included, as asked (--memory-metric cgroup)",
+        ),
+        _ if has("rss_bytes") => (
+            vec!["rss_bytes"],
+            "RSS: the samples have no reading of the memory figure asked for",
+        ),
+        _ => (
             names
                 .iter()
+                .copied()
                 .find(|n| MetricKind::of(n) == MetricKind::Memory)
-        });
-    let mut gate: Vec<&str> = memory.into_iter().copied().collect();
-    gate.extend(names.iter().filter(|n| **n == "fds" || **n == "threads"));
-    if gate.is_empty() {
-        return names.to_vec();
+                .into_iter()
+                .collect(),
+            "the first memory column: the data has no private memory or RSS",
+        ),
+    };
+    let mut metrics: Vec<String> = memory.iter().map(|m| m.to_string()).collect();
+    metrics.extend(
+        ["fds", "threads"]
+            .into_iter()
+            .filter(|c| has(c))
+            .map(str::to_string),
+    );
+    if metrics.is_empty() {
+        metrics = names.iter().map(|n| n.to_string()).collect();
     }
-    gate
+    Gate {
+        memory: memory.first().map(|m| m.to_string()),
+        metrics,
+        memory_reason: reason,
+    }
+}
+
+/// The gate of a recorded table with the default memory choice (private memory): see
+/// [`gate_of`].
+pub fn gate_columns(names: &[&str]) -> Vec<String> {
+    gate_of(crate::settings::MemoryMetric::Private, names).metrics
 }
 
 /// Judges every column of `table`; the gate columns decide the overall verdict.
@@ -618,10 +677,7 @@ pub fn analyze_table(table: &Table, settings: &Settings) -> Analysis {
         .map(|(name, values)| judge_column(name, &table.t, values, settings, warmup_s))
         .collect();
     let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
-    let gate: Vec<String> = gate_columns(&names)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let gate = gate_columns(&names);
     Analysis {
         verdict: Verdict::combine(
             metrics
@@ -718,6 +774,19 @@ mod tests {
     #[test]
     fn gate_columns_follow_the_spec() {
         let g = |names: &[&str]| gate_columns(names).join(",");
+        // A JVM's export: its live set and what lies outside the heap gate, as live.
+        assert_eq!(
+            g(&[
+                "rss_bytes",
+                "rss_anon_bytes",
+                "jvm_heap_committed_bytes",
+                "jvm_live_after_gc_bytes",
+                "outside_heap_bytes",
+                "fds",
+                "threads"
+            ]),
+            "jvm_live_after_gc_bytes,outside_heap_bytes,fds,threads"
+        );
         assert_eq!(
             g(&[
                 "rss_bytes",

@@ -34,46 +34,42 @@ use crate::observed::{Gap, Observed, max_gap};
 use crate::sample::{Metric, Sample};
 use crate::settings::{MemoryMetric, RunSettings};
 
-/// The memory figure that gates a run, and why: the one `choice` names when the samples have
-/// it, else the nearest that they have (runs recorded before private memory existed: RSS).
-pub fn memory_gate(choice: MemoryMetric, samples: &[Sample]) -> (Metric, &'static str) {
-    let has = |m: Metric| samples.iter().any(|s| s.get(m).is_some());
-    match choice {
-        // A JVM's RSS rises as the heap is committed toward -Xmx and stays flat while a leak
-        // fills heap already committed: its own counters tell the two apart.
-        MemoryMetric::Private if has(Metric::JvmHeapCommittedBytes) => (
-            Metric::JvmLiveBytes,
-            "JVM: the live set after GC (old generation after collections) and private memory outside the committed heap (outside_heap_bytes), from the JVM's hsperfdata counters: heap growing toward -Xmx is not a leak, a leak inside committed heap is",
-        ),
-        MemoryMetric::Private if has(Metric::RssAnonBytes) => (
-            Metric::RssAnonBytes,
-            "private memory (anonymous resident + swap): shared pages and page cache grow without a leak",
-        ),
-        MemoryMetric::Rss => (Metric::RssBytes, "RSS, as asked (--memory-metric rss)"),
-        MemoryMetric::Pss if has(Metric::PssBytes) => (
-            Metric::PssBytes,
-            "PSS, as asked (--memory-metric pss; read at the detail cadence)",
-        ),
-        MemoryMetric::Cgroup if has(Metric::CgroupMemoryBytes) => (
-            Metric::CgroupMemoryBytes,
-            "the cgroup's charged memory, page cache included, as asked (--memory-metric cgroup)",
-        ),
-        _ => (
-            Metric::RssBytes,
-            "RSS: the samples have no reading of the memory figure asked for",
-        ),
-    }
+/// The names of the metrics that have a reading in `samples`.
+fn names_with_readings(samples: &[Sample]) -> Vec<&'static str> {
+    Metric::ALL
+        .iter()
+        .filter(|m| samples.iter().any(|s| s.get(**m).is_some()))
+        .map(|m| m.name())
+        .collect()
 }
 
-/// The metrics a check judges (the gate): memory (see [`memory_gate`]), FDs, threads.
+/// The metric named `name`.
+fn metric_named(name: &str) -> Option<Metric> {
+    Metric::ALL.iter().copied().find(|m| m.name() == name)
+}
+
+/// The memory figure that gates a run, and why ([`analyze::gate_of`], the one rule).
+pub fn memory_gate(choice: MemoryMetric, samples: &[Sample]) -> (Metric, &'static str) {
+    let g = analyze::gate_of(choice, &names_with_readings(samples));
+    (
+        g.memory
+            .as_deref()
+            .and_then(metric_named)
+            .unwrap_or(Metric::RssBytes),
+        g.memory_reason,
+    )
+}
+
+/// The metrics a check judges (the gate, by [`analyze::gate_of`]): memory, FDs and threads
+/// (a live target always has the two counts, read or not yet).
 pub fn gate_metrics(s: &RunSettings, samples: &[Sample]) -> Vec<Metric> {
-    let memory = memory_gate(s.memory_metric, samples).0;
-    let mut gate = vec![memory];
-    if memory == Metric::JvmLiveBytes {
-        gate.push(Metric::OutsideHeapBytes);
-    }
-    gate.extend([Metric::Fds, Metric::Threads]);
-    gate
+    let mut names = names_with_readings(samples);
+    names.extend(["fds", "threads"]);
+    analyze::gate_of(s.memory_metric, &names)
+        .metrics
+        .iter()
+        .filter_map(|n| metric_named(n))
+        .collect()
 }
 
 /// Judges the gate metrics; one without any reading yet (a JVM's live set before its first
@@ -455,24 +451,22 @@ pub struct Schedule {
     pub confidence: f64,
 }
 
-/// The gate columns of a recorded table (SPEC.md, "analyze input and output"): memory is
-/// `rss_anon_bytes` when present, else `rss_bytes`, else the first memory column; then `fds`
-/// and `threads` when present. Other columns are information and never decide.
-pub fn gate_columns<'a>(names: impl IntoIterator<Item = &'a str> + Clone) -> Vec<String> {
+/// The gate columns of a recorded table ([`analyze::gate_of`], as a live run decides them);
+/// empty when the table has none of the gate's metrics.
+pub fn gate_columns<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let all: Vec<&str> = names.into_iter().collect();
-    let memory = ["rss_anon_bytes", "rss_bytes"]
-        .into_iter()
-        .find(|m| all.contains(m))
-        .or_else(|| {
-            all.iter()
-                .copied()
-                .find(|n| analyze::MetricKind::of(n) == analyze::MetricKind::Memory)
-        });
-    memory
-        .into_iter()
-        .chain(["fds", "threads"].into_iter().filter(|c| all.contains(c)))
-        .map(str::to_string)
-        .collect()
+    let g = analyze::gate_columns(&all);
+    if g.len() == all.len() && !all.iter().any(|n| is_gate_name(n)) {
+        return Vec::new();
+    }
+    g
+}
+
+/// Whether `name` is one of the metrics the gate knows (memory figures, FDs, threads).
+fn is_gate_name(name: &str) -> bool {
+    name == "fds"
+        || name == "threads"
+        || analyze::MetricKind::of(name) == analyze::MetricKind::Memory
 }
 
 /// One check of a replayed run.
@@ -529,16 +523,28 @@ pub fn replay(
     let mut dts: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
     let end = end + crate::detect::stats::median_in_place(&mut dts).unwrap_or(0.0);
     // Checks fall on warm-up end + k × every, as live (`next_check_after`).
-    let mut k_check = 1.0;
     let mut now = gate.warmup_end + schedule.check_every_s;
     gate = gate
         .with_sample_every(crate::detect::stats::median_in_place(&mut dts.clone()).unwrap_or(0.0));
     let mut observed_to = 0;
     while now <= end + 1e-6 {
-        let k = t.partition_point(|v| *v <= now + 1e-9);
-        // Only watched time counts toward the streak, as live: every sample up to the check.
+        // As live, a check happens at the first sample at or after its time and judges every
+        // sample up to that one (within one sampling interval after the last sample, the data
+        // so far: the next sample was not due yet).
+        let i = t.partition_point(|v| *v < now - 1e-9);
+        let (k, at) = match t.get(i) {
+            Some(&ti) => (i + 1, ti.max(now)),
+            None => (t.len(), now),
+        };
+        // Only watched time counts toward the streak, as live: every sample up to the check,
+        // and, for a check within one sampling interval after the last sample, the time up to
+        // it (the next sample was not due yet; a live run's last sample is its check, which the
+        // export's first-row origin may have moved a few milliseconds before it).
         for &x in &t[observed_to..k] {
             gate.observe(x, true);
+        }
+        if i == t.len() && observed_to < k {
+            gate.observe(at, true);
         }
         observed_to = k;
         let mut results: Vec<MetricResult> = columns
@@ -549,7 +555,7 @@ pub fn replay(
                 analyze::judge_column(name, &t[..k], &v[..k], settings, schedule.warmup_s)
             })
             .collect();
-        let decision = gate.record(now, &results);
+        let decision = gate.record(at, &results);
         decision.apply(&mut results);
         let verdict = if decision.failed {
             Verdict::Leak
@@ -557,7 +563,7 @@ pub fn replay(
             Verdict::combine(decision.verdicts.iter().map(|v| v.1))
         };
         out.checks.push(ReplayedCheck {
-            t_s: now,
+            t_s: at,
             failed: decision.failed,
             verdict,
             metrics: results,
@@ -565,13 +571,12 @@ pub fn replay(
         out.streak_s = gate.streak();
         if let Some(end) = decision.end {
             if matches!(end, Outcome::Leak(_)) {
-                out.failed_at_s = Some(now);
+                out.failed_at_s = Some(at);
             }
             out.outcome = Some(end);
             break;
         }
-        k_check += 1.0;
-        now = gate.warmup_end + k_check * schedule.check_every_s;
+        now = gate.next_check_after(at, schedule.check_every_s);
     }
     out
 }

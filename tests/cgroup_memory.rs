@@ -144,4 +144,7 @@ fn page_cache_growth_passes_and_anonymous_growth_fails() {
         "{}",
         r["metrics"]
     );
+    // One rule decides the gate: the exports replayed as runs agree with the live runs.
+    common::assert_replay_agrees(state.path(), "cache");
+    common::assert_replay_agrees(state.path(), "anon");
 }

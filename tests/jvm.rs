@@ -138,6 +138,8 @@ fn a_leak_inside_a_committed_heap_fails_with_the_heap_named() {
     let d = r["diagnosis"].to_string();
     assert!(d.contains("Java heap live set grows"), "{d}");
     assert!(d.contains("GC.class_histogram"), "{d}");
+    // Replayed from its export, the run is judged on the same JVM figures and fails too.
+    common::assert_replay_agrees(state.path(), "jvm-leak");
 }
 
 #[test]

@@ -105,6 +105,7 @@ fn clean_churning_child_passes_with_exit_0() {
     let st = status(dir.path(), "clean");
     assert_eq!(st["status"], "completed");
     assert_eq!(st["passed"], true);
+    common::assert_replay_agrees(dir.path(), "clean");
     assert!(st["final_clean_hours"].as_f64().expect("hours") >= 12.0 / 3600.0 - 1e-6);
     for key in [
         "run_name",
@@ -596,6 +597,15 @@ fn cgroup_target_is_measured() {
             "200ms",
             "--duration",
             "4s",
+            // On a hybrid host the memory is the v1 memory cgroup of the whole container, which
+            // whatever else runs (the other tests) moves by hundreds of MiB a minute: what is
+            // tested is that the cgroup is measured, not a verdict on it.
+            "--memory-threshold",
+            "1000000000",
+            "--fd-threshold",
+            "1000000",
+            "--thread-threshold",
+            "1000000",
             "--cgroup",
         ])
         .arg(&cg)

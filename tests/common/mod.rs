@@ -71,6 +71,76 @@ pub fn report_json(state: &Path, name: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("report json")
 }
 
+/// Replays a finished run's export (`report NAME --csv`) through `analyze --as-run` with the
+/// run's own schedule and thresholds, and asserts that the replay agrees with the live run: the
+/// same gate metrics (one rule decides them for both) and the same outcome.
+pub fn assert_replay_agrees(state: &Path, name: &str) {
+    let r = report_json(state, name);
+    let s = &r["settings"];
+    let secs = |k: &str| format!("{}s", s[k].as_f64().unwrap_or(0.0));
+    let rate = |k: &str| format!("{}", s[k].as_f64().unwrap_or(0.0));
+    let csv = state.join(format!("{name}-export.csv"));
+    let out = ls(state)
+        .args(["report", name, "--csv"])
+        .arg(&csv)
+        .output()
+        .expect("export");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(bin())
+        .arg("analyze")
+        .arg(&csv)
+        .args(["--as-run", "--json", "--warmup", &secs("warmup_s")])
+        .args([
+            "--check-every",
+            &secs("check_every_s"),
+            "--duration",
+            &secs("duration_s"),
+        ])
+        .args(["--memory-threshold", &rate("memory_threshold")])
+        .args(["--fd-threshold", &rate("fd_threshold")])
+        .args(["--thread-threshold", &rate("thread_threshold")])
+        .args(["--max-failed-checks", &rate("max_failed_checks")])
+        .output()
+        .expect("analyze --as-run");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut live: Vec<String> = r["metrics"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v["gate"] == true)
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut replayed: Vec<String> = doc["gate_metrics"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    live.sort();
+    replayed.sort();
+    assert_eq!(live, replayed, "{name}: the gate metrics differ");
+    let live_outcome = match r["exit_code"].as_i64() {
+        Some(0) => "passed",
+        Some(1) => "failed",
+        _ => "inconclusive",
+    };
+    assert_eq!(
+        doc["run"]["outcome"], live_outcome,
+        "{name}: the live run and its replay disagree: {}",
+        doc["run"]
+    );
+}
+
 /// Thresholds that the clean workload clears by a wide margin in a few seconds of live data:
 /// 1 GiB/min of memory, 10,000 FDs or threads a minute. For the few live tests whose subject is
 /// a run that passes (exit 0, "PASSED"). Two seconds of judged cgroup memory of the clean
