@@ -10,22 +10,25 @@
 //!    median of each, or its minimum when the series is a collector's sawtooth, whose floor is
 //!    what a leak lifts; blocks then span two collections or more);
 //! 2. reads the series' own **fluctuation scale** from the autocorrelation of the blocks'
-//!    residuals about a straight line ([`stats::fluctuation_scale`]): the length of its cycle
-//!    when it has one (a load cycle, an arena trimmed and regrown, repeating steps), else twice
-//!    the time it takes to decorrelate; a series that has not come back once (half a slow
-//!    cycle, a rise that stopped) has the whole span as its scale;
+//!    residuals about Sen's line ([`stats::fluctuation_scale`]): the length of its cycle when
+//!    it has one (a load cycle, an arena trimmed and regrown, repeating steps), else the lag at
+//!    which the autocorrelation first reaches zero; a series that has not come back once (half
+//!    a slow cycle, a rise that stopped) has the whole span as its scale;
 //! 3. cuts the span into **batches** of that length (batch means: Conway 1963, Schmeiser 1982)
 //!    and takes the median of each: batches this long are nearly independent, whatever the
 //!    shape inside them;
 //! 4. fits a line through the batches and bounds its slope with Student's t on `batches − 2`
-//!    degrees of freedom: an interval that is always finite and widens honestly when the span
+//!    degrees of freedom (widened by the batch residuals' AR(1) factor, and for counts by the
+//!    medians' rounding): an interval that is always finite and widens honestly when the span
 //!    holds few of the series' own fluctuations;
 //! 5. decides only with at least [`MIN_BATCHES`] batches: `leak` when the lower bound exceeds
-//!    the threshold (and the rise exceeds the metric's minimum), `clean` when the upper bound is
-//!    within it (and the last blocks have not just risen), else `inconclusive`;
+//!    the threshold, the later half still grows faster than the threshold and the rise exceeds
+//!    the metric's minimum; `clean` when the upper bound is within it (and the last blocks have
+//!    not just risen); else `inconclusive`;
 //! 6. names settling: a `leak` whose growth decelerates significantly (a quadratic through the
 //!    batches bends down, at 90 % one-sided, and the rate at the end is under
-//!    [`SETTLING_RATIO`] of the rate at the start) is `inconclusive — still settling`.
+//!    [`SETTLING_RATIO`] of the rate at the start) is `inconclusive — still settling`, unless
+//!    the later half by itself proves a leak (a steady leak under a fill).
 //!
 //! The run-level part (which check may fail, against which boundary) is in `gate`.
 
