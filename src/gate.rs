@@ -208,20 +208,119 @@ pub struct CheckDecision {
 }
 
 impl CheckDecision {
+    /// What the check says of the run (see [`CheckState`]).
+    pub fn state(&self) -> CheckState {
+        CheckState::of(
+            self.failed,
+            !self.held.is_empty(),
+            self.verdicts.iter().map(|v| v.1),
+        )
+    }
+
+    /// The `why` of each metric the run-level rule held back, by metric name.
+    pub fn held_reason(&self, metric: &str) -> Option<&str> {
+        self.held
+            .iter()
+            .find_map(|h| h.strip_prefix(metric)?.strip_prefix(": "))
+    }
+
     /// Rewrites `results` (those passed to [`CheckGate::record`]) to the check's verdicts: a
     /// `leak` held back by the run-level rule becomes `inconclusive`, its reason saying why.
     pub fn apply(&self, results: &mut [MetricResult]) {
         for r in results.iter_mut() {
-            if let Some(why) = self
-                .held
-                .iter()
-                .find_map(|h| h.strip_prefix(&format!("{}: ", r.name)))
-            {
+            if let Some(why) = self.held_reason(&r.name) {
                 r.judgement.verdict = Verdict::Inconclusive;
                 r.judgement.reason = format!("{} ({why})", r.judgement.reason);
             }
         }
     }
+}
+
+/// What one check says of the run. The one vocabulary of a run's checks: the log line, `status`,
+/// `report` and status.json all take their words from here (through [`check_words`]), so a leak
+/// the run-level rule holds back reads `leak suspected` everywhere, never `ok` or `clean`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    /// Every gate metric was judged clean.
+    Clean,
+    /// Neither clean nor a leak yet (too little data, or growth within its interval).
+    Undecided,
+    /// Some metric was judged `leak`, but the run-level rule held it back (too early, or the
+    /// evidence below the boundary): not a failed check, not clean either.
+    LeakSuspected,
+    /// A gate metric was judged `leak` past the run-level rule: the check failed.
+    Failed,
+}
+
+impl CheckState {
+    /// The state of a check that `failed`, `held` a leak back, with the gate `verdicts`.
+    pub fn of(failed: bool, held: bool, verdicts: impl IntoIterator<Item = Verdict>) -> Self {
+        if failed {
+            CheckState::Failed
+        } else if held {
+            CheckState::LeakSuspected
+        } else if Verdict::combine(verdicts) == Verdict::Clean {
+            CheckState::Clean
+        } else {
+            CheckState::Undecided
+        }
+    }
+
+    /// As stored and in JSON: `clean`, `undecided`, `leak_suspected`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckState::Clean => "clean",
+            CheckState::Undecided => "undecided",
+            CheckState::LeakSuspected => "leak_suspected",
+            CheckState::Failed => "failed",
+        }
+    }
+
+    /// In words, for people.
+    pub fn words(self) -> &'static str {
+        match self {
+            CheckState::Clean => "clean",
+            CheckState::Undecided => "not decided yet",
+            CheckState::LeakSuspected => "leak suspected",
+            CheckState::Failed => "FAILED",
+        }
+    }
+}
+
+/// A check's state and its words, from what is stored of it: whether it `failed`, and its
+/// per-metric `detail` (`{"metric": {"verdict": …, "held": "why"?}, …}`, as the live session
+/// writes it). `leak suspected — rss_anon_bytes held by the run-level rule (z 3.67 < 4.15 at
+/// 38 % of the run)`; a failed check names its leaking metrics.
+pub fn check_words(failed: bool, detail: &serde_json::Value) -> (CheckState, String) {
+    let empty = serde_json::Map::new();
+    let metrics = detail.as_object().unwrap_or(&empty);
+    let held: Vec<String> = metrics
+        .iter()
+        .filter_map(|(name, m)| Some(format!("{name} {}", m["held"].as_str()?)))
+        .collect();
+    let verdicts = metrics
+        .values()
+        .map(|m| match m["verdict"].as_str() {
+            Some("clean") => Verdict::Clean,
+            Some("leak") => Verdict::Leak,
+            _ => Verdict::Inconclusive,
+        })
+        .collect::<Vec<_>>();
+    let state = CheckState::of(failed, !held.is_empty(), verdicts);
+    let words = match state {
+        CheckState::LeakSuspected => format!("{} — {}", state.words(), held.join("; ")),
+        CheckState::Failed => {
+            let leaking: Vec<&str> = metrics
+                .iter()
+                .filter(|(_, m)| m["verdict"].as_str() == Some("leak"))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            format!("{} — leak in {}", state.words(), leaking.join(", "))
+        }
+        _ => state.words().to_string(),
+    };
+    (state, words)
 }
 
 /// The check sequence of one run: counts, the clean streak in observed time and the failed-check
@@ -357,7 +456,7 @@ impl CheckGate {
                 if judged + 1e-6 < span_needed {
                     v = Verdict::Inconclusive;
                     held.push(format!(
-                        "{}: held by the run-level rule: {} judged, a check may fail after {}",
+                        "{}: held by the run-level rule ({} judged; a check may fail after {})",
                         r.name,
                         human_secs(judged.max(0.0)),
                         human_secs(span_needed)
@@ -365,7 +464,7 @@ impl CheckGate {
                 } else if z < bound {
                     v = Verdict::Inconclusive;
                     held.push(format!(
-                        "{}: held by the run-level rule: evidence z = {z:.2} below the boundary {bound:.2} at {:.0} % of the run",
+                        "{}: held by the run-level rule (z {z:.2} < {bound:.2} at {:.0} % of the run)",
                         r.name,
                         100.0 * tau.clamp(0.0, 1.0)
                     ));

@@ -202,6 +202,38 @@ pub fn default_hook_timeout() -> f64 {
 }
 
 impl RunSettings {
+    /// The profile as it is in force: its name when the schedule is the profile's own,
+    /// `custom (from standard)` when any of duration, warm-up or the check, sample and detail
+    /// cadences was set otherwise (the rest still come from that profile).
+    pub fn profile_words(&self) -> String {
+        let defaults = RunSettings::defaults(&self.name, self.profile, Vec::new());
+        let same = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let own = same(self.duration_s, defaults.duration_s)
+            && same(self.warmup_s, defaults.warmup_s)
+            && same(self.check_every_s, defaults.check_every_s)
+            && same(self.sample_every_s, defaults.sample_every_s)
+            && same(self.detail_every_s, defaults.detail_every_s);
+        if own {
+            self.profile.name().to_string()
+        } else {
+            format!("custom (from {})", self.profile.name())
+        }
+    }
+
+    /// The cadences in force, in words: `pass after 6h 0m clean (warm-up 36m 0s, check every
+    /// 5m 0s, sample every 5s, detail every 30s)`.
+    pub fn cadence_words(&self) -> String {
+        let h = crate::detect::human_secs;
+        format!(
+            "pass after {} clean (warm-up {}, check every {}, sample every {}, detail every {})",
+            h(self.duration_s),
+            h(self.warmup_s),
+            h(self.check_every_s),
+            h(self.sample_every_s),
+            h(self.detail_every_s)
+        )
+    }
+
     /// Settings of a profile's defaults for `command` (warm-up 10 % of the duration): what a run
     /// with no flags would use. For tests and examples.
     pub fn defaults(name: &str, profile: Profile, command: Vec<String>) -> RunSettings {
@@ -255,5 +287,26 @@ pub fn validate_name(name: &str) -> Result<()> {
         Err(usage(format!(
             "run name '{name}' may only use letters, digits, '.', '_' and '-' (not starting with '.')"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_cadence_makes_the_profile_custom_and_the_words_show_it() {
+        let mut s = RunSettings::defaults("r", Profile::Standard, vec!["x".into()]);
+        assert_eq!(s.profile_words(), "standard");
+        assert_eq!(
+            s.cadence_words(),
+            "pass after 6h 0m clean (warm-up 30m 0s, check every 5m 0s, sample every 5s, detail every 30s)"
+        );
+        s.duration_s = 780.0;
+        s.check_every_s = 60.0;
+        assert_eq!(s.profile_words(), "custom (from standard)");
+        let words = s.cadence_words();
+        assert!(words.starts_with("pass after 13m 0s clean"), "{words}");
+        assert!(words.contains("detail every 30s"), "{words}");
     }
 }

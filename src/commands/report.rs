@@ -217,6 +217,24 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
     let samples = store.samples(row.id)?;
     let gate = crate::gate::gate_metrics(&s, &samples);
     let mut results = crate::gate::judge_gate(&samples, row.started_at, &s);
+    // The run-level rule as a check would apply it now: a leak it holds back is not reported
+    // as a leak here either, and the clean streak is the gate's own.
+    let checks = store.checks(row.id)?;
+    let pairs: Vec<(f64, bool)> = checks.iter().map(|c| (c.t, c.failed)).collect();
+    let mut check_gate = crate::gate::CheckGate::new(&s, row.started_at, &samples, &pairs);
+    let streak = check_gate.streak();
+    let last_t = samples.last().map_or(row.started_at, |x| x.t);
+    if last_t > check_gate.warmup_end {
+        check_gate.record(last_t, &results).apply(&mut results);
+    }
+    let (check_state, check_words) = match checks.last() {
+        Some(c) => {
+            let detail = serde_json::from_str(&c.detail).unwrap_or_default();
+            let (state, words) = crate::gate::check_words(c.failed, &detail);
+            (serde_json::json!(state), serde_json::json!(words))
+        }
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
     let others: Vec<Metric> = Metric::ALL
         .into_iter()
         .filter(|m| !gate.contains(m) && m.judged())
@@ -242,9 +260,7 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
             );
         }
     }
-    let checks = store.checks(row.id)?;
     let target: serde_json::Value = serde_json::from_str(&row.target).unwrap_or_default();
-    let last_t = samples.last().map_or(row.started_at, |x| x.t);
     let (memory, why) = crate::gate::memory_gate(s.memory_metric, &samples);
     Ok(serde_json::json!({
         "schema_version": render::report::SCHEMA_VERSION,
@@ -257,6 +273,9 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
         "elapsed_s": last_t - row.started_at,
         "target_hours": s.duration_s / 3600.0,
         "final_clean_hours": serde_json::Value::Null,
+        "clean_hours_count": streak / 3600.0,
+        "check_state": check_state,
+        "check_words": check_words,
         "profile": s.profile.name(),
         "memory_gate": {"metric": memory.name(), "reason": why},
         "settings": s,

@@ -226,7 +226,8 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
     let facts = vec![
         ("run".to_string(), row.name.clone()),
         ("target".into(), command),
-        ("profile".into(), s.profile.name().into()),
+        ("profile".into(), s.profile_words()),
+        ("schedule".into(), s.cadence_words()),
         ("started".into(), rfc3339(start)),
         ("ended".into(), row.ended_at.map_or("—".into(), rfc3339)),
         ("duration".into(), human_secs(end - start)),

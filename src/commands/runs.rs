@@ -62,6 +62,9 @@ pub fn status(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
             human(warmup)
         );
     }
+    if let Some(w) = doc["check_words"].as_str() {
+        println!("  last check: {w}");
+    }
     println!(
         "  memory {}, fds {}, threads {}; checks {} ({} failed)",
         g("memory_trend"),

@@ -457,8 +457,10 @@ fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         if m < MIN_BATCHES {
             needed = needed.max(MIN_BATCHES as f64 * j.evidence.scale_s);
         }
-        let more = needed - span;
-        j.evidence.more_time_needed_s = (more >= 60.0).then(|| more.min(100.0 * span));
+        // Capped at 100 spans, then said only when it is at least a minute: "needs roughly 0s
+        // more" (a cap of a tiny span) is no advice.
+        let more = (needed - span).min(100.0 * span);
+        j.evidence.more_time_needed_s = (more >= 60.0).then_some(more);
     }
     j
 }

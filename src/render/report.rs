@@ -74,6 +74,13 @@ pub struct StatusDoc {
     pub failure_reason: Option<String>,
     /// Document version.
     pub schema_version: u32,
+    /// What the last check said of the run (`clean`, `undecided`, `leak_suspected`,
+    /// `failed`): the one vocabulary of the log, `status` and `report`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_state: Option<crate::gate::CheckState>,
+    /// The last check's words, as the log printed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_words: Option<String>,
     /// quick, standard, production.
     pub profile: String,
     /// Root PID of the target, when there is one.
@@ -253,6 +260,11 @@ pub fn summary_text(report: &Value) -> String {
         s("status"),
         if report["passed"].as_bool() == Some(true) {
             "PASSED".to_string()
+        } else if let (Some("running"), Some(w)) =
+            (report["status"].as_str(), report["check_words"].as_str())
+        {
+            // A live run says what its last check said, in the log's words.
+            format!("last check: {w}")
         } else {
             format!("verdict {}", s("verdict"))
         }
@@ -278,7 +290,13 @@ pub fn summary_text(report: &Value) -> String {
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| report["target"]["kind"].as_str().unwrap_or("").to_string()),
         s("start_time"),
-        crate::detect::human_secs(report["final_clean_hours"].as_f64().unwrap_or(0.0) * 3600.0),
+        crate::detect::human_secs(
+            report["final_clean_hours"]
+                .as_f64()
+                .or(report["clean_hours_count"].as_f64())
+                .unwrap_or(0.0)
+                * 3600.0
+        ),
         crate::detect::human_secs(report["target_hours"].as_f64().unwrap_or(0.0) * 3600.0),
         report["checks"]["total"],
         report["checks"]["failed"],

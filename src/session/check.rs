@@ -4,7 +4,7 @@
 
 use super::driver::Session;
 use crate::clock::Clock;
-use crate::gate::{Outcome, judge_gate};
+use crate::gate::{Outcome, check_words, judge_gate};
 use anyhow::Result;
 use serde_json::{Value, json};
 
@@ -20,32 +20,36 @@ impl<C: Clock> Session<'_, C> {
             .iter()
             .map(|r| {
                 let j = crate::render::analysis::judgement_json(&r.judgement, "");
-                (
-                    r.name.clone(),
-                    json!({
-                        "verdict": r.judgement.verdict.as_str(),
-                        "slope_per_min": r.judgement.slope_per_min,
-                        "ci_low": j["ci_low"],
-                        "ci_high": j["ci_high"],
-                    }),
-                )
+                let mut m = json!({
+                    "verdict": r.judgement.verdict.as_str(),
+                    "slope_per_min": r.judgement.slope_per_min,
+                    "ci_low": j["ci_low"],
+                    "ci_high": j["ci_high"],
+                });
+                if let Some(why) = decision.held_reason(&r.name) {
+                    m["held"] = json!(why);
+                }
+                (r.name.clone(), m)
             })
             .collect();
-        self.store.append_check(
-            self.run_id,
-            now,
-            decision.failed,
-            &Value::Object(detail).to_string(),
-        )?;
+        let detail = Value::Object(detail);
+        self.store
+            .append_check(self.run_id, now, decision.failed, &detail.to_string())?;
+        // The words every view of this check uses, from what was just stored.
+        let (state, said) = check_words(decision.failed, &detail);
+        self.last_check_words = Some((state, said.clone()));
         self.last_results = results;
         let words: Vec<String> = self
             .last_results
             .iter()
             .map(|r| {
+                let verdict = match decision.held_reason(&r.name) {
+                    Some(_) => "leak suspected".to_string(),
+                    None => r.judgement.verdict.to_string(),
+                };
                 format!(
-                    "{} {} {:.3} {}",
+                    "{} {verdict} {:.3} {}",
                     r.name,
-                    r.judgement.verdict,
                     r.judgement.slope_per_min,
                     r.kind.rate_unit()
                 )
@@ -72,7 +76,7 @@ impl<C: Clock> Session<'_, C> {
             }
         } else {
             self.view.log(&format!(
-                "{} check {} ok, clean {} of {}: {}",
+                "{} check {}: {said}; clean streak {} of {}: {}",
                 self.s.name,
                 self.gate.total,
                 crate::detect::human_secs(self.gate.streak()),

@@ -133,6 +133,8 @@ pub(super) struct Session<'a, C: Clock> {
     pub(super) gate: CheckGate,
     /// The gate metrics' results of the last check.
     pub(super) last_results: Vec<crate::analyze::MetricResult>,
+    /// The last check's state and words (`gate::check_words` of its stored row).
+    pub(super) last_check_words: Option<(crate::gate::CheckState, String)>,
     pub(super) diag: DiagnosisTracker,
     pub(super) publishers: Publishers,
     pub(super) view: View,

@@ -166,6 +166,13 @@ pub fn status_from_store(
             .and_then(|t| serde_json::from_str::<Value>(&t).ok()),
     };
     let changed = reconcile_status(&mut doc, row, report.as_ref());
+    // The last check's words, from its stored row: the same function the log line used.
+    if let Some(c) = store.checks(row.id)?.last() {
+        let detail = serde_json::from_str(&c.detail).unwrap_or_default();
+        let (state, words) = crate::gate::check_words(c.failed, &detail);
+        doc.insert("check_state".into(), json!(state));
+        doc.insert("check_words".into(), json!(words));
+    }
     Ok((doc, changed || missing))
 }
 

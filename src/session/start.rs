@@ -56,6 +56,10 @@ impl<'a, C: Clock> Session<'a, C> {
         checks: &[crate::store::CheckRow],
         view: View,
     ) -> Self {
+        let last_check_words = checks.last().map(|c| {
+            let detail = serde_json::from_str(&c.detail).unwrap_or_default();
+            crate::gate::check_words(c.failed, &detail)
+        });
         let checks: Vec<(f64, bool)> = checks.iter().map(|c| (c.t, c.failed)).collect();
         // Never before the last stored sample, whatever the wall clock says now.
         let wall = clock
@@ -80,6 +84,7 @@ impl<'a, C: Clock> Session<'a, C> {
             started_at,
             recent: super::driver::Recent::from_samples(&samples),
             last_results: Vec::new(),
+            last_check_words,
             publishers: Publishers::default(),
             view,
             warned: Default::default(),
@@ -197,24 +202,24 @@ pub fn run_with<C: Clock>(
     live.notify(
         "start",
         format!(
-            "started: {} (profile {}, pass after {} clean)",
+            "started: {} (profile {}, {})",
             crate::hook::shell_line(&live.target.info.command),
-            live.s.profile.name(),
-            crate::detect::human_secs(live.s.duration_s)
+            live.s.profile_words(),
+            live.s.cadence_words()
         ),
         json!({"pid": live.target.info.pid, "target_hours": live.s.duration_s / 3600.0}),
     );
-    let human = crate::detect::human_secs;
     live.view.log(&format!(
-        "{} started: {} (PID {}), profile {}, pass after {} clean (warm-up {}, check every {}, sample every {}); status {}",
+        "{} started: {} (PID {}), profile {}, {}; status {}",
         live.s.name,
-        if live.target.info.command.is_empty() { live.target.info.kind.clone() } else { crate::hook::shell_line(&live.target.info.command) },
+        if live.target.info.command.is_empty() {
+            live.target.info.kind.clone()
+        } else {
+            crate::hook::shell_line(&live.target.info.command)
+        },
         live.target.info.pid.map_or("-".into(), |p| p.to_string()),
-        live.s.profile.name(),
-        human(live.s.duration_s),
-        human(live.s.warmup_s),
-        human(live.s.check_every_s),
-        human(live.s.sample_every_s),
+        live.s.profile_words(),
+        live.s.cadence_words(),
         status_path(state, &live.s.name).display()
     ));
     for w in live.target.access_warnings() {

@@ -22,6 +22,8 @@ impl<C: Clock> Session<'_, C> {
             target_hours: self.s.duration_s / 3600.0,
             clean_hours_count: (self.gate.streak().max(0.0) / 3600.0 * 1e6).round() / 1e6,
             last_check: self.gate.last_check_t.map(rr::rfc3339),
+            check_state: self.last_check_words.as_ref().map(|w| w.0),
+            check_words: self.last_check_words.as_ref().map(|w| w.1.clone()),
             memory_gate: memory.name().into(),
             memory_gate_reason: why.into(),
             memory_trend: rr::trend_word(find(gate[0]), warming).into(),
