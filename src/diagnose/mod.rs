@@ -23,6 +23,14 @@ pub enum Runtime {
     Node,
     /// A Go binary (Go build info in the executable).
     Go,
+    /// Ruby (MRI: a ruby executable or libruby mapped — puma, unicorn, sidekiq).
+    Ruby,
+    /// PHP (php, php-fpm, or libphp mapped into a web server).
+    Php,
+    /// .NET (the CoreCLR mapped: dotnet or an apphost).
+    Dotnet,
+    /// The Erlang VM (BEAM: Erlang, Elixir).
+    Beam,
     /// Anything else: C, C++, Rust…
     Native,
 }
@@ -39,6 +47,14 @@ impl Runtime {
             Runtime::Cpython
         } else if base == "node" || base == "nodejs" || has("libnode.so") {
             Runtime::Node
+        } else if base.starts_with("ruby") || has("libruby") {
+            Runtime::Ruby
+        } else if base.starts_with("php") || has("libphp") {
+            Runtime::Php
+        } else if base == "dotnet" || has("libcoreclr.so") {
+            Runtime::Dotnet
+        } else if base.starts_with("beam") || has("/erts-") {
+            Runtime::Beam
         } else if go_buildinfo {
             Runtime::Go
         } else {
@@ -53,6 +69,10 @@ impl Runtime {
             Runtime::Cpython => "CPython",
             Runtime::Node => "Node.js",
             Runtime::Go => "Go",
+            Runtime::Ruby => "Ruby",
+            Runtime::Php => "PHP",
+            Runtime::Dotnet => ".NET",
+            Runtime::Beam => "Erlang VM (BEAM)",
             Runtime::Native => "native (C/C++/Rust)",
         }
     }
@@ -70,6 +90,18 @@ impl Runtime {
             }
             Runtime::Go => {
                 "compare two heap profiles (go tool pprof -base old.pb.gz new.pb.gz from /debug/pprof/heap)"
+            }
+            Runtime::Ruby => {
+                "compare two ObjectSpace heap dumps (ObjectSpace.trace_object_allocations_start, then ObjectSpace.dump_all twice; heapy diff), or count objects by class with ObjectSpace.count_objects_size; rbspy dump --pid PID shows what it is doing"
+            }
+            Runtime::Php => {
+                "PHP frees a request's memory when it ends, so growth across requests is in the worker itself: check what static or global state (and extensions) keep between requests, lower pm.max_requests to recycle workers, and profile one worker with php-meminfo or Xdebug"
+            }
+            Runtime::Dotnet => {
+                "compare two heap dumps (dotnet-gcdump collect -p PID, twice; open both in Visual Studio or PerfView) or watch dotnet-counters monitor -p PID"
+            }
+            Runtime::Beam => {
+                "find the processes that grow: recon:proc_count(memory, 10) and recon:bin_leak(10) in a remote shell, and ETS tables with ets:i()"
             }
             Runtime::Native => {
                 "find the allocation sites with heaptrack or valgrind --tool=massif, or take a core (gcore -o DIR/core PID) for offline analysis"
@@ -543,6 +575,16 @@ fn suggestion_for_group(g: &FdGroup, rt: Runtime) -> String {
             " (an http.Agent with keepAlive and maxSockets; socket.destroy() on errors)"
         }
         Runtime::Go => " (defer resp.Body.Close(); one shared http.Client)",
+        Runtime::Ruby => {
+            " (File.open with a block; a connection pool such as connection_pool or the client's own)"
+        }
+        Runtime::Php => {
+            " (fclose/curl_close on every path; persistent connections bounded per worker)"
+        }
+        Runtime::Dotnet => " (using/await using; one shared HttpClient or IHttpClientFactory)",
+        Runtime::Beam => {
+            " (ports and sockets owned by processes that never exit; gen_tcp:close on every path)"
+        }
         Runtime::Native => " (close() on every path, including errors)",
     };
     match g.kind {
@@ -688,6 +730,8 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
             Runtime::Jvm => "threads grow: executors created per task and never shut down — use one bounded ExecutorService; jcmd PID Thread.print shows who they are".into(),
             Runtime::Go => "threads grow: goroutines blocked in cgo or syscalls pin OS threads — look at /debug/pprof/goroutine and threadcreate".into(),
             Runtime::Cpython => "threads grow: threads started per task and never joined or ended — use one concurrent.futures pool; py-spy dump --pid PID lists them".into(),
+            Runtime::Ruby => "threads grow: Thread.new per task and never joined — use a bounded pool (concurrent-ruby's FixedThreadPool, puma's own threads); Thread.list in a console names them".into(),
+            Runtime::Dotnet => "threads grow: threads or blocking calls starving the thread pool (sync over async) — dotnet-stack report -p PID shows where they wait".into(),
             _ => "threads grow: threads created per task and never joined or ended — use a bounded pool; gdb -p PID -batch -ex 'thread apply all bt' shows where they wait".into(),
         });
     }
@@ -698,7 +742,14 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
             .any(|m| m.class == "anonymous" || m.class == "heap" || m.class == "java_heap");
         if anon || d.memory.is_empty() {
             let why = match rt {
-                Runtime::Jvm | Runtime::Cpython | Runtime::Node | Runtime::Go => format!(
+                Runtime::Jvm
+                | Runtime::Cpython
+                | Runtime::Node
+                | Runtime::Go
+                | Runtime::Ruby
+                | Runtime::Php
+                | Runtime::Dotnet
+                | Runtime::Beam => format!(
                     "{} heap grows: objects stay reachable (unbounded caches or maps, listeners never removed, per-request state kept in globals)",
                     rt.name()
                 ),
@@ -755,6 +806,10 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
                 Runtime::Cpython => "tracemalloc snapshots, or py-spy dump --pid PID",
                 Runtime::Node => "heap snapshots via --inspect, or node --heapsnapshot-signal=SIGUSR2",
                 Runtime::Go => "/debug/pprof/heap twice and go tool pprof -base",
+                Runtime::Ruby => "ObjectSpace.dump_all twice and heapy diff",
+                Runtime::Php => "php-meminfo dumps of one worker, or a lower pm.max_requests",
+                Runtime::Dotnet => "dotnet-gcdump collect -p PID twice",
+                Runtime::Beam => "recon:proc_count(memory, 10) and recon:bin_leak(10)",
                 Runtime::Native => "heaptrack or valgrind --tool=massif; gcore -o DIR/core PID",
             }
         ));
@@ -902,6 +957,52 @@ mod tests {
             Runtime::detect("/usr/sbin/nginx", &[], false),
             Runtime::Native
         );
+        // puma runs as the ruby executable; php-fpm, a .NET apphost and BEAM by name or maps.
+        for (exe, mapped, rt) in [
+            ("/usr/bin/ruby3.1", "", Runtime::Ruby),
+            (
+                "/srv/app/bin/embedded",
+                "/usr/lib/libruby.so.3.1",
+                Runtime::Ruby,
+            ),
+            ("/usr/sbin/php-fpm8.2", "", Runtime::Php),
+            (
+                "/usr/sbin/apache2",
+                "/usr/lib/apache2/modules/libphp8.2.so",
+                Runtime::Php,
+            ),
+            (
+                "/srv/api/Api",
+                "/usr/share/dotnet/shared/libcoreclr.so",
+                Runtime::Dotnet,
+            ),
+            ("/usr/lib/erlang/erts-13.1/bin/beam.smp", "", Runtime::Beam),
+        ] {
+            let mapped: Vec<String> = [mapped]
+                .into_iter()
+                .filter(|m| !m.is_empty())
+                .map(String::from)
+                .collect();
+            assert_eq!(Runtime::detect(exe, &mapped, false), rt, "{exe}");
+            // Each names itself and gets advice of its own, not the native one.
+            assert_ne!(rt.heap_tool(), Runtime::Native.heap_tool());
+            assert!(!rt.name().contains("native"));
+        }
+    }
+
+    /// A Ruby service whose heap grows is told about Ruby's tools, never heaptrack.
+    #[test]
+    fn a_ruby_heap_leak_gets_ruby_advice() {
+        let leaking = vec!["rss_anon_bytes".to_string()];
+        let d = diagnose(&Input {
+            leaking: &leaking,
+            runtime: Some(Runtime::Ruby),
+            ..Input::default()
+        });
+        let all = d.suggestions.join("\n");
+        assert!(all.contains("Ruby heap grows"), "{all}");
+        assert!(all.contains("ObjectSpace"), "{all}");
+        assert!(!all.contains("heaptrack"), "{all}");
     }
 
     #[test]
