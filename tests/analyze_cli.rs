@@ -292,6 +292,10 @@ const FORMATS: [&str; 4] = [
 ];
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn real_psrecord_and_procpath_recordings_of_a_leak_are_leaks() {
     let dir = tempfile::tempdir().expect("tempdir");
     // 120 MiB/min and 60 FD/min; procpath records status (private memory) and fd too.
@@ -342,6 +346,10 @@ fn real_psrecord_and_procpath_recordings_of_a_leak_are_leaks() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn real_psrecord_and_procpath_recordings_of_a_clean_program_are_not_leaks() {
     let dir = tempfile::tempdir().expect("tempdir");
     // procpath's default procfiles (stat, cmdline): RSS in pages gates memory.

@@ -94,6 +94,11 @@ fn soak(cg: &Cgroup, state: &std::path::Path, name: &str) -> std::process::Outpu
 }
 
 #[test]
+#[cfg_attr(not_root, ignore = "needs root: creates a cgroup")]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn page_cache_growth_passes_and_anonymous_growth_fails() {
     let state = tempfile::tempdir().expect("tempdir");
     let scratch = tempfile::tempdir_in("/var/tmp").expect("scratch on disk");

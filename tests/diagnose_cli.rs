@@ -54,6 +54,10 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn tcp_connections_to_a_local_server_are_named_with_peer_and_state() {
     let server = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = server.local_addr().expect("addr");
@@ -94,6 +98,10 @@ fn tcp_connections_to_a_local_server_are_named_with_peer_and_state() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn leaked_files_name_their_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = tempfile::tempdir().expect("tempdir");
@@ -119,6 +127,10 @@ fn leaked_files_name_their_directory() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn pipes_eventfds_threads_and_anonymous_memory_get_their_group_and_suggestion() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = leak_run(dir.path(), "pipes", "pipes", &[]);
@@ -232,6 +244,10 @@ fn health_reports_the_fd_limit_the_kernel_enforces() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn the_one_leaking_worker_of_four_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let idle = "import time; time.sleep(600)";
@@ -300,6 +316,10 @@ const PY_LEAK: &str =
     "import time\nkeep = []\nwhile True:\n    keep.append(b'x' * (1 << 20)); time.sleep(0.1)";
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_python_leak_started_through_a_shell_wrapper_is_diagnosed_as_cpython() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A pyenv-style shim: a shell script that execs the interpreter it finds.
@@ -326,6 +346,10 @@ fn a_python_leak_started_through_a_shell_wrapper_is_diagnosed_as_cpython() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn inherited_descriptors_are_not_findings_whatever_the_detail_cadence() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, r) = soak_cmd(
@@ -349,6 +373,10 @@ fn inherited_descriptors_are_not_findings_whatever_the_detail_cadence() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn what_the_snapshot_hook_makes_the_target_open_is_not_a_finding() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = dir.path().join(".java_pid_attach.tmp");
@@ -387,6 +415,10 @@ fn what_the_snapshot_hook_makes_the_target_open_is_not_a_finding() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn descriptors_of_workers_that_come_and_go_are_counted_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = dir.path().join("churn");

@@ -154,6 +154,10 @@ fn check(v: &Value, dir: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn scan_prometheus_with_backfilled_blocks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let end = grid_end();
@@ -265,6 +269,10 @@ fn scan_prometheus_with_backfilled_blocks() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn scan_victoria_metrics_loaded_through_its_import_api() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();

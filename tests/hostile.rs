@@ -158,10 +158,11 @@ fn a_shared_world_writable_state_dir_is_refused_and_keeps_its_mode() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: plays other users and mounts (bash .ci/run runs as root)"
+)]
 fn a_state_dir_owned_by_another_user_is_refused() {
-    if !is_root() {
-        return;
-    }
     let d = tempfile::tempdir().expect("tempdir");
     let state = d.path().join("state");
     std::fs::create_dir(&state).expect("mkdir");
@@ -174,10 +175,11 @@ fn a_state_dir_owned_by_another_user_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: plays other users and mounts (bash .ci/run runs as root)"
+)]
 fn a_symlink_planted_at_the_state_dir_by_another_user_is_not_followed() {
-    if !is_root() {
-        return;
-    }
     let d = shared_tempdir();
     let scratch = sticky_dir(d.path());
     // Root's own private directory, which the planted link points at.
@@ -754,10 +756,11 @@ fn ten_runs_start_at_once_on_a_new_state_dir() {
 // ---- 6. read-only use -------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: plays other users and mounts (bash .ci/run runs as root)"
+)]
 fn a_read_only_state_dir_can_be_read() {
-    if !is_root() {
-        return;
-    }
     let d = shared_tempdir();
     let state = d.path().join("state");
     std::thread::scope(|s| {
@@ -1208,10 +1211,11 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: plays other users and mounts (bash .ci/run runs as root)"
+)]
 fn a_full_disk_stops_the_run_resumable_with_the_reason_recorded() {
-    if !is_root() {
-        return;
-    }
     let d = tempfile::tempdir().expect("tempdir");
     let Some(disk) = SmallDisk::new(&d.path().join("disk"), "6m") else {
         eprintln!("SKIPPED: a private mount namespace with a tmpfs cannot be made here");
@@ -1409,6 +1413,10 @@ fn report_files(state: &Path, name: &str) -> Vec<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_kill_9_while_finishing_leaves_status_store_and_report_agreeing() {
     use std::time::{Duration, Instant};
     let d = tempfile::tempdir().expect("tempdir");

@@ -824,6 +824,10 @@ fn check_live_jvm(gc_flag: &str, collector_prefix: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn live_jvm_g1() {
     if have_java("live_jvm_g1") {
         check_live_jvm("-XX:+UseG1GC", "G1 ");
@@ -831,6 +835,10 @@ fn live_jvm_g1() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn live_jvm_serial() {
     if have_java("live_jvm_serial") {
         check_live_jvm("-XX:+UseSerialGC", "Serial ");
@@ -838,6 +846,10 @@ fn live_jvm_serial() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn live_jvm_parallel() {
     if have_java("live_jvm_parallel") {
         check_live_jvm("-XX:+UseParallelGC", "Parallel ");
@@ -845,6 +857,10 @@ fn live_jvm_parallel() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn live_jvm_without_perf_data_is_named_in_the_error() {
     if !have_java("live_jvm_without_perf_data_is_named_in_the_error") {
         return;
@@ -865,6 +881,10 @@ fn live_jvm_without_perf_data_is_named_in_the_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn live_jvm_in_its_own_pid_and_mount_namespace() {
     let test = "live_jvm_in_its_own_pid_and_mount_namespace";
     if !have_java(test) {

@@ -273,6 +273,10 @@ fn untrusted_ca(line: &str, port: u16) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_run_delivers_webhooks_and_annotations_over_https_with_the_config_files_ca() {
     let pki = pki(&["127.0.0.1", "localhost"]);
     let (port, log) = serve(&pki, grafana_answer);
@@ -381,6 +385,10 @@ fn scan_over_https_with_the_ca_file_judges_the_series() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn without_the_ca_file_each_fails_with_one_plain_line() {
     let stranger = pki(&["127.0.0.1"]);
     let pki = pki(&["127.0.0.1"]);

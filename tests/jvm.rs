@@ -70,6 +70,10 @@ fn soak(
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_bounded_live_set_passes_while_the_heap_is_committed() {
     if !java_available() {
         return;
@@ -135,6 +139,10 @@ fn a_bounded_live_set_passes_while_the_heap_is_committed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_leak_inside_a_committed_heap_fails_with_the_heap_named() {
     if !java_available() {
         return;
@@ -160,6 +168,10 @@ fn a_leak_inside_a_committed_heap_fails_with_the_heap_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn without_its_counters_a_jvm_is_judged_by_private_memory_with_a_note() {
     if !java_available() {
         return;

@@ -27,6 +27,10 @@ fn zombies_of(parent: i32) -> Vec<(i32, u64)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_fork_storm_leaves_no_zombie() {
     let dir = tempfile::tempdir().expect("tempdir");
     // ~50 short-lived orphans a second, reparented to the sentinel (their subreaper).
@@ -80,6 +84,10 @@ fn a_fork_storm_leaves_no_zombie() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root: sets the next PID through /proc/sys/kernel/ns_last_pid"
+)]
 fn a_reused_pid_is_never_taken_for_the_original_process() {
     // Needs to choose the next PID (root: /proc/sys/kernel/ns_last_pid); CI runs as root.
     let mut reused = None;
@@ -126,6 +134,10 @@ fn a_reused_pid_is_never_taken_for_the_original_process() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_resumed_run_stops_what_is_left_of_a_spawned_tree_whose_root_exited() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pid_file = dir.path().join("leftover.pid");

@@ -218,6 +218,10 @@ fn run_cmd(state: &Path, name: &str, duration: &str, extra: &[&str]) -> Command 
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn prometheus_scrapes_a_live_run_and_the_dashboard_queries_real_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mport, pport) = (free_port(), free_port());
@@ -400,6 +404,10 @@ fn prometheus_scrapes_a_live_run_and_the_dashboard_queries_real_metrics() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn promtool_accepts_every_family_with_awkward_label_values() {
     use leak_sentinel::analyze::{Settings, judge_column};
     use leak_sentinel::probe::Sample;
@@ -493,6 +501,10 @@ fn files_contain(dir: &Path, needle: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn webhooks_and_annotations_arrive_in_order_and_the_token_stays_secret() {
     let (port, log) = receiver("", "");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -589,6 +601,10 @@ fn webhooks_and_annotations_arrive_in_order_and_the_token_stays_secret() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_receiver_that_hangs_or_fails_does_not_delay_sampling() {
     let (port, log) = receiver("/api/annotations", "/hook");
     let dir = tempfile::tempdir().expect("tempdir");

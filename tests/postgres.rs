@@ -153,6 +153,10 @@ fn soak(state: &Path, name: &str, pid: &str, warmup: &str, duration: &str) -> st
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_clean_server_under_pgbench_never_fails() {
     let server = Server::start();
     let init = server
@@ -187,6 +191,10 @@ fn a_clean_server_under_pgbench_never_fails() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn connections_never_closed_fail_the_run_and_name_the_backends() {
     let server = Server::start();
     let port = server.port.to_string();

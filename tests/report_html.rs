@@ -97,6 +97,10 @@ fn check_page(html: &str, verdict_words: &str, metrics: &[&str]) -> Html {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn run_reports_in_html_and_compare_names_the_leak() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert_eq!(soak(dir.path(), "clean", "clean"), 0);
@@ -175,6 +179,10 @@ fn run_reports_in_html_and_compare_names_the_leak() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn analyze_writes_the_same_report_for_a_csv_and_chromium_renders_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -257,6 +265,10 @@ fn x_ticks(svg: scraper::ElementRef<'_>) -> Vec<f64> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn every_chart_shares_the_runs_time_axis_and_chromium_draws_the_page() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Detail metrics (PSS, FD kinds) stop at the last detail sample; the axis must not.

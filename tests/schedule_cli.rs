@@ -26,6 +26,10 @@ fn bad_cron_expressions_get_one_line_and_exit_2() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn crontab_line_and_systemd_units_carry_an_awkward_command_unchanged() {
     let top = tempfile::tempdir().expect("tempdir");
     // A working directory with a space, a quote, a dollar and a percent sign.
@@ -155,6 +159,10 @@ fn clean_run(state: &Path, name: &str, cache_mib: &str, extra: &[&str]) -> std::
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn baseline_flags_a_run_that_uses_more_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = clean_run(dir.path(), "w2", "16", &[]);
@@ -229,6 +237,10 @@ fn baseline_flags_a_run_that_uses_more_memory() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn makefile_targets_drive_the_cli() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mk = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/leak-sentinel.mk");

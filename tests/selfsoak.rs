@@ -9,6 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
 fn a_second_sentinel_finds_no_leak_in_the_first() {
     let first_state = tempfile::tempdir().expect("tempdir");
     let second_state = tempfile::tempdir().expect("tempdir");
