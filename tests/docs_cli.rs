@@ -154,23 +154,10 @@ fn man_pages_are_valid_roff_one_per_subcommand() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// The documents a newcomer reads are whole: no merge left its conflict markers in them, and every
-/// link into the README's own sections points at a heading that exists.
-#[test]
-fn readme_and_changelog_have_no_conflict_markers_and_no_dangling_section_links() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for name in ["README.md", "CHANGELOG.md"] {
-        let text = std::fs::read_to_string(root.join(name)).expect("read the document");
-        for (i, line) in text.lines().enumerate() {
-            let marker = ["<<<<<<< ", ">>>>>>> ", "======="]
-                .iter()
-                .any(|m| line.starts_with(m) && (m.ends_with(' ') || line.trim_end() == *m));
-            assert!(!marker, "{name}:{}: conflict marker {line:?}", i + 1);
-        }
-    }
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README");
-    let anchors: std::collections::HashSet<String> = readme
-        .lines()
+/// The anchors GitHub gives a markdown document's headings: lower case, spaces to dashes, and
+/// punctuation other than `-` and `_` dropped.
+fn anchors(doc: &str) -> std::collections::HashSet<String> {
+    doc.lines()
         .filter(|l| l.starts_with('#') && l.contains("# "))
         .map(|l| {
             l.trim_start_matches('#')
@@ -181,19 +168,83 @@ fn readme_and_changelog_have_no_conflict_markers_and_no_dangling_section_links()
                 .map(|c| if c == ' ' { '-' } else { c })
                 .collect()
         })
-        .collect();
-    let mut rest = readme.as_str();
-    while let Some(at) = rest.find("](#") {
-        let tail = &rest[at + 3..];
+        .collect()
+}
+
+/// Every markdown link target in a document (`[text](target)`), in order.
+fn link_targets(doc: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = doc;
+    while let Some(at) = rest.find("](") {
+        let tail = &rest[at + 2..];
         let end = tail.find(')').expect("a closed link");
-        let anchor = &tail[..end];
-        assert!(
-            anchors.contains(anchor),
-            "README links to a missing section #{anchor}"
-        );
+        targets.push(tail[..end].to_string());
         rest = &tail[end..];
     }
+    targets
+}
+
+/// The documents a newcomer reads are whole: no merge left its conflict markers in them; every
+/// link into the repository points at a file that exists and, with `#anchor`, at a heading that
+/// exists there; and nothing points outside the repository by a relative path.
+#[test]
+fn readme_changelog_and_docs_have_no_conflict_markers_and_no_dangling_links() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut docs = vec![root.join("README.md"), root.join("CHANGELOG.md")];
+    let mut in_docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("a docs/ folder")
+        .map(|e| e.expect("a docs/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    in_docs.sort();
+    assert!(
+        in_docs.len() >= 4,
+        "docs/ holds the method, calibration, cost and architecture: {in_docs:?}"
+    );
+    docs.extend(in_docs);
+    for path in &docs {
+        let name = path.display();
+        let text = std::fs::read_to_string(path).expect("read the document");
+        for (i, line) in text.lines().enumerate() {
+            let marker = ["<<<<<<< ", ">>>>>>> ", "======="]
+                .iter()
+                .any(|m| line.starts_with(m) && (m.ends_with(' ') || line.trim_end() == *m));
+            assert!(!marker, "{name}:{}: conflict marker {line:?}", i + 1);
+        }
+        let dir = path.parent().expect("a folder");
+        for target in link_targets(&text) {
+            if target.starts_with("http://") || target.starts_with("https://") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let linked = if file.is_empty() {
+                path.clone()
+            } else {
+                dir.join(file)
+            };
+            let linked = linked
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{name} links to {target:?}, which is missing: {e}"));
+            assert!(
+                linked.starts_with(root),
+                "{name} links outside the repository: {target:?}"
+            );
+            if !anchor.is_empty() {
+                let doc = std::fs::read_to_string(&linked).expect("read the linked document");
+                assert!(
+                    anchors(&doc).contains(anchor),
+                    "{name} links to a missing section {target:?}"
+                );
+            }
+        }
+        assert!(
+            !text.contains("../shared"),
+            "{name} points at documents outside the repository"
+        );
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README");
     for section in [
+        "## Install",
         "## Prometheus, Grafana, webhooks",
         "## Config file",
         "## Baselines",

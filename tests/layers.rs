@@ -1,5 +1,5 @@
 //! The architecture holds: every source file imports only its own layer or layers below it
-//! (see the table at the top of `src/lib.rs` and the README's Architecture section), and no
+//! (see the table at the top of `src/lib.rs` and `docs/architecture.md`), and no
 //! files or top-level modules import each other in a circle. Reads the sources; checks the
 //! checker on a small tree of its own first, so it can fail.
 

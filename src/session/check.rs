@@ -64,7 +64,7 @@ impl<C: Clock> Session<'_, C> {
                 json!({"check": self.gate.total, "failed_checks": self.gate.failed}),
             );
             self.view.log(&format!(
-                "{} check {} FAILED ({} of {} tolerated): {}",
+                "{} check {}: {said} ({} failed of {} tolerated): {}",
                 self.s.name,
                 self.gate.total,
                 self.gate.failed,
