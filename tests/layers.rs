@@ -19,8 +19,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "edges",
         &[
-            "clock", "files", "rundir", "probe", "target", "store", "publish", "fleet", "hook",
-            "workload",
+            "clock", "files", "recording", "rundir", "probe", "target", "store", "publish",
+            "fleet", "hook", "workload",
         ],
     ),
     ("render", &["render"]),
