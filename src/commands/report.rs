@@ -39,7 +39,7 @@ pub fn report(
                 &settings,
                 &store.samples(row.id)?,
                 row.started_at,
-                now_unix(),
+                crate::clock::rfc3339(now_unix()),
             );
             Some(serde_json::json!({
                 "baseline_file": path,
@@ -197,7 +197,12 @@ pub fn baseline_save(state: &Path, run: &str, output: &Path) -> Result<Exit> {
     let settings: crate::settings::RunSettings =
         serde_json::from_str(&row.settings).context("reading the run's settings")?;
     let samples = store.samples(row.id)?;
-    let b = crate::baseline::summarize(&settings, &samples, row.started_at, now_unix());
+    let b = crate::baseline::summarize(
+        &settings,
+        &samples,
+        row.started_at,
+        crate::clock::rfc3339(now_unix()),
+    );
     crate::files::save_baseline(&b, output)?;
     println!(
         "baseline of {run} ({} samples after warm-up) written to {}",

@@ -2,6 +2,7 @@
 //! table — into the renderers' input values.
 
 use crate::analyze::{Analysis, MetricKind, Table};
+use crate::clock::rfc3339;
 use crate::detect::{Verdict, human_secs};
 use crate::gate::judge_run;
 use crate::render::html::{Chart, Report, Series};
@@ -9,7 +10,6 @@ use crate::sample::{Metric, Sample};
 use crate::settings::RunSettings;
 use crate::store::{RunRow, Store};
 use crate::units::MIB;
-use crate::units::rfc3339;
 use anyhow::{Context, Result};
 use serde_json::Value;
 

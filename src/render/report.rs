@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 /// Schema version of status.json and of the report; bump only when adding fields.
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub use crate::units::rfc3339;
+pub use crate::clock::rfc3339;
 
 /// Trend word of status.json for one metric's latest judgement.
 pub fn trend_word(j: Option<&MetricResult>, warming_up: bool) -> &'static str {

@@ -295,7 +295,12 @@ impl<C: Clock> Session<'_, C> {
         let path = self.s.baseline.as_ref()?;
         match crate::files::load_baseline(path) {
             Ok(b) => {
-                let cur = crate::baseline::summarize(&self.s, samples, self.started_at, self.now());
+                let cur = crate::baseline::summarize(
+                    &self.s,
+                    samples,
+                    self.started_at,
+                    crate::clock::rfc3339(self.now()),
+                );
                 let tol = crate::baseline::TOLERANCE_PCT;
                 Some(json!({
                     "baseline_file": path,
