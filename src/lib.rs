@@ -2,8 +2,9 @@
 //!
 //! Data flows one way: target → probe → sample → store → gate/detect → verdict → render →
 //! publish. The modules form layers; each imports only its own layer or the ones above it in
-//! this list (`tests/layers.rs` fails on an import that points the other way, and on any import
-//! circle between files or modules):
+//! this list (`tests/layers.rs` fails on an import that points the other way, on any import
+//! circle between files or modules, and on a core file that touches the system: files, network,
+//! processes, environment, clock, threads, terminal, the host's time zone, or a crate that does):
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
