@@ -13,7 +13,7 @@
 //! = comma-separated subset; `CALIBRATE_FAMILIES` = comma-separated family names;
 //! `CALIBRATE_SHOW_FAILS` set: print every false alarm's seed, time and reason).
 
-use leak_sentinel::analyze::{self, Settings};
+use leak_sentinel::analyze::Settings;
 use leak_sentinel::detect::synth::{Family, generate, recording_len};
 use leak_sentinel::gate::{self, Outcome, Replay, Schedule};
 use leak_sentinel::settings::Profile;
@@ -196,7 +196,7 @@ fn real_traces() {
         let Some(file) = lab["file"].as_str() else {
             continue;
         };
-        let Ok(table) = analyze::read_csv(&dir.join(file)) else {
+        let Ok(table) = leak_sentinel::recording::read(&dir.join(file)) else {
             println!("  {file}: unreadable");
             continue;
         };

@@ -1,17 +1,20 @@
-//! `analyze`: reads a recording of samples — leak-sentinel's CSV (the format `report --csv`
-//! exports, or any CSV with a time column), a psrecord log, or a procpath recording (its SQLite
-//! database or a CSV of it) — classifies its columns into memory / FD / thread / other metrics,
-//! and runs the detector on each; the gate columns decide the overall verdict.
+//! `analyze`: parses a recording of samples — leak-sentinel's CSV (the format `report --csv`
+//! exports, or any CSV with a time column), a psrecord log, or a procpath recording (the rows of
+//! its SQLite database or a CSV of it) — classifies its columns into memory / FD / thread / other
+//! metrics, and runs the detector on each; the gate columns decide the overall verdict.
 //!
-//! Everything read is bounded ([`MAX_FILE_BYTES`], [`MAX_ROWS`], [`MAX_COLUMNS`],
-//! [`MAX_VALUES`], [`MAX_LINE_BYTES`]); bad input is a one-line [`CsvError`], never a panic.
+//! Pure: the bytes come from a reader and the database rows from a callback, both supplied by
+//! the edge that opens the file (`recording`), and so does the page size. Everything parsed is
+//! bounded ([`MAX_FILE_BYTES`] by that reader; [`MAX_ROWS`], [`MAX_COLUMNS`], [`MAX_VALUES`],
+//! [`MAX_LINE_BYTES`] here); bad input is a one-line [`CsvError`], never a panic.
 
 mod peers;
+
+pub use peers::{ProcpathQuery, ProcpathRows, procpath_page_size, procpath_query};
 
 use crate::detect::{self, Judgement, Params, Verdict};
 use crate::units::MIB;
 use std::io::Read;
-use std::path::Path;
 
 /// Minimum data rows a recording must have to be judged at all.
 pub const MIN_ROWS: usize = 5;
@@ -29,7 +32,7 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Bad input, with the line and column it was found at.
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
-    /// The file could not be read.
+    /// The file could not be read (made by the reader of the file, `recording`).
     #[error("cannot read '{path}': {source}")]
     Io {
         /// The file.
@@ -109,36 +112,11 @@ pub struct Table {
     pub format: InputFormat,
 }
 
-/// Reads a recording into a [`Table`], whatever its format: the file's first bytes decide
-/// (SQLite header, psrecord's `# Elapsed time` line, psrecord's or procpath's CSV header, else a
-/// CSV with `t_seconds` or `timestamp`).
-pub fn read_csv(path: &Path) -> Result<Table, CsvError> {
-    let name = path.display().to_string();
-    let io = |source| CsvError::Io {
-        path: name.clone(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if meta.is_dir() {
-        return Err(CsvError::Content(format!(
-            "{name}: is a directory, not a recording"
-        )));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big(&name, meta.len()));
-    }
-    // The first line (or the first 64 KiB), kept and replayed in front of the rest, so pipes
-    // and devices work as well as files.
-    let mut head = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    while head.len() < MAX_LINE_BYTES && !head.contains(&b'\n') {
-        let n = file.read(&mut chunk).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&chunk[..n]);
-    }
+/// What a recording is, from its first bytes `head` (the first line, or the first
+/// [`MAX_LINE_BYTES`] when no newline came): a SQLite header is procpath's database,
+/// psrecord's `# Elapsed time` line its plain log, psrecord's or procpath's CSV header theirs,
+/// anything else a CSV with `t_seconds` or `timestamp`. `name` is used in error messages.
+pub fn recognise(name: &str, head: &[u8]) -> Result<InputFormat, CsvError> {
     if head.len() >= MAX_LINE_BYTES && !head.contains(&b'\n') {
         return Err(CsvError::Content(format!(
             "{name}: line 1 is longer than {} KiB; not a recording",
@@ -146,25 +124,13 @@ pub fn read_csv(path: &Path) -> Result<Table, CsvError> {
         )));
     }
     if head.starts_with(b"SQLite format 3\0") {
-        if !meta.is_file() {
-            return Err(CsvError::Content(format!(
-                "{name}: a SQLite database must be a regular file"
-            )));
-        }
-        return peers::read_procpath_sqlite(path, &name);
+        return Ok(InputFormat::ProcpathSqlite);
     }
-    let rest = Capped {
-        inner: file,
-        left: MAX_FILE_BYTES.saturating_sub(head.len() as u64),
-        line: head.len() - head.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1),
-        name: name.clone(),
-    };
     let first_line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
     let first_line = String::from_utf8_lossy(first_line);
     let first_line = first_line.trim_start_matches('\u{feff}').trim();
-    let reader = std::io::Cursor::new(head.clone()).chain(rest);
     if first_line.starts_with('#') && first_line.contains("Elapsed time") {
-        return peers::parse_psrecord_log(std::io::BufReader::new(reader), &name);
+        return Ok(InputFormat::Psrecord);
     }
     let cells: Vec<String> = first_line
         .split(',')
@@ -172,61 +138,32 @@ pub fn read_csv(path: &Path) -> Result<Table, CsvError> {
         .collect();
     if cells.len() >= 5 && cells[..5] == ["elapsed_time", "nproc", "cpu", "mem_real", "mem_virtual"]
     {
-        return parse_delimited(reader, &name, InputFormat::PsrecordCsv);
+        return Ok(InputFormat::PsrecordCsv);
     }
     if cells.iter().any(|c| c == "ts") && cells.iter().any(|c| c.starts_with("stat_")) {
-        return peers::parse_procpath_csv(reader, &name);
+        return Ok(InputFormat::ProcpathCsv);
     }
-    parse_csv(reader, &name)
+    Ok(InputFormat::Csv)
 }
 
-fn too_big(name: &str, len: u64) -> CsvError {
-    CsvError::Content(format!(
-        "{name}: {} MiB; analyze reads at most {} MiB (cut the recording to the span to judge)",
-        len / (1 << 20),
-        MAX_FILE_BYTES / (1 << 20)
-    ))
-}
-
-/// A reader that fails past `left` bytes (for inputs whose size the metadata does not tell,
-/// such as pipes and devices) and on a line longer than [`MAX_LINE_BYTES`], so that no parser
-/// ever buffers an unbounded record.
-struct Capped<R> {
-    inner: R,
-    left: u64,
-    /// Bytes since the last newline.
-    line: usize,
-    name: String,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            let mut one = [0u8; 1];
-            return match self.inner.read(&mut one)? {
-                0 => Ok(0),
-                _ => Err(std::io::Error::other(format!(
-                    "{} is larger than {} MiB, the most analyze reads",
-                    self.name,
-                    MAX_FILE_BYTES / (1 << 20)
-                ))),
-            };
-        }
-        let n = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let got = self.inner.read(&mut buf[..n])?;
-        self.left -= got as u64;
-        for b in &buf[..got] {
-            self.line = if *b == b'\n' { 0 } else { self.line + 1 };
-            if self.line > MAX_LINE_BYTES {
-                return Err(std::io::Error::other(format!(
-                    "a line longer than {} KiB",
-                    MAX_LINE_BYTES / 1024
-                )));
-            }
-        }
-        Ok(got)
+/// Parses a text recording of `format` (what [`recognise`] said) from `reader`, the whole
+/// recording from its first byte. `page_size` (bytes) converts procpath's `stat_rss` pages: a
+/// CSV of its table does not say the recording machine's, so the caller passes its own.
+/// procpath's SQLite database is not text: read it with [`procpath_query`].
+pub fn parse_text<R: Read>(
+    reader: R,
+    name: &str,
+    format: InputFormat,
+    page_size: f64,
+) -> Result<Table, CsvError> {
+    match format {
+        InputFormat::Csv => parse_csv(reader, name),
+        InputFormat::Psrecord => peers::parse_psrecord_log(std::io::BufReader::new(reader), name),
+        InputFormat::PsrecordCsv => parse_delimited(reader, name, InputFormat::PsrecordCsv),
+        InputFormat::ProcpathCsv => peers::parse_procpath_csv(reader, name, page_size),
+        InputFormat::ProcpathSqlite => Err(CsvError::Content(format!(
+            "{name}: a SQLite database is read through its rows, not as text"
+        ))),
     }
 }
 
@@ -353,16 +290,12 @@ impl Builder {
 
 /// Parses CSV text (header row first) with a `t_seconds` or `timestamp` column. `name` is used
 /// in error messages. Memory columns with a unit suffix (`_kb`, `_mib`…) are converted to bytes.
-pub fn parse_csv<R: std::io::Read>(reader: R, name: &str) -> Result<Table, CsvError> {
+pub fn parse_csv<R: Read>(reader: R, name: &str) -> Result<Table, CsvError> {
     parse_delimited(reader, name, InputFormat::Csv)
 }
 
 /// The CSV formats: a generic one, or psrecord's CSV log (fixed columns, MiB).
-fn parse_delimited<R: std::io::Read>(
-    reader: R,
-    name: &str,
-    format: InputFormat,
-) -> Result<Table, CsvError> {
+fn parse_delimited<R: Read>(reader: R, name: &str, format: InputFormat) -> Result<Table, CsvError> {
     let err = |msg: String| CsvError::Content(format!("{name}: {msg}"));
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -918,7 +851,7 @@ mod tests {
 
     #[test]
     fn procpath_csv_sums_processes_per_timestamp() {
-        let page = procfs::page_size() as f64;
+        let page = 16384.0;
         let mut text = String::from(
             "record_id,ts,cmdline,fd_sock,fd_reg,fd_anon,stat_pid,stat_num_threads,stat_rss,status_rssanon,status_vmswap\n",
         );
@@ -934,7 +867,7 @@ mod tests {
                 ));
             }
         }
-        let t = peers::parse_procpath_csv(text.as_bytes(), "pp.csv").expect("parses");
+        let t = peers::parse_procpath_csv(text.as_bytes(), "pp.csv", page).expect("parses");
         assert_eq!(t.format, InputFormat::ProcpathCsv);
         assert_eq!(t.t.len(), 20);
         assert_eq!(t.t[19], 38.0);

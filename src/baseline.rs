@@ -76,9 +76,14 @@ pub struct Baseline {
     pub settings: serde_json::Value,
 }
 
-/// Summarises a run's samples after warm-up.
-/// `now` (Unix seconds) stamps it.
-pub fn summarize(s: &RunSettings, samples: &[Sample], started_at: f64, now: f64) -> Baseline {
+/// Summarises a run's samples after warm-up. `created` stamps it (RFC 3339, in the caller's
+/// time zone: see `clock::rfc3339`).
+pub fn summarize(
+    s: &RunSettings,
+    samples: &[Sample],
+    started_at: f64,
+    created: String,
+) -> Baseline {
     let from = started_at + s.warmup_s;
     let steady: Vec<&Sample> = samples.iter().filter(|x| x.t >= from).collect();
     let mut levels = BTreeMap::new();
@@ -128,7 +133,7 @@ pub fn summarize(s: &RunSettings, samples: &[Sample], started_at: f64, now: f64)
     Baseline {
         schema_version: SCHEMA_VERSION,
         run_name: s.name.clone(),
-        created: crate::units::rfc3339(now),
+        created,
         window_s: (
             s.warmup_s,
             steady.last().map_or(s.warmup_s, |x| x.t - started_at),
@@ -324,7 +329,12 @@ mod tests {
                 x
             })
             .collect();
-        let b = summarize(&settings, &samples, 1000.0, 2000.0);
+        let b = summarize(
+            &settings,
+            &samples,
+            1000.0,
+            "2025-05-24T20:25:00+08:00".into(),
+        );
         let per_min = b.levels["jvm_gc_per_min"].median;
         assert!((per_min - 10.0).abs() < 0.3, "{per_min}");
         let pct = b.levels["jvm_gc_time_pct"].median;

@@ -1,10 +1,24 @@
 //! Time for the live session: a monotonic clock for scheduling and durations, the wall clock
 //! only for timestamps (stored and shown). Injected into the session, so tests can drive gaps,
-//! suspends and clock steps with [`FakeClock`] instead of sleeping.
+//! suspends and clock steps with [`FakeClock`] instead of sleeping. Timestamps are shown in
+//! the host's time zone ([`rfc3339`]), which is read from the system too.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Unix seconds → RFC 3339 in local time with offset (`2025-05-24T20:25:00+08:00`). The local
+/// zone comes from the system (`TZ`, `/etc/localtime`): that is why this lives at the edge.
+pub fn rfc3339(t: f64) -> String {
+    use chrono::TimeZone;
+    let secs = t.floor() as i64;
+    let nanos = ((t - t.floor()) * 1e9) as u32;
+    chrono::Local
+        .timestamp_opt(secs, nanos)
+        .single()
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+        .unwrap_or_default()
+}
 
 /// Messages that end a session's wait early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -362,8 +362,8 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
                 usage(format!(
                     "chunk {} of {n} ({} to {}) failed: {e}",
                     i + 1,
-                    crate::units::rfc3339(a),
-                    crate::units::rfc3339(b)
+                    crate::clock::rfc3339(a),
+                    crate::clock::rfc3339(b)
                 ))
             }
         })?;

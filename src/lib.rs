@@ -2,13 +2,14 @@
 //!
 //! Data flows one way: target → probe → sample → store → gate/detect → verdict → render →
 //! publish. The modules form layers; each imports only its own layer or the ones above it in
-//! this list (`tests/layers.rs` fails on an import that points the other way, and on any import
-//! circle between files or modules):
+//! this list (`tests/layers.rs` fails on an import that points the other way, on any import
+//! circle between files or modules, and on a core file that touches the system: files, network,
+//! processes, environment, clock, threads, terminal, the host's time zone, or a crate that does):
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
 //! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `observed`, `baseline`, `compare`, `diagnose` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); observed time; baselines and comparisons as data → data; the diagnosis diff |
-//! | edges (OS, database, network) | `clock`, `files`, `rundir`, `probe`, `target`, `store`, `publish`, `fleet`, `hook`, `workload` | the injected clock; files and the run directory's lock; /proc readers; spawned/attached/cgroup targets and signals; the SQLite store; the /metrics server, webhooks and Grafana; PromQL queries; the snapshot hook; built-in workloads |
+//! | edges (OS, database, network) | `clock`, `files`, `recording`, `rundir`, `probe`, `target`, `store`, `publish`, `fleet`, `hook`, `workload` | the injected clock; files and the run directory's lock; reading recordings for `analyze` (files, pipes, procpath's SQLite database); /proc readers; spawned/attached/cgroup targets and signals; the SQLite store; the /metrics server, webhooks and Grafana; PromQL queries; the snapshot hook; built-in workloads |
 //! | render (data in, bytes out) | `render` | terminal text, JSON, CSV, HTML/SVG, Grafana files |
 //! | session (run / resume) | `session` | the live loop: ticker, sampler, check, diagnosis tracking, publishers, status and final report, a short driver |
 //! | commands | `commands`, `cli`, `config`, `schedule` | the command line as typed, its resolution into settings, one module per command family |
@@ -34,6 +35,7 @@ pub mod fleet;
 pub mod hook;
 pub mod probe;
 pub mod publish;
+pub mod recording;
 pub mod rundir;
 pub mod store;
 pub mod target;

@@ -13,11 +13,44 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+/// How a target was given (stored with the run as `spawn`, `pid`, `pid_file` or `cgroup`; any
+/// other word in a stored run is an error on reading it, not a guess).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// A command the sentinel spawned (and stops at the end).
+    Spawn,
+    /// An attached PID.
+    Pid,
+    /// A PID read from a PID file.
+    PidFile,
+    /// A cgroup v2 directory.
+    Cgroup,
+}
+
+impl TargetKind {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Spawn => "spawn",
+            TargetKind::Pid => "pid",
+            TargetKind::PidFile => "pid_file",
+            TargetKind::Cgroup => "cgroup",
+        }
+    }
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How the target was given, and how to find it again on `resume` (stored with the run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {
-    /// spawn, pid, pid_file or cgroup.
-    pub kind: String,
+    /// How it was given.
+    pub kind: TargetKind,
     /// The command, for spawned targets.
     pub command: Vec<String>,
     /// Root PID (spawned or attached).
@@ -114,7 +147,7 @@ impl Target {
         let root = ProcHandle::open(pid).map_err(anyhow::Error::from)?;
         let mut t = Target {
             info: TargetInfo {
-                kind: "spawn".into(),
+                kind: TargetKind::Spawn,
                 command: command.to_vec(),
                 pid: Some(pid),
                 starttime: Some(root.starttime),
@@ -172,7 +205,7 @@ impl Target {
         let cmdline = root.cmdline().unwrap_or_default();
         let mut t = Target {
             info: TargetInfo {
-                kind: "pid".into(),
+                kind: TargetKind::Pid,
                 command: cmdline,
                 pid: Some(pid),
                 starttime: Some(root.starttime),
@@ -205,7 +238,7 @@ impl Target {
         })?;
         let mut t = Target {
             info: TargetInfo {
-                kind: "cgroup".into(),
+                kind: TargetKind::Cgroup,
                 command: Vec::new(),
                 pid: None,
                 starttime: None,
@@ -609,7 +642,9 @@ impl Target {
     /// A spawned one still owns what is left of its process group: [`Target::stop`] stops
     /// the descendants that outlived the root.
     pub fn detached(info: TargetInfo) -> Target {
-        let owned_pgid = (info.kind == "spawn").then_some(info.pid).flatten();
+        let owned_pgid = (info.kind == TargetKind::Spawn)
+            .then_some(info.pid)
+            .flatten();
         Target {
             info,
             child: None,

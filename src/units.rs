@@ -152,18 +152,6 @@ pub fn parse_rate(s: &str, kind: RateKind) -> Result<f64, String> {
     Ok(per_minute)
 }
 
-/// Unix seconds → RFC 3339 in local time with offset (`2025-05-24T20:25:00+08:00`).
-pub fn rfc3339(t: f64) -> String {
-    use chrono::TimeZone;
-    let secs = t.floor() as i64;
-    let nanos = ((t - t.floor()) * 1e9) as u32;
-    chrono::Local
-        .timestamp_opt(secs, nanos)
-        .single()
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
-        .unwrap_or_default()
-}
-
 /// Single-quotes a string for `sh`.
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))

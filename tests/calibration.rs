@@ -302,7 +302,8 @@ fn scored(want: &str) -> bool {
 #[test]
 fn real_traces_get_their_labels() {
     for lab in labels() {
-        let table = analyze::read_csv(&traces().join(&lab.file)).expect("trace parses");
+        let table =
+            leak_sentinel::recording::read(&traces().join(&lab.file)).expect("trace parses");
         let a = analyze::analyze_table(&table, &Settings::default());
         for (col, want) in [
             ("rss_bytes", &lab.expected_memory),
@@ -346,7 +347,8 @@ fn real_traces_get_their_labels() {
 #[test]
 fn real_traces_replayed_as_a_run() {
     for lab in labels() {
-        let table = analyze::read_csv(&traces().join(&lab.file)).expect("trace parses");
+        let table =
+            leak_sentinel::recording::read(&traces().join(&lab.file)).expect("trace parses");
         let end = table.t[table.t.len() - 1];
         let sch = Schedule {
             warmup_s: (0.2 * end).round(),

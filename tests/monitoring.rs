@@ -432,7 +432,7 @@ fn promtool_accepts_every_family_with_awkward_label_values() {
         })
         .collect();
     e.check(&results, true, 0.0, 21600.0);
-    e.set_state("failed");
+    e.set_state(leak_sentinel::store::RunStatus::Failed);
     let (ctype, body) = scrape(&format!("http://{}/metrics", e.addr), None).expect("scrape");
     assert!(ctype.starts_with("text/plain; version=0.0.4"));
     assert_eq!(body, e.render_as(Format::Text));

@@ -300,7 +300,7 @@ fn kill_9_then_resume_loses_no_committed_sample() {
     let before = {
         let store = Store::open(dir.path()).expect("store");
         let r = store.find_run("crashy").expect("q").expect("run");
-        assert_eq!(r.status, "running");
+        assert_eq!(r.status, leak_sentinel::store::RunStatus::Running);
         store.samples(r.id).expect("samples")
     };
     // A new run under the same name is refused while the old one waits to be resumed.

@@ -12,10 +12,9 @@
 //!   `stat_rss` in pages, `status_*` memory in kB, `smaps_rollup_*` in kB, `fd_*` counts per
 //!   kind) and table `meta` (`page_size`, …).
 
-use super::{Builder, CsvError, InputFormat, MAX_COLUMNS, MAX_LINE_BYTES, MAX_ROWS, Table};
+use super::{Builder, CsvError, InputFormat, MAX_COLUMNS, MAX_LINE_BYTES, Table};
 use crate::units::MIB;
 use std::io::BufRead;
-use std::path::Path;
 
 /// The table name and factor of a psrecord CSV column.
 pub(super) fn psrecord_column(header: &str) -> (String, f64) {
@@ -276,10 +275,11 @@ fn columns(plan: &Plan) -> Vec<String> {
 }
 
 /// A CSV of procpath's `record` table (`sqlite3 -csv -header rec.sqlite 'SELECT * FROM record'`):
-/// rows of one timestamp are consecutive; they are summed.
+/// rows of one timestamp are consecutive; they are summed. `stat_rss` pages are `page` bytes.
 pub(super) fn parse_procpath_csv<R: std::io::Read>(
     reader: R,
     name: &str,
+    page: f64,
 ) -> Result<Table, CsvError> {
     let err = |msg: String| CsvError::Content(format!("{name}: {msg}"));
     let mut rdr = csv::ReaderBuilder::new()
@@ -309,8 +309,8 @@ pub(super) fn parse_procpath_csv<R: std::io::Read>(
             "line 1: none of procpath's stat_rss, status_*, smaps_rollup_*, fd_* or stat_num_threads columns".into(),
         ));
     }
-    // The CSV does not carry the recording's page size: this machine's is the best guess.
-    let page = procfs::page_size() as f64;
+    // The CSV does not carry the recording's page size: the caller's machine's is the best
+    // guess.
     let mut b = Builder::new(name, InputFormat::ProcpathCsv, columns(&plan))?;
     let mut group: Option<Group> = None;
     for rec in rdr.records() {
@@ -396,46 +396,21 @@ impl Group {
     }
 }
 
-/// procpath's SQLite recording, opened read-only; the processes of each timestamp are summed
-/// by SQLite (`GROUP BY ts`), so only one row per time point is ever held.
-pub(super) fn read_procpath_sqlite(path: &Path, name: &str) -> Result<Table, CsvError> {
-    use rusqlite::{Connection, OpenFlags};
+/// procpath's SQLite recording as a query: which of our columns are sums of which columns of
+/// its `record` table. The reader of the database (`recording`) runs it (summing the processes
+/// of each timestamp with `GROUP BY ts`, so only one row per time point is ever held) and hands
+/// each row to [`ProcpathRows`].
+#[derive(Debug)]
+pub struct ProcpathQuery {
+    name: String,
+    header: Vec<String>,
+    plan: Plan,
+}
+
+/// The query for a `record` table with columns `header` (at most [`MAX_COLUMNS`] + 1 of them
+/// need be passed); `name` is used in error messages.
+pub fn procpath_query(name: &str, header: Vec<String>) -> Result<ProcpathQuery, CsvError> {
     let err = |msg: String| CsvError::Content(format!("{name}: {msg}"));
-    let db = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| err(format!("cannot open the SQLite database read-only ({e})")))?;
-    let _ = db.busy_timeout(std::time::Duration::from_secs(2));
-    let sql_err = |e: rusqlite::Error| err(format!("reading the SQLite database: {e}"));
-    // Only ordinary tables are read: a view (or a virtual table) named like procpath's could
-    // make a SELECT run for ever or call into a module.
-    let plain_table = |t: &str| {
-        db.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1 AND sql NOT LIKE 'CREATE VIRTUAL%'",
-            [t],
-            |r| r.get::<_, i64>(0),
-        )
-        .is_ok_and(|n| n == 1)
-    };
-    if !plain_table("record") {
-        return Err(err(
-            "a SQLite database without procpath's 'record' table; for a leak-sentinel state directory use 'report NAME --csv'".into(),
-        ));
-    }
-    let header: Vec<String> = {
-        let mut st = db
-            .prepare("SELECT name FROM pragma_table_info('record')")
-            .map_err(sql_err)?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(sql_err)?;
-        let mut v = Vec::new();
-        for r in rows.take(MAX_COLUMNS + 1) {
-            v.push(r.map_err(sql_err)?);
-        }
-        v
-    };
     if header.is_empty() || !header.iter().any(|h| h == "ts") {
         return Err(err(
             "a SQLite database without procpath's 'record' table (with 'ts'); for a leak-sentinel state directory use 'report NAME --csv'".into(),
@@ -452,70 +427,90 @@ pub(super) fn read_procpath_sqlite(path: &Path, name: &str) -> Result<Table, Csv
             "the record table has none of stat_rss, status_*, smaps_rollup_*, fd_* or stat_num_threads".into(),
         ));
     }
-    // The page size of the machine that recorded (procpath keeps it in `meta`).
-    let page = plain_table("meta")
-        .then(|| {
-            db.query_row(
-                "SELECT CAST(value AS REAL) FROM meta WHERE key = 'page_size'",
-                [],
-                |r| r.get::<_, f64>(0),
-            )
-            .ok()
-        })
-        .flatten()
+    Ok(ProcpathQuery {
+        name: name.to_string(),
+        header,
+        plan,
+    })
+}
+
+/// The page size to convert `stat_rss` with: the recording machine's, from procpath's `meta`
+/// table (`page_size`), when it holds a plausible one (512 B to 1 GiB); else `host`'s.
+pub fn procpath_page_size(recorded: Option<f64>, host: f64) -> f64 {
+    recorded
         .filter(|p| (512.0..=1_073_741_824.0).contains(p))
-        .unwrap_or(procfs::page_size() as f64);
-    // Identifiers come from PROCPATH (constants) and were found in the table: quoting them is
-    // enough; no value from the file reaches the SQL text.
-    let exprs: Vec<String> = plan
-        .iter()
-        .map(|(_, sources, _)| {
-            let cols: Vec<String> = sources
-                .iter()
-                .map(|s| format!("\"{}\"", header[*s]))
-                .collect();
-            let all_null = cols
-                .iter()
-                .map(|c| format!("{c} IS NULL"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let sum = cols
-                .iter()
-                .map(|c| format!("COALESCE({c}, 0)"))
-                .collect::<Vec<_>>()
-                .join(" + ");
-            format!("SUM(CASE WHEN {all_null} THEN NULL ELSE {sum} END)")
+        .unwrap_or(host)
+}
+
+impl ProcpathQuery {
+    /// Per column of ours, in order, the `record` columns whose values (per process) add up to
+    /// it. Their names are the table's own, found in it; only columns procpath writes are
+    /// planned.
+    pub fn sums(&self) -> Vec<Vec<&str>> {
+        self.plan
+            .iter()
+            .map(|(_, sources, _)| sources.iter().map(|s| self.header[*s].as_str()).collect())
+            .collect()
+    }
+
+    /// A table to fill with the query's rows, `stat_rss` pages being `page` bytes.
+    pub fn rows(&self, page: f64) -> Result<ProcpathRows<'_>, CsvError> {
+        Ok(ProcpathRows {
+            query: self,
+            b: Builder::new(&self.name, InputFormat::ProcpathSqlite, columns(&self.plan))?,
+            values: vec![f64::NAN; self.plan.len() + 1],
+            page,
+            n: 0,
         })
-        .collect();
-    let sql = format!(
-        "SELECT ts, {}, COUNT(*) FROM record WHERE ts IS NOT NULL GROUP BY ts ORDER BY ts LIMIT {}",
-        exprs.join(", "),
-        MAX_ROWS + 1
-    );
-    let mut st = db.prepare(&sql).map_err(sql_err)?;
-    let mut rows = st.query([]).map_err(sql_err)?;
-    let mut b = Builder::new(name, InputFormat::ProcpathSqlite, columns(&plan))?;
-    let mut values = vec![f64::NAN; plan.len() + 1];
-    let mut n = 0usize;
-    while let Some(row) = rows.next().map_err(sql_err)? {
-        n += 1;
-        let ts: f64 = row.get(0).map_err(|e| {
+    }
+}
+
+/// The rows of a [`ProcpathQuery`], one per timestamp, being collected into a [`Table`].
+pub struct ProcpathRows<'a> {
+    query: &'a ProcpathQuery,
+    b: Builder,
+    values: Vec<f64>,
+    page: f64,
+    /// Rows pushed so far.
+    n: usize,
+}
+
+impl ProcpathRows<'_> {
+    /// Adds one row: its timestamp (Unix seconds), the sum of column `k` of [`ProcpathQuery::sums`]
+    /// (`None` when no process had a value) and the number of processes, each read when asked
+    /// for, in that order, so that the first bad cell is the one reported. An `Err` is why the
+    /// database's value could not be read as a number.
+    pub fn push(
+        &mut self,
+        ts: Result<f64, String>,
+        mut sum: impl FnMut(usize) -> Result<Option<f64>, String>,
+        processes: impl FnOnce() -> Result<f64, String>,
+    ) -> Result<(), CsvError> {
+        let name = &self.query.name;
+        let err = |msg: String| CsvError::Content(format!("{name}: {msg}"));
+        self.n += 1;
+        let n = self.n;
+        let ts = ts.map_err(|e| {
             err(format!(
                 "record row group {n}: 'ts' is not a Unix time ({e})"
             ))
         })?;
+        let plan = &self.query.plan;
         for (k, (col, _, scale)) in plan.iter().enumerate() {
-            let v: Option<f64> = row
-                .get(k + 1)
-                .map_err(|e| err(format!("at ts {ts}: {col} is not a number ({e})")))?;
-            values[k] = v.map_or(f64::NAN, |v| v * factor(*scale, page));
-            if !values[k].is_nan() && !values[k].is_finite() {
+            let v = sum(k).map_err(|e| err(format!("at ts {ts}: {col} is not a number ({e})")))?;
+            self.values[k] = v.map_or(f64::NAN, |v| v * factor(*scale, self.page));
+            if !self.values[k].is_nan() && !self.values[k].is_finite() {
                 return Err(err(format!("at ts {ts}: {col} is not finite")));
             }
         }
-        let count: f64 = row.get(plan.len() + 1).map_err(sql_err)?;
-        values[plan.len()] = count;
-        b.push(&format!("ts {ts}"), &ts.to_string(), ts, &values)?;
+        self.values[plan.len()] =
+            processes().map_err(|e| err(format!("reading the SQLite database: {e}")))?;
+        self.b
+            .push(&format!("ts {ts}"), &ts.to_string(), ts, &self.values)
     }
-    b.finish()
+
+    /// The table, once every row is in.
+    pub fn finish(self) -> Result<Table, CsvError> {
+        self.b.finish()
+    }
 }

@@ -47,7 +47,7 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
                 .as_secs_f64(),
         );
     }
-    let table = analyze::read_csv(&a.file).map_err(|e| usage(e.to_string()))?;
+    let table = crate::recording::read(&a.file).map_err(|e| usage(e.to_string()))?;
     let schedule = if a.as_run {
         Some(schedule(a, &mut settings)?)
     } else {

@@ -87,7 +87,7 @@ pub fn look(mut target: Target) -> Result<Health> {
     use crate::sample::Metric as M;
     let doc = json!({
         "schema_version": 1,
-        "time": crate::units::rfc3339(t),
+        "time": crate::clock::rfc3339(t),
         "pid": root,
         "pids": pids,
         "processes": pids.len(),

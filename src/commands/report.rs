@@ -39,7 +39,7 @@ pub fn report(
                 &settings,
                 &store.samples(row.id)?,
                 row.started_at,
-                now_unix(),
+                crate::clock::rfc3339(now_unix()),
             );
             Some(serde_json::json!({
                 "baseline_file": path,
@@ -61,14 +61,14 @@ pub fn report(
     }
     // The final report as the store holds it (the report file is a copy written after it); a
     // run ended by an older version has only the file.
-    let stored = match row.status.as_str() {
-        "running" => None,
+    let stored = match row.status {
+        crate::store::RunStatus::Running => None,
         _ => store.final_report(row.id)?,
     };
     let file = row
         .report_file
         .as_deref()
-        .filter(|_| row.status != "running");
+        .filter(|_| row.status != crate::store::RunStatus::Running);
     let text = match (stored, file) {
         (Some(text), _) => Some(text),
         (None, Some(file)) if Path::new(file).exists() => Some(crate::files::read_own_bounded(
@@ -91,7 +91,7 @@ pub fn report(
             print!("{}", render::report::summary_text(&report));
             match file {
                 Some(f) => println!("  (partial: the report file {f} is missing)"),
-                None if row.status == "running" => {
+                None if row.status == crate::store::RunStatus::Running => {
                     println!("  (partial: the run is running; the final report comes at its end)")
                 }
                 None => println!(
@@ -197,7 +197,12 @@ pub fn baseline_save(state: &Path, run: &str, output: &Path) -> Result<Exit> {
     let settings: crate::settings::RunSettings =
         serde_json::from_str(&row.settings).context("reading the run's settings")?;
     let samples = store.samples(row.id)?;
-    let b = crate::baseline::summarize(&settings, &samples, row.started_at, now_unix());
+    let b = crate::baseline::summarize(
+        &settings,
+        &samples,
+        row.started_at,
+        crate::clock::rfc3339(now_unix()),
+    );
     crate::files::save_baseline(&b, output)?;
     println!(
         "baseline of {run} ({} samples after warm-up) written to {}",

@@ -2,6 +2,7 @@
 //! table — into the renderers' input values.
 
 use crate::analyze::{Analysis, MetricKind, Table};
+use crate::clock::rfc3339;
 use crate::detect::{Verdict, human_secs};
 use crate::gate::judge_run;
 use crate::render::html::{Chart, Report, Series};
@@ -9,7 +10,6 @@ use crate::sample::{Metric, Sample};
 use crate::settings::RunSettings;
 use crate::store::{RunRow, Store};
 use crate::units::MIB;
-use crate::units::rfc3339;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -190,8 +190,8 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         judgement: find(Metric::Threads),
     });
     // The final report the store holds; a run ended by an older version has only the file.
-    let stored = match row.status.as_str() {
-        "running" => None,
+    let stored = match row.status {
+        crate::store::RunStatus::Running => None,
         _ => store.final_report(row.id)?,
     };
     let report: Option<Value> = stored
@@ -206,14 +206,14 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         "clean" => Verdict::Clean,
         _ => Verdict::Inconclusive,
     });
-    let verdict_words = match (row.status.as_str(), row.exit_code) {
-        ("running", _) => "RUNNING (partial report)".to_string(),
+    let verdict_words = match (row.status, row.exit_code) {
+        (crate::store::RunStatus::Running, _) => "RUNNING (partial report)".to_string(),
         (_, Some(0)) => "PASSED".into(),
         (_, Some(1)) => "LEAK DETECTED".into(),
         (_, Some(3)) => "INCONCLUSIVE".into(),
         (_, Some(4)) => "FAILED: TARGET EXITED".into(),
         (_, Some(5)) => "INTERRUPTED".into(),
-        (st, _) => st.to_uppercase(),
+        (st, _) => st.as_str().to_uppercase(),
     };
     let target: Value = serde_json::from_str(&row.target).unwrap_or(Value::Null);
     let command = target_words(&target);

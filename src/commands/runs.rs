@@ -130,7 +130,7 @@ pub fn list(state: &Path, json: bool) -> Result<Exit> {
                 serde_json::json!({
                     "name": r.name,
                     "status": r.status,
-                    "live": r.status == "running" && rundir::run_is_live(state, &r.name),
+                    "live": r.status == crate::store::RunStatus::Running && rundir::run_is_live(state, &r.name),
                     "start_time": render::report::rfc3339(r.started_at),
                     "end_time": r.ended_at.map(render::report::rfc3339),
                     "verdict": r.verdict,
@@ -148,10 +148,12 @@ pub fn list(state: &Path, json: bool) -> Result<Exit> {
         "name", "status", "verdict", "started"
     );
     for r in runs {
-        let status = if r.status == "running" && !rundir::run_is_live(state, &r.name) {
+        let status = if r.status == crate::store::RunStatus::Running
+            && !rundir::run_is_live(state, &r.name)
+        {
             "stale".to_string()
         } else {
-            r.status.clone()
+            r.status.to_string()
         };
         println!(
             "{:<32} {:<12} {:<13} {:<26} {}",

@@ -15,6 +15,7 @@
 //! [`Limits::read_timeout`], one request per connection, and an accept loop that backs off and
 //! keeps going on any error (EMFILE, ENFILE, ENOMEM…) instead of dying.
 
+use crate::store::RunStatus;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -54,7 +55,6 @@ pub const JVM_METRIC_NAMES: &[&str] = &[
 ];
 
 /// Run states exported by `leak_sentinel_run_state`.
-const STATES: [&str; 4] = ["running", "completed", "failed", "interrupted"];
 /// Verdicts exported by `leak_sentinel_metric_verdict`.
 const VERDICTS: [&str; 3] = ["leak", "clean", "inconclusive"];
 /// Reasons counted by `leak_sentinel_exporter_errors_total`.
@@ -237,7 +237,7 @@ struct State {
     /// Clean streak needed to pass, seconds.
     target_s: Option<f64>,
     /// The run state.
-    state: &'static str,
+    state: RunStatus,
 }
 
 /// Counters the server keeps about itself (lock-free: read on every scrape).
@@ -506,7 +506,7 @@ impl Shared {
             "1 for the run's current state (state=running|completed|failed|interrupted), else 0",
             Type::Gauge,
             None,
-            STATES
+            RunStatus::ALL
                 .iter()
                 .map(|st| {
                     (
@@ -642,7 +642,7 @@ impl Exporter {
         })?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                state: "running",
+                state: RunStatus::Running,
                 ..State::default()
             }),
             stats: ServerStats::default(),
@@ -721,10 +721,8 @@ impl Exporter {
     }
 
     /// The run's state (running, completed, failed or interrupted).
-    pub fn set_state(&self, state: &str) {
-        if let Some(s) = STATES.iter().find(|s| **s == state) {
-            self.shared.lock().state = s;
-        }
+    pub fn set_state(&self, state: RunStatus) {
+        self.shared.lock().state = state;
     }
 
     /// The current exposition in OpenMetrics (for tests and debugging).
@@ -1248,7 +1246,7 @@ mod tests {
         for n in METRIC_NAMES {
             assert!(served.iter().any(|s| s == n), "{n} never served");
         }
-        e.set_state("failed");
+        e.set_state(RunStatus::Failed);
         assert!(
             e.render_as(Format::Text).contains(
                 "leak_sentinel_run_state{run=\"r\",profile=\"quick\",state=\"failed\"} 1\n"

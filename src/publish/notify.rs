@@ -197,7 +197,7 @@ fn webhook_body(n: &Note, f: Format) -> Value {
         Format::Slack => json!({"text": format!("leak-sentinel {}: {}", n.run, n.text)}),
         Format::Json => json!({
             "source": "leak-sentinel", "event": n.event, "run": n.run, "profile": n.profile,
-            "text": n.text, "time": crate::units::rfc3339(n.t), "details": n.extra,
+            "text": n.text, "time": crate::clock::rfc3339(n.t), "details": n.extra,
         }),
     }
 }

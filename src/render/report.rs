@@ -4,14 +4,14 @@
 use crate::analyze::MetricResult;
 use crate::render::analysis::{judgement_json, sensitivity_words, verdict_word};
 use crate::sample::{Metric, Sample};
-use crate::store::{CheckRow, EventRow};
+use crate::store::{CheckRow, EventRow, RunStatus};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Schema version of status.json and of the report; bump only when adding fields.
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub use crate::units::rfc3339;
+pub use crate::clock::rfc3339;
 
 /// Trend word of status.json for one metric's latest judgement.
 pub fn trend_word(j: Option<&MetricResult>, warming_up: bool) -> &'static str {
@@ -37,8 +37,8 @@ pub fn trend_word(j: Option<&MetricResult>, warming_up: bool) -> &'static str {
 pub struct StatusDoc {
     /// Run name.
     pub run_name: String,
-    /// running, completed, failed, interrupted.
-    pub status: String,
+    /// Where the run stands.
+    pub status: RunStatus,
     /// RFC 3339.
     pub start_time: String,
     /// Target clean duration, hours.
@@ -134,7 +134,7 @@ pub fn reconcile_status(
 ) -> bool {
     let before = doc.clone();
     doc.insert("status".into(), json!(row.status));
-    let ended = row.status != "running" && row.ended_at.is_some();
+    let ended = row.status != RunStatus::Running && row.ended_at.is_some();
     if !ended {
         for k in END_FIELDS {
             doc.remove(k);
@@ -428,13 +428,13 @@ pub fn sensitivity_line(m: &MetricResult) -> String {
 mod tests {
     use super::*;
 
-    fn row(status: &str, ended: bool) -> crate::store::RunRow {
+    fn row(status: RunStatus, ended: bool) -> crate::store::RunRow {
         crate::store::RunRow {
             id: 1,
             name: "r".into(),
             settings: "{}".into(),
             target: "{}".into(),
-            status: status.into(),
+            status,
             started_at: 1_700_000_000.0,
             ended_at: ended.then_some(1_700_000_100.0),
             verdict: ended.then(|| "clean".into()),
@@ -455,7 +455,7 @@ mod tests {
         let report = json!({"passed": true, "final_clean_hours": 0.25});
         assert!(reconcile_status(
             &mut doc,
-            &row("completed", true),
+            &row(RunStatus::Completed, true),
             Some(&report)
         ));
         assert_eq!(doc["status"], "completed");
@@ -473,7 +473,7 @@ mod tests {
         let mut again = doc.clone();
         assert!(!reconcile_status(
             &mut again,
-            &row("completed", true),
+            &row(RunStatus::Completed, true),
             Some(&report)
         ));
         assert_eq!(again, doc);
@@ -483,7 +483,11 @@ mod tests {
     fn a_resumed_run_has_no_end_and_an_old_file_is_not_behind() {
         let mut doc = obj(json!({"run_name": "r", "status": "interrupted",
             "completion_time": "x", "passed": false, "failure_reason": "interrupted by SIGINT"}));
-        assert!(reconcile_status(&mut doc, &row("running", false), None));
+        assert!(reconcile_status(
+            &mut doc,
+            &row(RunStatus::Running, false),
+            None
+        ));
         assert_eq!(doc, obj(json!({"run_name": "r", "status": "running"})));
         // Written by a version without `verdict`/`exit_code`, and otherwise in line.
         let mut old = obj(
@@ -491,7 +495,11 @@ mod tests {
             "completion_time": rfc3339(1_700_000_100.0),
             "report_file": "/s/reports/leak_sentinel_r_1700000000.json"}),
         );
-        assert!(!reconcile_status(&mut old, &row("completed", true), None));
+        assert!(!reconcile_status(
+            &mut old,
+            &row(RunStatus::Completed, true),
+            None
+        ));
         assert_eq!(old["verdict"], "clean");
     }
 }

@@ -5,6 +5,7 @@
 use super::driver::Session;
 use crate::clock::Clock;
 use crate::gate::{Outcome, check_words, judge_gate};
+use crate::store::RunStatus;
 use anyhow::Result;
 use serde_json::{Value, json};
 
@@ -92,7 +93,7 @@ impl<C: Clock> Session<'_, C> {
                 self.s.duration_s,
             );
         }
-        self.write_status(&self.status_doc(now, "running"));
+        self.write_status(&self.status_doc(now, RunStatus::Running));
         Ok(decision.end)
     }
 }

@@ -231,7 +231,7 @@ impl<C: Clock> Session<'_, C> {
                 next_check = self.gate.next_check_after(now, self.s.check_every_s);
                 tick.status_written(self.clock.mono());
             } else if tick.status_due(self.clock.mono()) {
-                self.write_status(&self.status_doc(now, "running"));
+                self.write_status(&self.status_doc(now, crate::store::RunStatus::Running));
                 tick.status_written(self.clock.mono());
             }
         }

@@ -11,7 +11,7 @@ use crate::exit::Exit;
 use crate::files::{read_bounded_from, write_atomic};
 use crate::render::report::{self as rr, reconcile_status};
 use crate::rundir::{open_run_dir, remove_stale_temps, report_path};
-use crate::store::{RunEnd, RunRow, Store, write_failure};
+use crate::store::{RunEnd, RunRow, RunStatus, Store, write_failure};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -83,7 +83,7 @@ impl<C: Clock> Session<'_, C> {
         self.release_reserve();
         let exit = Exit::Interrupted;
         let record = RunEnd {
-            status: "interrupted",
+            status: RunStatus::Interrupted,
             ended_at: now,
             verdict: None,
             exit_code: exit.code(),
@@ -97,7 +97,7 @@ impl<C: Clock> Session<'_, C> {
             .end_run(self.run_id, &record, ("write_failed", &detail))
         {
             Ok(()) => {
-                let mut doc = self.status_doc(now, "interrupted");
+                let mut doc = self.status_doc(now, RunStatus::Interrupted);
                 doc.completion_time = Some(rr::rfc3339(now));
                 doc.passed = Some(false);
                 doc.failure_reason = Some(reason.clone());
@@ -113,7 +113,7 @@ impl<C: Clock> Session<'_, C> {
             ),
         }
         if let Some(x) = &self.publishers.exporter {
-            x.set_state("interrupted");
+            x.set_state(RunStatus::Interrupted);
         }
         self.notify(
             "interrupted",
@@ -159,8 +159,8 @@ pub fn status_from_store(
         m.insert("start_time".into(), json!(rr::rfc3339(row.started_at)));
         m
     });
-    let report = match row.status.as_str() {
-        "running" => None,
+    let report = match row.status {
+        RunStatus::Running => None,
         _ => store
             .final_report(row.id)?
             .and_then(|t| serde_json::from_str::<Value>(&t).ok()),

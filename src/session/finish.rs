@@ -12,7 +12,7 @@ use crate::gate::{Outcome, gate_metrics, judge_gate, judge_run};
 use crate::render::report as rr;
 use crate::rundir::{report_path, run_dir, status_path};
 use crate::sample::Metric;
-use crate::store::RunEnd;
+use crate::store::{RunEnd, RunStatus};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -73,13 +73,16 @@ impl<C: Clock> Session<'_, C> {
             .stop(Duration::from_secs_f64(self.s.grace_s), self.stop_signal);
         let baseline_cmp = self.baseline_comparison(&samples);
         let (status, exit, reason, passed) = match &end {
-            End::Gate(Outcome::Passed) => ("completed", Exit::Passed, None, true),
-            End::Gate(Outcome::Leak(r)) => ("failed", Exit::Leak, Some(r.clone()), false),
-            End::Gate(Outcome::Inconclusive(r)) => {
-                ("completed", Exit::Inconclusive, Some(r.clone()), false)
-            }
+            End::Gate(Outcome::Passed) => (RunStatus::Completed, Exit::Passed, None, true),
+            End::Gate(Outcome::Leak(r)) => (RunStatus::Failed, Exit::Leak, Some(r.clone()), false),
+            End::Gate(Outcome::Inconclusive(r)) => (
+                RunStatus::Completed,
+                Exit::Inconclusive,
+                Some(r.clone()),
+                false,
+            ),
             End::TargetExited(e) => (
-                "failed",
+                RunStatus::Failed,
                 Exit::TargetExited,
                 Some(format!(
                     "{}: a soak test cannot pass without its target",
@@ -87,7 +90,12 @@ impl<C: Clock> Session<'_, C> {
                 )),
                 false,
             ),
-            End::Interrupted(r) => ("interrupted", Exit::Interrupted, Some(r.clone()), false),
+            End::Interrupted(r) => (
+                RunStatus::Interrupted,
+                Exit::Interrupted,
+                Some(r.clone()),
+                false,
+            ),
         };
         let clean_s = if matches!(end, End::Gate(Outcome::Leak(_))) {
             0.0
@@ -196,13 +204,13 @@ impl<C: Clock> Session<'_, C> {
         }
         let event = match &end {
             End::TargetExited(_) => "target_exit",
-            _ => status,
+            _ => status.as_str(),
         };
         self.notify(
             event,
             format!(
                 "{} — {}{}",
-                if passed { "passed" } else { status },
+                if passed { "passed" } else { status.as_str() },
                 verdict.as_str(),
                 doc.failure_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
@@ -295,7 +303,12 @@ impl<C: Clock> Session<'_, C> {
         let path = self.s.baseline.as_ref()?;
         match crate::files::load_baseline(path) {
             Ok(b) => {
-                let cur = crate::baseline::summarize(&self.s, samples, self.started_at, self.now());
+                let cur = crate::baseline::summarize(
+                    &self.s,
+                    samples,
+                    self.started_at,
+                    crate::clock::rfc3339(self.now()),
+                );
                 let tol = crate::baseline::TOLERANCE_PCT;
                 Some(json!({
                     "baseline_file": path,

@@ -106,8 +106,8 @@ impl<C: Clock> Session<'_, C> {
             let text = format!(
                 "{why} for {} ({} to {}): not observed, not counted as clean",
                 human(g.len()),
-                crate::units::rfc3339(g.from),
-                crate::units::rfc3339(g.to)
+                crate::clock::rfc3339(g.from),
+                crate::clock::rfc3339(g.to)
             );
             self.event("gap", &text);
             self.view.log(&format!("gap: {text}"));

@@ -11,8 +11,8 @@ use crate::gate::CheckGate;
 use crate::render::report as rr;
 use crate::rundir::{lock_run, status_path};
 use crate::settings::{RunSettings, TargetSpec};
-use crate::store::{RunRow, Store};
-use crate::target::{Target, TargetExit, TargetInfo, read_pid_file};
+use crate::store::{RunRow, RunStatus, Store};
+use crate::target::{Target, TargetExit, TargetInfo, TargetKind, read_pid_file};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::Path;
@@ -135,7 +135,7 @@ pub fn run_with<C: Clock>(
     let store = Store::open(state)?;
     let _lock = lock_run(state, &s.name)?;
     if let Some(old) = store.find_run(&s.name)? {
-        if old.status == "running" || old.status == "interrupted" {
+        if matches!(old.status, RunStatus::Running | RunStatus::Interrupted) {
             return Err(usage(format!(
                 "run '{}' exists and is {} (its sentinel is gone); continue it with 'leak-sentinel resume {}' or pick another --name",
                 s.name, old.status, s.name
@@ -154,7 +154,7 @@ pub fn run_with<C: Clock>(
         TargetSpec::PidFile(p) => {
             let pid = read_pid_file(p)?;
             let mut t = Target::attach(pid, s.include_children, None)?;
-            t.info.kind = "pid_file".into();
+            t.info.kind = TargetKind::PidFile;
             t.info.pid_file = Some(p.clone());
             t
         }
@@ -213,7 +213,7 @@ pub fn run_with<C: Clock>(
         "{} started: {} (PID {}), profile {}, {}; status {}",
         live.s.name,
         if live.target.info.command.is_empty() {
-            live.target.info.kind.clone()
+            live.target.info.kind.to_string()
         } else {
             crate::hook::shell_line(&live.target.info.command)
         },
@@ -225,7 +225,7 @@ pub fn run_with<C: Clock>(
     for w in live.target.access_warnings() {
         live.warn_once(&w.clone(), &w);
     }
-    live.write_status(&live.status_doc(started_at, "running"));
+    live.write_status(&live.status_doc(started_at, RunStatus::Running));
     live.drive(&wake)
 }
 
@@ -248,7 +248,7 @@ pub fn resume_with<C: Clock>(
         .ok_or_else(|| usage(format!("no run named '{name}'")))?;
     let _lock = lock_run(state, name)?;
     let row = store.find_run(name)?.unwrap_or(row);
-    if row.status != "running" && row.status != "interrupted" {
+    if !matches!(row.status, RunStatus::Running | RunStatus::Interrupted) {
         // Its sentinel may have been killed while finishing: its files follow the store.
         let fixed = super::endings::repair_files(state, &store, &row)?;
         let fixed = match fixed.is_empty() {
@@ -276,13 +276,13 @@ pub fn resume_with<C: Clock>(
         .max(samples.last().map_or(f64::MIN, |x| x.t + 1e-3));
     let checks = store.checks(row.id)?;
     // A sentinel killed while finishing had decided the end: resume completes that end.
-    let unfinished = match row.status.as_str() {
-        "running" => End::unfinished(&store.events(row.id)?),
+    let unfinished = match row.status {
+        RunStatus::Running => End::unfinished(&store.events(row.id)?),
         _ => None,
     };
     let last_t = samples.last().map_or(row.started_at, |x| x.t);
-    let attached = match info.kind.as_str() {
-        "cgroup" => info
+    let attached = match info.kind {
+        TargetKind::Cgroup => info
             .cgroup
             .clone()
             .ok_or_else(|| anyhow::anyhow!("stored cgroup target has no directory"))
@@ -313,9 +313,9 @@ pub fn resume_with<C: Clock>(
                 command: info.command.clone(),
                 ..t.info
             };
-            t.info.kind = info.kind.clone();
+            t.info.kind = info.kind;
             t.info.pid_file = info.pid_file.clone();
-            if info.kind == "spawn" {
+            if info.kind == TargetKind::Spawn {
                 // It was ours: stop it at the end as if we had spawned it.
                 t.adopt_process_group();
             }
@@ -357,7 +357,7 @@ pub fn resume_with<C: Clock>(
     live.prepare_files(crate::rundir::Reserve::take(state, name));
     live.diag.restore(&live.store)?;
     live.start_publishers()?;
-    live.write_status(&live.status_doc(live.now(), "running"));
+    live.write_status(&live.status_doc(live.now(), RunStatus::Running));
     live.notify("resume", format!("resumed after a gap: {gap}"), json!({}));
     live.view.log(&format!("{name} resumed: {gap}"));
     live.drive(&wake)

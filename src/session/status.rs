@@ -7,17 +7,18 @@ use crate::files::write_atomic;
 use crate::gate::{gate_metrics, memory_gate};
 use crate::render::report::{self as rr, StatusDoc};
 use crate::sample::Metric;
+use crate::store::RunStatus;
 
 impl<C: Clock> Session<'_, C> {
     /// The status document at `now` (wall time).
-    pub(super) fn status_doc(&self, now: f64, status: &str) -> StatusDoc {
+    pub(super) fn status_doc(&self, now: f64, status: RunStatus) -> StatusDoc {
         let gate = gate_metrics(&self.s, self.recent.seen());
         let warming = now < self.warmup_end() || self.gate.last_check_t.is_none();
         let find = |m: Metric| self.last_results.iter().find(|r| r.name == m.name());
         let (memory, why) = memory_gate(self.s.memory_metric, self.recent.seen());
         StatusDoc {
             run_name: self.s.name.clone(),
-            status: status.into(),
+            status,
             start_time: rr::rfc3339(self.started_at),
             target_hours: self.s.duration_s / 3600.0,
             clean_hours_count: (self.gate.streak().max(0.0) / 3600.0 * 1e6).round() / 1e6,

@@ -15,12 +15,86 @@
 
 use crate::sample::{Metric, Sample};
 use anyhow::{Context, Result};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Version of the schema this build writes; older databases are migrated forward on open.
 pub const SCHEMA_VERSION: i64 = 6;
+
+/// Where a run stands: `runs.status` in the store, `status` in status.json, the report and
+/// `list --json`, the `state` label of `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Being run (or a sentinel died during it: `resume` carries on). Where a run starts.
+    #[default]
+    Running,
+    /// Ended with a verdict (passed, or inconclusive).
+    Completed,
+    /// Ended with a leak, or its target died.
+    Failed,
+    /// Stopped before a verdict (a signal, the timeout, a sentinel error); resumable.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// Every state, in the order `/metrics` lists them.
+    pub const ALL: [RunStatus; 4] = [
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Interrupted,
+    ];
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word in the store that this version does not know (a foreign or newer database).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} '{word}' in the store (written by another version of leak-sentinel?)")]
+pub struct UnknownWord {
+    /// What kind of word (run state, event kind).
+    pub what: &'static str,
+    /// The word as stored.
+    pub word: String,
+}
+
+impl ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for RunStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let word = value.as_str()?;
+        RunStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == word)
+            .ok_or_else(|| {
+                FromSqlError::Other(Box::new(UnknownWord {
+                    what: "run state",
+                    word: word.to_string(),
+                }))
+            })
+    }
+}
 
 /// One run as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -33,8 +107,8 @@ pub struct RunRow {
     pub settings: String,
     /// Target description, JSON.
     pub target: String,
-    /// running, completed, failed, interrupted.
-    pub status: String,
+    /// Where it stands.
+    pub status: RunStatus,
     /// Unix seconds.
     pub started_at: f64,
     /// Unix seconds, when finished.
@@ -51,10 +125,10 @@ pub struct RunRow {
 
 /// How a run ended (or stopped), recorded in one transaction with its `finish` (or
 /// `write_failed`) event.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunEnd<'a> {
-    /// completed, failed, interrupted.
-    pub status: &'a str,
+    /// Completed, failed or interrupted.
+    pub status: RunStatus,
     /// Unix seconds.
     pub ended_at: f64,
     /// Final overall verdict (none when the run stopped before one was reached).
@@ -490,8 +564,8 @@ impl Store {
     /// Creates a run; fails if the name exists.
     pub fn create_run(&self, name: &str, settings: &str, target: &str, t: f64) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO runs (name, settings, target, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
-            params![name, settings, target, t],
+            "INSERT INTO runs (name, settings, target, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, settings, target, RunStatus::Running, t],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -624,8 +698,8 @@ impl Store {
     pub fn reopen_run(&self, id: i64, t: f64, detail: &str) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "UPDATE runs SET status = 'running', ended_at = NULL, verdict = NULL, exit_code = NULL, failure_reason = NULL, report_file = NULL, report_json = NULL WHERE id = ?1",
-            [id],
+            "UPDATE runs SET status = ?2, ended_at = NULL, verdict = NULL, exit_code = NULL, failure_reason = NULL, report_file = NULL, report_json = NULL WHERE id = ?1",
+            params![id, RunStatus::Running],
         )?;
         tx.execute(
             "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, 'resume', ?3)",
@@ -763,6 +837,39 @@ fn uri_path(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_states_round_trip_and_an_unknown_one_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        let id = s.create_run("r", "{}", "{}", 0.0).expect("create");
+        let stored = |s: &Store| -> String {
+            s.conn
+                .query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0))
+                .expect("status")
+        };
+        assert_eq!(stored(&s), "running");
+        for st in RunStatus::ALL {
+            let end = RunEnd {
+                status: st,
+                ended_at: 1.0,
+                verdict: None,
+                exit_code: 5,
+                failure_reason: None,
+                report_file: None,
+                report_json: None,
+            };
+            s.end_run(id, &end, ("finish", "")).expect("end");
+            assert_eq!(stored(&s), st.as_str());
+            assert_eq!(serde_json::to_value(st).expect("json"), st.as_str());
+            assert_eq!(s.find_run("r").expect("read").map(|r| r.status), Some(st));
+        }
+        s.conn
+            .execute("UPDATE runs SET status = 'exploded' WHERE id = ?1", [id])
+            .expect("plant");
+        let e = format!("{:#}", s.find_run("r").expect_err("unknown state"));
+        assert!(e.contains("unknown run state 'exploded'"), "{e}");
+    }
 
     #[test]
     fn fd_changes_replay() {
