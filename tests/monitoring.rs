@@ -588,7 +588,7 @@ fn webhooks_and_annotations_arrive_in_order_and_the_token_stays_secret() {
             .events(r.id)
             .expect("events")
             .iter()
-            .any(|e| e.kind == "notified")
+            .any(|e| e.kind == leak_sentinel::store::EventKind::Notified)
     );
     assert!(
         !files_contain(dir.path(), token),
@@ -646,7 +646,8 @@ fn a_receiver_that_hangs_or_fails_does_not_delay_sampling() {
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "notify_failed" && e.detail.contains("HTTP 500")),
+            .any(|e| e.kind == leak_sentinel::store::EventKind::NotifyFailed
+                && e.detail.contains("HTTP 500")),
         "{events:?}"
     );
     // Slack-compatible bodies, retried.

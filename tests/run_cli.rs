@@ -344,7 +344,7 @@ fn kill_9_then_resume_loses_no_committed_sample() {
     let events = store.events(r.id).expect("events");
     let resume = events
         .iter()
-        .find(|e| e.kind == "resume")
+        .find(|e| e.kind == leak_sentinel::store::EventKind::Resume)
         .expect("resume event");
     assert!(
         resume.detail.contains("no samples from"),

@@ -68,7 +68,7 @@ fn events(state: &Path, name: &str) -> Vec<(String, String)> {
         .events(row.id)
         .expect("events")
         .into_iter()
-        .map(|e| (e.kind, e.detail))
+        .map(|e| (e.kind.to_string(), e.detail))
         .collect()
 }
 

@@ -118,7 +118,7 @@ pub fn report(
     let html: Vec<String> = store
         .events(row.id)?
         .into_iter()
-        .filter(|e| e.kind == "html_report")
+        .filter(|e| e.kind == crate::store::EventKind::HtmlReport)
         .map(|e| e.detail)
         .collect();
     if let Some(o) = report.as_object_mut() {
@@ -152,7 +152,7 @@ fn html_report(state: &Path, name: &str, path: &Path) -> Result<bool> {
         let _ = rw.append_event(
             row.id,
             now_unix(),
-            "html_report",
+            crate::store::EventKind::HtmlReport,
             &path.display().to_string(),
         );
     }

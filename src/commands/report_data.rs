@@ -310,7 +310,13 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         checks: checks.iter().map(|c| (c.t - start, c.failed)).collect(),
         events: events
             .iter()
-            .map(|e| (e.t - start, e.kind.clone(), event_words(&e.kind, &e.detail)))
+            .map(|e| {
+                (
+                    e.t - start,
+                    e.kind.to_string(),
+                    event_words(e.kind, &e.detail),
+                )
+            })
             .collect(),
         span_s: end - start,
         charts,
@@ -485,8 +491,8 @@ fn target_words(target: &Value) -> String {
 }
 
 /// An event's detail for people: the start event stores the target as JSON.
-fn event_words(kind: &str, detail: &str) -> String {
-    if kind == "start" {
+fn event_words(kind: crate::store::EventKind, detail: &str) -> String {
+    if kind == crate::store::EventKind::Start {
         if let Ok(v) = serde_json::from_str::<Value>(detail) {
             return format!("started: {}", target_words(&v));
         }

@@ -58,7 +58,7 @@ impl<C: Clock> Session<'_, C> {
             .collect();
         if decision.failed {
             let leaks = decision.leaks.join("; ");
-            self.event("check_failed", &leaks);
+            self.event(crate::store::EventKind::CheckFailed, &leaks);
             self.notify(
                 "check_failed",
                 format!("check {} failed: {leaks}", self.gate.total),

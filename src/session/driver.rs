@@ -58,13 +58,14 @@ impl End {
     /// The end a sentinel of this run was finishing when it died: the last `ending` event, when
     /// no `finish` (the end recorded), `start` or `resume` came after it.
     pub(super) fn unfinished(events: &[crate::store::EventRow]) -> Option<End> {
+        use crate::store::EventKind as K;
         let last = events.iter().rev().find(|e| {
             matches!(
-                e.kind.as_str(),
-                "start" | "resume" | "ending" | "finish" | "write_failed"
+                e.kind,
+                K::Start | K::Resume | K::Ending | K::Finish | K::WriteFailed
             )
         })?;
-        (last.kind == "ending")
+        (last.kind == K::Ending)
             .then(|| serde_json::from_str(&last.detail).ok())
             .flatten()
             .and_then(|v| End::from_json(&v))
@@ -170,7 +171,7 @@ impl<C: Clock> Session<'_, C> {
                 if let Some(kind) = crate::store::write_failure(&e) {
                     return Ok(self.stop_on_write_failure(kind, &e));
                 }
-                self.event("error", &format!("{e:#}"));
+                self.event(crate::store::EventKind::Error, &format!("{e:#}"));
                 End::Interrupted(format!("sentinel error: {e:#}"))
             }
         };
@@ -194,7 +195,7 @@ impl<C: Clock> Session<'_, C> {
             }
             tick.sampled(self.clock.mono());
             if let Some(exit) = self.target.poll_exit() {
-                self.event("target_exit", &exit.description);
+                self.event(crate::store::EventKind::TargetExit, &exit.description);
                 return Ok(End::TargetExited(exit));
             }
             if tick.tree_due(self.clock.mono()) {
@@ -220,7 +221,10 @@ impl<C: Clock> Session<'_, C> {
             if let Some(limit) = self.s.timeout_s {
                 if now - self.started_at >= limit {
                     let limit = crate::detect::human_secs(limit);
-                    self.event("timeout", &format!("{limit} reached"));
+                    self.event(
+                        crate::store::EventKind::Timeout,
+                        &format!("{limit} reached"),
+                    );
                     return Ok(End::Interrupted(format!("timed out after {limit}")));
                 }
             }
@@ -246,12 +250,12 @@ impl<C: Clock> Session<'_, C> {
             self.stop_signal = signal;
         }
         let name = signal.as_str().to_string();
-        self.event("signal", &name);
+        self.event(crate::store::EventKind::Signal, &name);
         End::Interrupted(format!("interrupted by {name}"))
     }
 
     /// Records an event (a failure to record costs a warning, not the run).
-    pub(super) fn event(&self, kind: &str, detail: &str) {
+    pub(super) fn event(&self, kind: crate::store::EventKind, detail: &str) {
         if let Err(e) = self
             .store
             .append_event(self.run_id, self.now(), kind, detail)
@@ -264,7 +268,7 @@ impl<C: Clock> Session<'_, C> {
     /// Records what the notification worker delivered (or failed to).
     pub(super) fn drain_outcomes(&self) {
         for (kind, detail) in self.publishers.outcomes() {
-            if kind == "notify_failed" {
+            if kind == crate::store::EventKind::NotifyFailed {
                 self.view
                     .log(&format!("warning: notification failed: {detail}"));
             }
@@ -281,7 +285,7 @@ impl<C: Clock> Session<'_, C> {
     pub(super) fn warn_once(&mut self, key: &str, msg: &str) {
         if self.warned.insert(key.to_string()) {
             self.view.log(&format!("warning: {msg}"));
-            self.event("warning", msg);
+            self.event(crate::store::EventKind::Warning, msg);
         }
     }
 
@@ -318,20 +322,21 @@ mod tests {
             End::Interrupted("interrupted by SIGINT".into()),
         ];
         for end in ends {
-            let row = |kind: &str, detail: String| crate::store::EventRow {
+            use crate::store::EventKind as K;
+            let row = |kind: K, detail: String| crate::store::EventRow {
                 t: 0.0,
-                kind: kind.into(),
+                kind,
                 detail,
             };
             let events = vec![
-                row("start", "{}".into()),
-                row("ending", end.to_json().to_string()),
-                row("warning", "x".into()),
+                row(K::Start, "{}".into()),
+                row(K::Ending, end.to_json().to_string()),
+                row(K::Warning, "x".into()),
             ];
             assert_eq!(End::unfinished(&events), Some(end.clone()));
-            let finished = [events.clone(), vec![row("finish", "x".into())]].concat();
+            let finished = [events.clone(), vec![row(K::Finish, "x".into())]].concat();
             assert_eq!(End::unfinished(&finished), None, "the end was recorded");
-            let resumed = [events, vec![row("resume", "gap".into())]].concat();
+            let resumed = [events, vec![row(K::Resume, "gap".into())]].concat();
             assert_eq!(End::unfinished(&resumed), None, "a resume came after it");
         }
         assert_eq!(End::from_json(&serde_json::json!({"end": "leak"})), None);

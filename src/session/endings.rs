@@ -24,7 +24,11 @@ impl<C: Clock> Session<'_, C> {
     /// Records the end of the run in the store; when a lasting write failure refuses it, the
     /// reserve is given back and it is tried once more. An end that cannot be recorded leaves
     /// the run `running` in the store, so `resume` can still end it.
-    pub(super) fn record_end(&self, end: &RunEnd<'_>, event: (&str, &str)) -> Result<()> {
+    pub(super) fn record_end(
+        &self,
+        end: &RunEnd<'_>,
+        event: (crate::store::EventKind, &str),
+    ) -> Result<()> {
         let first = self.store.end_run(self.run_id, end, event);
         let result = match first {
             Err(e) if write_failure(&e).is_some() && self.release_reserve() => {
@@ -92,10 +96,11 @@ impl<C: Clock> Session<'_, C> {
             report_json: None,
         };
         let detail = format!("{reason}; the target is left running for 'resume'");
-        match self
-            .store
-            .end_run(self.run_id, &record, ("write_failed", &detail))
-        {
+        match self.store.end_run(
+            self.run_id,
+            &record,
+            (crate::store::EventKind::WriteFailed, &detail),
+        ) {
             Ok(()) => {
                 let mut doc = self.status_doc(now, RunStatus::Interrupted);
                 doc.completion_time = Some(rr::rfc3339(now));

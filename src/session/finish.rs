@@ -22,7 +22,7 @@ impl<C: Clock> Session<'_, C> {
     pub(super) fn finish(&mut self, end: End) -> Result<Exit> {
         self.view.finish();
         // The end is decided: a sentinel killed from here on is finished by `resume` with it.
-        self.event("ending", &end.to_json().to_string());
+        self.event(crate::store::EventKind::Ending, &end.to_json().to_string());
         let now = self.now();
         // Every sample, read back from the store (the session keeps only the last few). A store
         // that cannot be read still ends the run, judged on what is in memory.
@@ -122,7 +122,7 @@ impl<C: Clock> Session<'_, C> {
         let mut events = self.store.events(self.run_id)?;
         events.push(crate::store::EventRow {
             t: now,
-            kind: "finish".into(),
+            kind: crate::store::EventKind::Finish,
             detail: finish_detail.clone(),
         });
         // In the store's order (time, then insertion): a hook's event comes after `now`.
@@ -187,7 +187,7 @@ impl<C: Clock> Session<'_, C> {
             report_file: Some(&report_file),
             report_json: Some(&report_text),
         };
-        self.record_end(&record, ("finish", &finish_detail))?;
+        self.record_end(&record, (crate::store::EventKind::Finish, &finish_detail))?;
         self.write_report(&report_path, &report_text);
         self.last_results = gate_results.into_iter().cloned().collect();
         let mut doc = self.status_doc(now, status);
@@ -265,7 +265,7 @@ impl<C: Clock> Session<'_, C> {
             Duration::from_secs_f64(self.s.on_leak_timeout_s),
         );
         self.event(
-            "snapshot_hook",
+            crate::store::EventKind::SnapshotHook,
             &format!(
                 "{} → exit {:?}{}, {} file(s)",
                 r.command,

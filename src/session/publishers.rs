@@ -63,13 +63,17 @@ impl Publishers {
 
     /// What the notification worker delivered (or failed to) since last asked, as
     /// (event kind, detail) to record.
-    pub fn outcomes(&self) -> Vec<(&'static str, String)> {
+    pub fn outcomes(&self) -> Vec<(crate::store::EventKind, String)> {
         let Some(n) = &self.notifier else {
             return Vec::new();
         };
         let mut out = Vec::new();
         while let Ok(o) = n.outcomes.try_recv() {
-            let kind = if o.ok { "notified" } else { "notify_failed" };
+            let kind = if o.ok {
+                crate::store::EventKind::Notified
+            } else {
+                crate::store::EventKind::NotifyFailed
+            };
             out.push((kind, format!("{} {}: {}", o.channel, o.event, o.detail)));
         }
         out

@@ -93,7 +93,7 @@ impl<C: Clock> Session<'_, C> {
         self.last_awake = awake;
         if self.was_running && !running {
             self.event(
-                "target_stopped",
+                crate::store::EventKind::TargetStopped,
                 "the target is stopped (SIGSTOP, a debugger, or a frozen cgroup): not observed",
             );
             self.view
@@ -109,7 +109,7 @@ impl<C: Clock> Session<'_, C> {
                 crate::clock::rfc3339(g.from),
                 crate::clock::rfc3339(g.to)
             );
-            self.event("gap", &text);
+            self.event(crate::store::EventKind::Gap, &text);
             self.view.log(&format!("gap: {text}"));
         }
         let offset = self.clock.wall() - t;
@@ -117,7 +117,7 @@ impl<C: Clock> Session<'_, C> {
             let step = offset - self.wall_offset;
             self.wall_offset = offset;
             self.event(
-                "clock_step",
+                crate::store::EventKind::ClockStep,
                 &format!(
                     "the wall clock stepped by {step:+.1} s; sample times follow the monotonic clock"
                 ),

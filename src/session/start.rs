@@ -198,7 +198,10 @@ pub fn run_with<C: Clock>(
         return Err(e);
     }
     live.prepare_files(reserve);
-    live.event("start", &serde_json::to_string(&live.target.info)?);
+    live.event(
+        crate::store::EventKind::Start,
+        &serde_json::to_string(&live.target.info)?,
+    );
     live.notify(
         "start",
         format!(
@@ -351,7 +354,7 @@ pub fn resume_with<C: Clock>(
         return live.finish(end);
     }
     if let Some(exit) = gone {
-        live.event("target_exit", &exit.description);
+        live.event(crate::store::EventKind::TargetExit, &exit.description);
         return live.finish(End::TargetExited(exit));
     }
     live.prepare_files(crate::rundir::Reserve::take(state, name));

@@ -96,6 +96,124 @@ impl FromSql for RunStatus {
     }
 }
 
+/// What an event records. Stored as its snake-case word (`check_failed`), which is also what
+/// the report's events list and the HTML report's markers show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run started; detail: the target as JSON.
+    Start,
+    /// `resume` carried a run on; detail: the gap.
+    Resume,
+    /// Time nobody observed (the sentinel dead, the machine suspended).
+    Gap,
+    /// A check judged a leak; detail: the leaking metrics.
+    CheckFailed,
+    /// The target exited or crashed; detail: how.
+    TargetExit,
+    /// The target was stopped (SIGSTOP, a debugger, a frozen cgroup): not observed.
+    TargetStopped,
+    /// The wall clock stepped; sample times follow the monotonic clock.
+    ClockStep,
+    /// SIGINT, SIGTERM or SIGHUP stopped the run.
+    Signal,
+    /// `--timeout` was reached.
+    Timeout,
+    /// An error in the sentinel stopped the run.
+    Error,
+    /// A warning worth keeping with the run.
+    Warning,
+    /// The run's end was decided (before the report and files are written); detail: the end.
+    Ending,
+    /// The run's end was recorded.
+    Finish,
+    /// A lasting write failure (a full disk) stopped the run.
+    WriteFailed,
+    /// A notification was delivered.
+    Notified,
+    /// A notification failed.
+    NotifyFailed,
+    /// The `--on-leak` hook ran.
+    SnapshotHook,
+    /// `report --html` wrote a page; detail: its path.
+    HtmlReport,
+}
+
+impl EventKind {
+    /// Every kind, as stored.
+    pub const ALL: [EventKind; 18] = [
+        EventKind::Start,
+        EventKind::Resume,
+        EventKind::Gap,
+        EventKind::CheckFailed,
+        EventKind::TargetExit,
+        EventKind::TargetStopped,
+        EventKind::ClockStep,
+        EventKind::Signal,
+        EventKind::Timeout,
+        EventKind::Error,
+        EventKind::Warning,
+        EventKind::Ending,
+        EventKind::Finish,
+        EventKind::WriteFailed,
+        EventKind::Notified,
+        EventKind::NotifyFailed,
+        EventKind::SnapshotHook,
+        EventKind::HtmlReport,
+    ];
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Start => "start",
+            EventKind::Resume => "resume",
+            EventKind::Gap => "gap",
+            EventKind::CheckFailed => "check_failed",
+            EventKind::TargetExit => "target_exit",
+            EventKind::TargetStopped => "target_stopped",
+            EventKind::ClockStep => "clock_step",
+            EventKind::Signal => "signal",
+            EventKind::Timeout => "timeout",
+            EventKind::Error => "error",
+            EventKind::Warning => "warning",
+            EventKind::Ending => "ending",
+            EventKind::Finish => "finish",
+            EventKind::WriteFailed => "write_failed",
+            EventKind::Notified => "notified",
+            EventKind::NotifyFailed => "notify_failed",
+            EventKind::SnapshotHook => "snapshot_hook",
+            EventKind::HtmlReport => "html_report",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for EventKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for EventKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let word = value.as_str()?;
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == word)
+            .ok_or_else(|| {
+                FromSqlError::Other(Box::new(UnknownWord {
+                    what: "event kind",
+                    word: word.to_string(),
+                }))
+            })
+    }
+}
+
 /// One run as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
@@ -159,8 +277,8 @@ pub struct CheckRow {
 pub struct EventRow {
     /// Unix seconds.
     pub t: f64,
-    /// start, resume, gap, check_failed, target_exit, signal, timeout, finish, warning…
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// Free text or JSON.
     pub detail: String,
 }
@@ -649,7 +767,7 @@ impl Store {
 
     /// Records the end of a run and its event (`finish`, `write_failed`) in one transaction:
     /// after a crash the store holds either the whole end or none of it.
-    pub fn end_run(&self, id: i64, end: &RunEnd<'_>, event: (&str, &str)) -> Result<()> {
+    pub fn end_run(&self, id: i64, end: &RunEnd<'_>, event: (EventKind, &str)) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, ?3, ?4)",
@@ -702,8 +820,8 @@ impl Store {
             params![id, RunStatus::Running],
         )?;
         tx.execute(
-            "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, 'resume', ?3)",
-            params![id, t, detail],
+            "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, t, EventKind::Resume, detail],
         )?;
         tx.commit()?;
         Ok(())
@@ -776,7 +894,7 @@ impl Store {
     }
 
     /// Appends an event.
-    pub fn append_event(&self, id: i64, t: f64, kind: &str, detail: &str) -> Result<()> {
+    pub fn append_event(&self, id: i64, t: f64, kind: EventKind, detail: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             params![id, t, kind, detail],
@@ -859,7 +977,7 @@ mod tests {
                 report_file: None,
                 report_json: None,
             };
-            s.end_run(id, &end, ("finish", "")).expect("end");
+            s.end_run(id, &end, (EventKind::Finish, "")).expect("end");
             assert_eq!(stored(&s), st.as_str());
             assert_eq!(serde_json::to_value(st).expect("json"), st.as_str());
             assert_eq!(s.find_run("r").expect("read").map(|r| r.status), Some(st));
@@ -869,6 +987,37 @@ mod tests {
             .expect("plant");
         let e = format!("{:#}", s.find_run("r").expect_err("unknown state"));
         assert!(e.contains("unknown run state 'exploded'"), "{e}");
+    }
+
+    #[test]
+    fn event_kinds_round_trip_and_an_unknown_one_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        let id = s.create_run("r", "{}", "{}", 0.0).expect("create");
+        for (i, kind) in EventKind::ALL.into_iter().enumerate() {
+            s.append_event(id, i as f64, kind, "d").expect("append");
+            // The JSON word (events lists, the HTML report) is the stored word.
+            assert_eq!(serde_json::to_value(kind).expect("json"), kind.as_str());
+        }
+        let words: Vec<String> = s
+            .conn
+            .prepare("SELECT kind FROM events WHERE run_id = ?1 ORDER BY t")
+            .and_then(|mut st| st.query_map([id], |r| r.get(0))?.collect())
+            .expect("stored words");
+        let want: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(words, want);
+        let read: Vec<EventKind> = s
+            .events(id)
+            .expect("events")
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(read, EventKind::ALL);
+        s.conn
+            .execute("UPDATE events SET kind = 'exploded' WHERE t = 0", [])
+            .expect("plant");
+        let e = format!("{:#}", s.events(id).expect_err("unknown kind"));
+        assert!(e.contains("unknown event kind 'exploded'"), "{e}");
     }
 
     #[test]
@@ -946,7 +1095,8 @@ mod tests {
             smp.set(Metric::Fds, Some(7.0));
             s.append_sample(id, &smp).expect("append");
             s.append_check(id, 102.0, false, "{}").expect("check");
-            s.append_event(id, 100.0, "start", "x").expect("event");
+            s.append_event(id, 100.0, EventKind::Start, "x")
+                .expect("event");
             assert!(
                 s.create_run("r1", "{}", "{}", 1.0).is_err(),
                 "names are unique"
@@ -959,7 +1109,7 @@ mod tests {
         assert_eq!(got[0].get(Metric::RssBytes), Some(1048576.0));
         assert_eq!(got[0].get(Metric::PssBytes), None);
         assert_eq!(s.checks(id).expect("checks").len(), 1);
-        assert_eq!(s.events(id).expect("events")[0].kind, "start");
+        assert_eq!(s.events(id).expect("events")[0].kind, EventKind::Start);
         assert_eq!(
             s.latest_run().expect("latest").map(|r| r.name),
             Some("r1".into())
