@@ -970,25 +970,42 @@ fn a_held_back_leak_reads_the_same_in_the_log_status_and_report() {
             .expect("leak-sentinel");
         String::from_utf8_lossy(&o.stdout).to_string()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    // Each check is compared with the sentinel paused (SIGSTOP) right after it wrote that
+    // check's status.json, so a busy machine cannot slip the next check in between the views.
+    let sentinel = nix::unistd::Pid::from_raw(child.id() as i32);
+    let signal = |s| nix::sys::signal::kill(sentinel, s).expect("signal the sentinel");
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
     let (mut compared, mut suspected) = (0, 0);
     while compared < 4 && std::time::Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
             break;
         };
-        let Some(rest) = line.strip_prefix("held check ") else {
+        // `2026-12-07T06:02:44+00:00 held check 3: leak suspected — …; clean streak …`
+        let Some((_, rest)) = line.split_once(" held check ") else {
             continue;
         };
         assert!(!rest.contains(" ok"), "{line}");
         let (n, rest) = rest.split_once(": ").expect("check N: words");
         let n: u64 = n.parse().expect("check number");
         let (said, _) = rest.rsplit_once("; clean streak ").expect("the streak");
-        // status.json is written right after the log line; the next check is 3 s away.
+        // status.json is written right after the log line.
+        let written = std::time::Instant::now() + Duration::from_secs(20);
+        while status(dir.path(), "held")["checks_total"].as_u64() < Some(n)
+            && std::time::Instant::now() < written
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal(nix::sys::signal::Signal::SIGSTOP);
         let st = status(dir.path(), "held");
-        let rep = report_json(dir.path(), "held");
-        if st["checks_total"].as_u64() != Some(n) || rep["checks"]["total"].as_u64() != Some(n) {
+        if st["checks_total"].as_u64() != Some(n) {
+            signal(nix::sys::signal::Signal::SIGCONT);
             continue;
         }
+        let rep = report_json(dir.path(), "held");
+        let status_text = ls_out(&["status", "held"]);
+        let report_text = ls_out(&["report", "held"]);
+        signal(nix::sys::signal::Signal::SIGCONT);
+        assert_eq!(rep["checks"]["total"].as_u64(), Some(n), "{rep}");
         assert_eq!(
             st["check_words"].as_str(),
             Some(said),
@@ -999,12 +1016,10 @@ fn a_held_back_leak_reads_the_same_in_the_log_status_and_report() {
             Some(said),
             "report --json, {line}"
         );
-        let status_text = ls_out(&["status", "held"]);
         assert!(
             status_text.contains(&format!("last check: {said}")),
             "{status_text}"
         );
-        let report_text = ls_out(&["report", "held"]);
         assert!(
             report_text.contains(&format!("last check: {said}")),
             "{report_text}"
@@ -1018,10 +1033,8 @@ fn a_held_back_leak_reads_the_same_in_the_log_status_and_report() {
         }
         compared += 1;
     }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
+    signal(nix::sys::signal::Signal::SIGCONT);
+    signal(nix::sys::signal::Signal::SIGTERM);
     let _ = child.wait();
     assert!(compared >= 3, "only {compared} checks compared");
     assert!(suspected >= 1, "no check held a leak back");
