@@ -170,9 +170,9 @@ fn fetch(
         }
         Some(Stop::Labels) => {
             return Err(anyhow!(
-                "the answers from {} hold more than {} bytes of series labels (max-points x 16 bytes, LEAK_SENTINEL_SCAN_MAX_POINTS); narrow the query",
+                "the answers from {} hold more than {} bytes of series labels (16 bytes per point of max-points, at least 16 MiB; LEAK_SENTINEL_SCAN_MAX_POINTS); narrow the query",
                 shown(&s.url),
-                bounds.max_label_bytes()
+                bounds.max_label_bytes
             ));
         }
         None => {}
@@ -275,6 +275,9 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
         max_points: l.max_total_points,
         points: &points,
         label_bytes: &label_bytes,
+        // Labels may take the memory the points limit allows points (16 bytes each), and at
+        // least 16 MiB: a small points limit must not refuse a scan of many short series.
+        max_label_bytes: l.max_total_points.saturating_mul(16).max(16 << 20),
     };
     let agent = agent(l, s.ca.as_ref());
     std::thread::scope(|sc| {

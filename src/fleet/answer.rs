@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// servers are far shorter; without it one endless string would be buffered up to the byte cap.
 pub(super) const MAX_STRING: u64 = 1 << 20;
 
-/// Memory charged for a series beyond its label text (map node, two vectors), bytes. An
-/// estimate: it only has to keep a flood of empty series proportional to what is kept.
-const SERIES_OVERHEAD: usize = 96;
+/// Memory charged for a series beyond its label text, bytes: its label map's first node (about
+/// 540 bytes for 11 slots), its slot in the answer's list and its vector. An estimate: it only
+/// has to keep a flood of series proportional to what is kept.
+const SERIES_OVERHEAD: usize = 640;
 /// Memory charged for one label beyond its text (two `String`s and a map slot), bytes.
 const LABEL_OVERHEAD: usize = 64;
 
@@ -29,16 +30,10 @@ pub(super) struct Bounds<'a> {
     pub max_points: usize,
     /// Points seen so far over all answers of the scan.
     pub points: &'a AtomicUsize,
-    /// Bytes charged for series labels so far over all answers of the scan; at most
-    /// `max_points` × 16, the memory the points limit stands for.
+    /// Bytes charged for series labels so far over all answers of the scan.
     pub label_bytes: &'a AtomicUsize,
-}
-
-impl Bounds<'_> {
     /// Bytes of labels the scan may hold.
-    pub fn max_label_bytes(&self) -> usize {
-        self.max_points.saturating_mul(16)
-    }
+    pub max_label_bytes: usize,
 }
 
 /// Why reading stopped before the answer ended.
@@ -48,7 +43,7 @@ pub(super) enum Stop {
     Bytes,
     /// A string longer than [`MAX_STRING`].
     LongString,
-    /// Labels beyond [`Bounds::max_label_bytes`].
+    /// Labels beyond `Bounds::max_label_bytes`.
     Labels,
 }
 
@@ -374,7 +369,7 @@ impl<'de> Visitor<'de> for SeriesSeed<'_, '_, '_> {
 /// Charges `bytes` of labels to the scan's budget, stopping the read past it.
 fn charge<E: serde::de::Error>(r: &RespSeed, bytes: usize) -> Result<(), E> {
     let b = r.bounds;
-    if b.label_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > b.max_label_bytes() {
+    if b.label_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > b.max_label_bytes {
         r.stop.set(Some(Stop::Labels));
         return Err(E::custom("series labels beyond the limit"));
     }
@@ -477,5 +472,105 @@ impl<'de> serde::Deserialize<'de> for Number {
             }
         }
         d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out one byte per read, so every state of the string follower meets a read boundary.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(out)) => {
+                    *out = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    fn parse(text: &str, per_series: usize, max_points: usize) -> (Option<Resp>, Option<Stop>) {
+        let (points, label_bytes) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let b = Bounds {
+            per_series,
+            max_points,
+            points: &points,
+            label_bytes: &label_bytes,
+            // Room for two series with a few labels.
+            max_label_bytes: 2 * SERIES_OVERHEAD + 200,
+        };
+        let (r, stop) = read(Trickle(text.as_bytes()), 1 << 30, &b);
+        (r.ok(), stop)
+    }
+
+    #[test]
+    fn a_series_is_read_with_escapes_split_across_reads() {
+        let text = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"a\"q":"b\\"},"values":[[1,"2"],[3,"NaN"],[4,"x"]],"value":[9,"9"]}]},
+            "warnings":["w\"\\"]}"#;
+        let (r, stop) = parse(text, 10, 10);
+        assert_eq!(stop, None);
+        let d = r.and_then(|r| r.data).expect("data");
+        assert_eq!(d.result_type, "matrix");
+        let s = &d.result[0];
+        assert_eq!(s.metric.get("a\"q").map(String::as_str), Some("b\\"));
+        assert_eq!(s.count, 3);
+        assert_eq!((s.values[0].0, s.values[0].1), (1.0, 2.0));
+        assert!(s.values[1].1.is_nan() && s.values[2].1.is_nan());
+    }
+
+    #[test]
+    fn points_past_the_bounds_are_counted_not_kept() {
+        let text = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"values":[[1,"1"],[2,"1"],[3,"1"],[4,"1"],[5,"1"]]},
+            {"metric":{},"values":[[1,"1"],[2,"1"]]}]}}"#;
+        let d = parse(text, 3, 4).0.and_then(|r| r.data).expect("data");
+        let counts: Vec<_> = d.result.iter().map(|s| (s.values.len(), s.count)).collect();
+        // The first keeps 3 of 5 (its series bound), the second 1 of 2 (the scan's 4).
+        assert_eq!(counts, [(3, 5), (1, 2)]);
+    }
+
+    #[test]
+    fn an_error_answer_and_null_data_are_read() {
+        let text = r#"{"status":"error","data":null,"errorType":"bad_data","error":"parse error"}"#;
+        let r = parse(text, 3, 4).0.expect("parsed");
+        assert_eq!(r.status, "error");
+        assert!(r.data.is_none());
+        assert_eq!(r.error_type.as_deref(), Some("bad_data"));
+        assert_eq!(r.error.as_deref(), Some("parse error"));
+        // What serde's derive refused is still refused.
+        for bad in [
+            r#"{"data":null}"#,
+            r#"{"status":"success","status":"success"}"#,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{}}]}}"#,
+            r#"{"status":"success"} trailing"#,
+        ] {
+            assert!(parse(bad, 3, 4).0.is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_string_past_the_limit_and_labels_past_the_budget_stop_the_read() {
+        let at = |n: usize| format!(r#"{{"status":"{}"}}"#, "\\n".repeat(n / 2));
+        assert_eq!(parse(&at(MAX_STRING as usize), 3, 4).1, None);
+        assert_eq!(
+            parse(&at(MAX_STRING as usize + 2), 3, 4).1,
+            Some(Stop::LongString)
+        );
+        let series = r#"{"metric":{"a":"b"},"values":[]}"#;
+        let answer = |n: usize| {
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"matrix","result":[{}]}}}}"#,
+                vec![series; n].join(",")
+            )
+        };
+        assert_eq!(parse(&answer(2), 3, 4).1, None);
+        assert_eq!(parse(&answer(3), 3, 4).1, Some(Stop::Labels));
     }
 }
