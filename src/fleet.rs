@@ -1,7 +1,8 @@
 //! `scan`: the detector over every series of a PromQL range query against a Prometheus-compatible
 //! HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir). The range is split into chunks that
 //! respect the server's points-per-series limit, fetched concurrently with a bound, parsed from
-//! the response stream into compact typed values, merged per series and judged in parallel.
+//! the response stream into compact typed values within the scan's bounds (`answer`: memory
+//! follows the points kept, never the bytes read), merged per series and judged in parallel.
 
 use crate::analyze::{MetricKind, MetricResult, Settings, judge_column};
 use crate::detect::Verdict;
@@ -49,7 +50,8 @@ pub struct Limits {
     /// Bytes read from one answer at most (`LEAK_SENTINEL_SCAN_MAX_BYTES`).
     pub max_bytes: u64,
     /// Points held over the whole scan at most, all series together (16 bytes each;
-    /// `LEAK_SENTINEL_SCAN_MAX_POINTS`).
+    /// `LEAK_SENTINEL_SCAN_MAX_POINTS`). Series labels may take as many bytes as these points,
+    /// and at least 16 MiB.
     pub max_total_points: usize,
     /// Connecting (DNS, TCP, TLS), seconds.
     pub connect_s: f64,

@@ -573,4 +573,22 @@ mod tests {
         assert_eq!(parse(&answer(2), 3, 4).1, None);
         assert_eq!(parse(&answer(3), 3, 4).1, Some(Stop::Labels));
     }
+
+    #[test]
+    fn every_truncation_of_an_answer_is_an_error_not_a_panic() {
+        let text = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"b\"c"},"values":[[1.5,"2"],[3,"4e3"]]}]}}"#;
+        assert!(parse(text, 10, 10).0.is_some());
+        for n in 0..text.len() {
+            let (points, label_bytes) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let b = Bounds {
+                per_series: 10,
+                max_points: 10,
+                points: &points,
+                label_bytes: &label_bytes,
+                max_label_bytes: 1 << 20,
+            };
+            let (r, stop) = read(Trickle(&text.as_bytes()[..n]), 1 << 20, &b);
+            assert!(r.is_err() && stop.is_none(), "{n}: {}", &text[..n]);
+        }
+    }
 }
