@@ -1,18 +1,21 @@
 //! `scan`: the detector over every series of a PromQL range query against a Prometheus-compatible
 //! HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir). The range is split into chunks that
 //! respect the server's points-per-series limit, fetched concurrently with a bound, parsed from
-//! the response stream into compact typed values, merged per series and judged in parallel.
+//! the response stream into compact typed values within the scan's bounds (`answer`: memory
+//! follows the points kept, never the bytes read), merged per series and judged in parallel.
 
 use crate::analyze::{MetricKind, MetricResult, Settings, judge_column};
 use crate::detect::Verdict;
 use crate::exit::usage;
 use crate::publish::tls::{self, CaBundle};
 use anyhow::{Result, anyhow};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+mod answer;
+use answer::{Bounds, Point, RawSeries, Stop};
 
 /// What to scan.
 #[derive(Debug, Clone)]
@@ -47,7 +50,8 @@ pub struct Limits {
     /// Bytes read from one answer at most (`LEAK_SENTINEL_SCAN_MAX_BYTES`).
     pub max_bytes: u64,
     /// Points held over the whole scan at most, all series together (16 bytes each;
-    /// `LEAK_SENTINEL_SCAN_MAX_POINTS`).
+    /// `LEAK_SENTINEL_SCAN_MAX_POINTS`). Series labels may take as many bytes as these points,
+    /// and at least 16 MiB.
     pub max_total_points: usize,
     /// Connecting (DNS, TCP, TLS), seconds.
     pub connect_s: f64,
@@ -72,33 +76,6 @@ impl Default for Limits {
     }
 }
 
-/// Counts what is read from an answer and stops at the cap (`hit` tells the caller why).
-struct Capped<'a, R> {
-    inner: R,
-    left: u64,
-    hit: &'a std::cell::Cell<bool>,
-}
-
-impl<R: std::io::Read> std::io::Read for Capped<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            // One byte more tells "exactly at the cap" from "over it".
-            let mut probe = [0u8; 1];
-            return match self.inner.read(&mut probe)? {
-                0 => Ok(0),
-                _ => {
-                    self.hit.set(true);
-                    Err(std::io::Error::other("answer larger than the byte limit"))
-                }
-            };
-        }
-        let n = buf.len().min(self.left.min(usize::MAX as u64) as usize);
-        let got = self.inner.read(&mut buf[..n])?;
-        self.left -= got as u64;
-        Ok(got)
-    }
-}
-
 /// One judged series.
 #[derive(Debug, Clone)]
 pub struct SeriesVerdict {
@@ -108,58 +85,6 @@ pub struct SeriesVerdict {
     pub result: MetricResult,
     /// Points judged.
     pub points: usize,
-}
-
-#[derive(Deserialize)]
-struct Resp {
-    status: String,
-    data: Option<Data>,
-    #[serde(rename = "errorType")]
-    error_type: Option<String>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Data {
-    #[serde(rename = "resultType")]
-    result_type: String,
-    result: Vec<RawSeries>,
-}
-
-#[derive(Deserialize)]
-struct RawSeries {
-    metric: BTreeMap<String, String>,
-    values: Vec<Point>,
-}
-
-/// One `[time, "value"]` pair, its value parsed while the response streams in: 16 bytes a point
-/// instead of a `String` each (the difference between ~120 MB and ~350 MB for 7 million points).
-/// Unparsable values, `NaN` and stale markers become NaN and are dropped as gaps.
-struct Point(f64, f64);
-
-impl<'de> Deserialize<'de> for Point {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Point;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a [time, \"value\"] pair")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Point, A::Error> {
-                let t: f64 = seq
-                    .next_element()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
-                let v: std::borrow::Cow<'de, str> = seq
-                    .next_element()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(1, &self))?;
-                Ok(Point(t, v.parse().unwrap_or(f64::NAN)))
-            }
-        }
-        d.deserialize_seq(V)
-    }
 }
 
 /// One chunk's answer, by chunk index.
@@ -199,7 +124,13 @@ fn auth_header() -> Option<String> {
     })
 }
 
-fn fetch(agent: &ureq::Agent, s: &Scan, l: &Limits, from: f64, to: f64) -> Result<Vec<RawSeries>> {
+fn fetch(
+    agent: &ureq::Agent,
+    s: &Scan,
+    l: &Limits,
+    bounds: &Bounds,
+    (from, to): (f64, f64),
+) -> Result<Vec<RawSeries>> {
     let url = format!("{}/api/v1/query_range", s.url.trim_end_matches('/'));
     let redact = |text: String| crate::publish::notify::redact_in(&text, &s.url);
     let mut req = agent
@@ -223,20 +154,30 @@ fn fetch(agent: &ureq::Agent, s: &Scan, l: &Limits, from: f64, to: f64) -> Resul
         })?;
     let status = resp.status().as_u16();
     // Parsed straight from the response stream into compact values (no text copy of the body),
-    // stopped at the byte limit.
-    let hit = std::cell::Cell::new(false);
-    let capped = Capped {
-        inner: resp.body_mut().as_reader(),
-        left: l.max_bytes,
-        hit: &hit,
-    };
-    let parsed: Result<Resp, _> = serde_json::from_reader(std::io::BufReader::new(capped));
-    if hit.get() {
-        return Err(anyhow!(
-            "the answer from {} is larger than the limit of {} bytes (max-bytes, LEAK_SENTINEL_SCAN_MAX_BYTES); narrow the query or shorten --range",
-            shown(&s.url),
-            l.max_bytes
-        ));
+    // within the bounds: memory follows the points kept, not the bytes read.
+    let (parsed, stop) = answer::read(resp.body_mut().as_reader(), l.max_bytes, bounds);
+    match stop {
+        Some(Stop::Bytes) => {
+            return Err(anyhow!(
+                "the answer from {} is larger than the limit of {} bytes (max-bytes, LEAK_SENTINEL_SCAN_MAX_BYTES); narrow the query or shorten --range",
+                shown(&s.url),
+                l.max_bytes
+            ));
+        }
+        Some(Stop::LongString) => {
+            return Err(anyhow!(
+                "HTTP {status}: not a Prometheus API answer (a string longer than {} bytes)",
+                answer::MAX_STRING
+            ));
+        }
+        Some(Stop::Labels) => {
+            return Err(anyhow!(
+                "the answers from {} hold more than {} bytes of series labels (16 bytes per point of max-points, at least 16 MiB; LEAK_SENTINEL_SCAN_MAX_POINTS); narrow the query",
+                shown(&s.url),
+                bounds.max_label_bytes
+            ));
+        }
+        None => {}
     }
     match parsed {
         Ok(r) if r.status == "success" => {
@@ -329,6 +270,17 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
     }
     let results: Mutex<Vec<ChunkResult>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
+    let (points, label_bytes) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let bounds = Bounds {
+        // A series in one chunk has at most one point per step of the chunk (checked below).
+        per_series: per_chunk + 1,
+        max_points: l.max_total_points,
+        points: &points,
+        label_bytes: &label_bytes,
+        // Labels may take the memory the points limit allows points (16 bytes each), and at
+        // least 16 MiB: a small points limit must not refuse a scan of many short series.
+        max_label_bytes: l.max_total_points.saturating_mul(16).max(16 << 20),
+    };
     let agent = agent(l, s.ca.as_ref());
     std::thread::scope(|sc| {
         for _ in 0..s.concurrency.clamp(1, 16).min(chunks.len()) {
@@ -336,7 +288,7 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((a, b)) = chunks.get(i) else { break };
-                    let r = fetch(&agent, s, l, *a, *b);
+                    let r = fetch(&agent, s, l, &bounds, (*a, *b));
                     if let Ok(mut v) = results.lock() {
                         v.push((i, r));
                     }
@@ -368,15 +320,16 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
             }
         })?;
         for rs in series {
-            // A series in one chunk has at most one point per step of the chunk.
-            if rs.values.len() > per_chunk + 1 {
+            // A series in one chunk has at most one point per step of the chunk. Judged by the
+            // points the answer held (`count`): beyond the bounds they were not all kept.
+            if rs.count > per_chunk + 1 {
                 return Err(usage(format!(
                     "the answer from {} has {} points in one series, more than the {per_chunk} its chunk asked for (points per chunk)",
                     shown(&s.url),
-                    rs.values.len()
+                    rs.count
                 )));
             }
-            held += rs.values.len();
+            held += rs.count;
             if held > l.max_total_points {
                 return Err(usage(format!(
                     "the answers from {} hold more than {} points (max-points, LEAK_SENTINEL_SCAN_MAX_POINTS); narrow the query or raise --step",

@@ -579,6 +579,135 @@ fn scan_limits_are_flags_with_the_environment_as_fallback() {
     }
 }
 
+/// Serves, to every request, an answer that starts with `head` and repeats `unit` until the
+/// client stops reading (60 s at most); the port.
+fn serve_endless(head: &'static str, unit: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = conn.read(&mut [0u8; 8192]);
+                let chunk = unit.repeat(65536 / unit.len() + 1);
+                let started = std::time::Instant::now();
+                let _ = conn.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{head}")
+                        .as_bytes(),
+                );
+                while started.elapsed() < Duration::from_secs(60)
+                    && conn.write_all(chunk.as_bytes()).is_ok()
+                {}
+            });
+        }
+    });
+    port
+}
+
+/// Runs `scan` against the endless answer on `port` and polls the child's peak resident memory
+/// (`VmHWM` in /proc/PID/status is a high-water mark: its last reading is the peak): the exit
+/// code, stderr and the peak in bytes.
+fn scan_endless(port: u16, env: &[(&str, &str)]) -> (Option<i32>, String, u64) {
+    let mut c = scan(&format!("http://127.0.0.1:{port}"), &[]);
+    c.envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawns");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut pipe = child.stderr.take().expect("piped");
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut s);
+        s
+    });
+    let mut peak = 0u64;
+    let status = loop {
+        let hwm = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        peak = peak.max(hwm * 1024);
+        if let Some(st) = child.try_wait().expect("waits") {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    (status.code(), err.join().expect("stderr read"), peak)
+}
+
+const ENDLESS_SERIES: &str =
+    r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"b"},"values":["#;
+const ENDLESS_POINT: &str = r#"[1700000000,"104857600"],"#;
+const MB64: u64 = 64 << 20;
+
+#[test]
+fn an_endless_scan_answer_stops_at_the_byte_cap_in_memory_bounded_by_the_points_kept() {
+    let port = serve_endless(ENDLESS_SERIES, ENDLESS_POINT);
+    let (code, err, peak) = scan_endless(port, &[("LEAK_SENTINEL_SCAN_MAX_BYTES", "64MiB")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("max-bytes") && err.contains(&MB64.to_string()),
+        "{err}"
+    );
+    // Before the parse kept only the points it may judge, it held every point read: ~50 MiB.
+    assert!(
+        peak > 0 && peak < MB64 / 4,
+        "peak RSS {peak} bytes for {MB64} bytes read"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier (reads 512 MiB): cargo test --features live"
+)]
+fn an_endless_scan_answer_at_the_default_cap_stays_small() {
+    let port = serve_endless(ENDLESS_SERIES, ENDLESS_POINT);
+    let (code, err, peak) = scan_endless(port, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("max-bytes") && err.contains(&(512u64 << 20).to_string()),
+        "{err}"
+    );
+    // It peaked at ~758 MiB before.
+    assert!(peak > 0 && peak < 256 << 20, "peak RSS {peak} bytes");
+}
+
+#[test]
+fn an_endless_string_or_flood_of_series_in_a_scan_answer_is_refused_early() {
+    // One string that never ends: serde_json would buffer it whole.
+    let port = serve_endless(
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":""#,
+        "leak",
+    );
+    let (code, err, peak) = scan_endless(port, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("a string longer than 1048576 bytes"), "{err}");
+    assert!(peak > 0 && peak < MB64 / 4, "peak RSS {peak} bytes");
+    // Series without points, forever: their labels are charged to a memory budget (16 bytes per
+    // point of max-points, at least 16 MiB), reached after ~1.5 MB read.
+    let port = serve_endless(
+        r#"{"status":"success","data":{"resultType":"matrix","result":["#,
+        r#"{"metric":{"instance":"host-0000000000000000"},"values":[]},"#,
+    );
+    let (code, err, peak) = scan_endless(port, &[("LEAK_SENTINEL_SCAN_MAX_POINTS", "1000")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("more than 16777216 bytes of series labels"),
+        "{err}"
+    );
+    assert!(peak > 0 && peak < 48 << 20, "peak RSS {peak} bytes");
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "live"),
