@@ -119,8 +119,25 @@ impl<'a, C: Clock> Session<'a, C> {
     }
 }
 
+/// Makes large, short-lived buffers go back to the OS when freed. A check reads the run's samples
+/// back and drops them; glibc raises its mmap threshold after the first large free (up to 32 MiB),
+/// so later buffers of that size come from the heap and stay resident: sampling every 50 ms, the
+/// sentinel's private memory grew by ~330 bytes per sample taken although it held none of them
+/// (0.9 → 10.5 MiB in 25 minutes). Pinning the threshold at glibc's own starting value
+/// (128 KiB) keeps such buffers mapped and returned (2.4 MiB after 11 minutes). A long-running
+/// process is where this matters, so only `run` and `resume` do it. Other C libraries have no
+/// sliding threshold and nothing to set.
+fn give_large_frees_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt sets one allocator parameter under glibc's own lock; no memory is touched.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// `run`: starts a new run on the system clock.
 pub fn run(state: &Path, s: RunSettings, plain: bool) -> Result<Exit> {
+    give_large_frees_back();
     run_with(state, s, plain, SystemClock::new(), signal_channel()?)
 }
 
@@ -234,6 +251,7 @@ pub fn run_with<C: Clock>(
 
 /// `resume NAME`: continues a run whose sentinel was killed or interrupted.
 pub fn resume(state: &Path, name: &str, plain: bool) -> Result<Exit> {
+    give_large_frees_back();
     resume_with(state, name, plain, SystemClock::new(), signal_channel()?)
 }
 
