@@ -439,6 +439,13 @@ fn group_text(g: &FdGroup, now: f64) -> String {
 }
 
 /// Groups the descriptors added since the baseline and still open.
+///
+/// A descriptor is its process, number and target, so a worker started after the baseline has
+/// only new ones — yet most are what it inherited from its parent (the listening socket, the
+/// log file, a pipe): the same open files under a new PID. Per target, only as many
+/// descriptors count as added as the tree holds more of that target than at the baseline:
+/// recycled workers (pm.max_requests, a pool's max age) add nothing, a process opening the same
+/// file again and again still does.
 pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGroup> {
     let base: HashSet<(i32, i32, String)> = before.iter().map(|e| e.key()).collect();
     let mut groups: BTreeMap<String, FdGroup> = BTreeMap::new();
@@ -446,9 +453,36 @@ pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGr
     for (e, _) in now {
         *totals.entry(e.group.clone()).or_default() += 1;
     }
-    for (e, seen) in now {
-        if base.contains(&e.key()) {
-            continue;
+    // How many more descriptors of each target the tree holds now than at the baseline.
+    let mut growth: HashMap<String, i64> = HashMap::new();
+    for (e, _) in now {
+        *growth.entry(e.key().2).or_default() += 1;
+    }
+    for e in before {
+        *growth.entry(e.key().2).or_default() -= 1;
+    }
+    let mut added: Vec<(usize, &(FdEntry, f64))> = Vec::new();
+    let mut per_process: HashMap<(i32, String), usize> = HashMap::new();
+    for pair in now.iter().filter(|(e, _)| !base.contains(&e.key())) {
+        *per_process.entry((pair.0.pid, pair.0.key().2)).or_default() += 1;
+        added.push((0, pair));
+    }
+    for (n, (e, _)) in added.iter_mut() {
+        *n = per_process.get(&(e.pid, e.key().2)).copied().unwrap_or(0);
+    }
+    // When a target grew by fewer than its new descriptors, the ones counted are those of the
+    // process holding most of them (the one opening it again and again, not a worker that
+    // inherited one), the oldest first.
+    added.sort_by(|(na, a), (nb, b)| {
+        nb.cmp(na)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.0.pid.cmp(&b.0.pid))
+            .then(a.0.fd.cmp(&b.0.fd))
+    });
+    for (_, (e, seen)) in added {
+        match growth.get_mut(&e.key().2) {
+            Some(g) if *g > 0 => *g -= 1,
+            _ => continue, // as many as at the baseline: the same files under new PIDs
         }
         let g = groups.entry(e.group.clone()).or_insert_with(|| FdGroup {
             group: e.group.clone(),
@@ -856,6 +890,91 @@ mod tests {
             g[0].text,
             "+412 TCP sockets to 127.0.0.1:6379 (ESTABLISHED), oldest 3h 10m, all opened by PID 10"
         );
+    }
+
+    /// Issue 22: recycled workers (php-fpm's pm.max_requests) hold what they inherited — the
+    /// listening socket, the log file, a pipe — under new PIDs. Those are not added descriptors;
+    /// a file opened again and again, and inherited ones of a tree that grew, still are.
+    #[test]
+    fn inherited_descriptors_of_recycled_workers_are_not_findings() {
+        let inherited = |pid: i32| {
+            [
+                e(pid, 0, FdKind::Pipe, "pipe:[77]", "pipes"),
+                e(
+                    pid,
+                    3,
+                    FdKind::File,
+                    "/var/log/app/x.log",
+                    "files under /var/log/app/",
+                ),
+                e(
+                    pid,
+                    4,
+                    FdKind::Tcp,
+                    "tcp 0.0.0.0:9000 LISTEN",
+                    "tcp listening on 0.0.0.0:9000",
+                ),
+            ]
+        };
+        // The master (PID 10) and five workers at the baseline; five others now.
+        let before: Vec<FdEntry> = [10, 21, 22, 23, 24, 25]
+            .into_iter()
+            .flat_map(inherited)
+            .collect();
+        let now: Vec<(FdEntry, f64)> = [10, 31, 32, 33, 34, 35]
+            .into_iter()
+            .flat_map(inherited)
+            .map(|e| (e, 500.0))
+            .collect();
+        assert!(
+            fd_groups(&before, &now, 600.0).is_empty(),
+            "{:?}",
+            fd_groups(&before, &now, 600.0)
+        );
+        let d = diagnose(&Input {
+            fds_before: &before,
+            fds_now: &now,
+            maps_before: None,
+            maps_now: None,
+            threads: None,
+            runtime: None,
+            leaking: &[],
+            now: 600.0,
+            baseline_t: Some(100.0),
+            partial: false,
+            procs: None,
+            procs_t: None,
+            jvm_live: None,
+        });
+        assert!(d.findings.is_empty(), "{:?}", d.findings);
+        // Two more workers than at the baseline: their six inherited descriptors were added.
+        let grown: Vec<(FdEntry, f64)> = now
+            .iter()
+            .cloned()
+            .chain([36, 37].into_iter().flat_map(inherited).map(|e| (e, 550.0)))
+            .collect();
+        let g = fd_groups(&before, &grown, 600.0);
+        assert_eq!(g.iter().map(|g| g.added).sum::<usize>(), 6);
+        // One worker opening the log file again and again: every open is added.
+        let reopened: Vec<(FdEntry, f64)> = now
+            .iter()
+            .cloned()
+            .chain((5..45).map(|fd| {
+                (
+                    e(
+                        31,
+                        fd,
+                        FdKind::File,
+                        "/var/log/app/x.log",
+                        "files under /var/log/app/",
+                    ),
+                    520.0,
+                )
+            }))
+            .collect();
+        let g = fd_groups(&before, &reopened, 600.0);
+        assert_eq!(g.len(), 1);
+        assert_eq!((g[0].added, g[0].pids.clone()), (40, vec![31]));
     }
 
     #[test]
