@@ -256,6 +256,7 @@ fn churn(attach: bool) {
     );
     let mut matched = 0;
     let mut agree = 0;
+    let mut exact = 0;
     let mut misses = Vec::new();
     for s in samples.iter().filter(|s| s.t >= from && s.t <= to) {
         let Some(count) = s.get(Metric::Processes) else {
@@ -273,6 +274,7 @@ fn churn(attach: bool) {
         matched += 1;
         if (count - independent as f64).abs() <= 1.0 {
             agree += 1;
+            exact += usize::from(count == independent as f64);
         } else {
             misses.push(format!(
                 "t {:.1}: sentinel {count}, /proc {independent}",
@@ -280,30 +282,37 @@ fn churn(attach: bool) {
             ));
         }
     }
-    assert!(matched >= 25, "only {matched} samples matched a listing");
-    assert!(
-        agree as f64 >= 0.95 * matched as f64,
-        "{name}: {agree} of {matched} samples within ±1 of the /proc count: {misses:?}"
+    eprintln!(
+        "{name}: {agree} of {matched} samples within ±1 of the /proc count ({exact} equal); {} workers; misses: {misses:?}",
+        workers.len()
     );
 
     // The workers' inherited descriptors (the log file's directory, the pipe) are not findings.
     let r = report_json(&state, name);
     let d = &r["diagnosis"];
     let held_dir = held.display().to_string();
-    for finding in d["findings"].as_array().into_iter().flatten() {
-        let text = finding.as_str().unwrap_or_default();
-        assert!(
-            !text.contains(&held_dir) && !text.contains("pipe"),
-            "{name}: a finding names what workers inherited: {text}\n{d}"
-        );
-    }
-    for g in d["fd_groups"].as_array().into_iter().flatten() {
-        let text = g.to_string();
-        assert!(
-            !text.contains(&held_dir) && !text.contains("pipe:["),
-            "{name}: an FD group of what workers inherited: {text}"
-        );
-    }
+    let inherited: Vec<String> = d["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str())
+        .filter(|t| t.contains(&held_dir) || t.contains("pipe"))
+        .map(str::to_string)
+        .chain(
+            d["fd_groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| g.to_string())
+                .filter(|t| t.contains(&held_dir) || t.contains("pipe:[")),
+        )
+        .collect();
+    // Both checks are reported together: one failing must not hide the other.
+    assert!(
+        matched >= 25 && agree as f64 >= 0.95 * matched as f64 && inherited.is_empty(),
+        "{name}: {agree} of {matched} samples within ±1 of the /proc count (≥ 95 % of ≥ 25 \
+         wanted): {misses:?}; findings or FD groups naming what workers inherited: {inherited:?}"
+    );
 }
 
 #[test]
