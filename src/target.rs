@@ -341,7 +341,9 @@ impl Target {
 
     /// Finds new members of the tree: new PIDs in /proc whose parent is in the tree (or is the
     /// sentinel itself, for orphans reparented to it). Only PIDs not seen before are read, so a
-    /// refresh costs one directory listing plus one read per new process.
+    /// refresh costs one directory listing plus one read per new process. The slower fallback
+    /// of the walk every sample makes through the children files ([`Target::sample`]): for a
+    /// kernel without them, and as the safety net for what a walk missed.
     pub fn refresh_tree(&mut self) {
         self.refresh_members();
         let procs: Vec<(i32, u64)> = self.procs.values().map(|h| (h.pid, h.starttime)).collect();

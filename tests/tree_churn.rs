@@ -105,11 +105,13 @@ fn descendants(root: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Lists /proc every 200 ms until stopped: (Unix time, processes in the tree), and every
-/// worker PID seen.
+/// What the scanner saw: (Unix time, processes in the tree) per listing, and every worker PID.
+type Seen = (Vec<(f64, usize)>, HashSet<i32>);
+
+/// Lists /proc every 200 ms until stopped.
 struct Scanner {
     stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<(Vec<(f64, usize)>, HashSet<i32>)>>,
+    seen: Arc<Mutex<Seen>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -137,7 +139,7 @@ impl Scanner {
         }
     }
 
-    fn finish(mut self) -> (Vec<(f64, usize)>, HashSet<i32>) {
+    fn finish(mut self) -> Seen {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

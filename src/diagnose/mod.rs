@@ -480,6 +480,11 @@ pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGr
             .then(a.0.fd.cmp(&b.0.fd))
     });
     for (_, (e, seen)) in added {
+        // First seen by the inventory taken for this diagnosis: not yet seen to stay open (a
+        // worker living a moment, caught by the last look).
+        if *seen >= t {
+            continue;
+        }
         match growth.get_mut(&e.key().2) {
             Some(g) if *g > 0 => *g -= 1,
             _ => continue, // as many as at the baseline: the same files under new PIDs
@@ -500,7 +505,20 @@ pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGr
             g.pids.push(e.pid);
         }
     }
-    let mut out: Vec<FdGroup> = groups.into_values().collect();
+    let mut before_totals: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in before {
+        *before_totals.entry(e.group.as_str()).or_default() += 1;
+    }
+    // A group that holds no more descriptors than at the baseline was renewed, not added to
+    // (recycled workers' own connections under new ports): at most its growth is added.
+    let mut out: Vec<FdGroup> = groups
+        .into_values()
+        .filter_map(|mut g| {
+            let was = before_totals.get(g.group.as_str()).copied().unwrap_or(0);
+            g.added = g.added.min(g.now.saturating_sub(was));
+            (g.added > 0).then_some(g)
+        })
+        .collect();
     for g in &mut out {
         g.pids.sort_unstable();
         g.text = group_text(g, t);
@@ -975,6 +993,30 @@ mod tests {
         let g = fd_groups(&before, &reopened, 600.0);
         assert_eq!(g.len(), 1);
         assert_eq!((g[0].added, g[0].pids.clone()), (40, vec![31]));
+        // Each worker's own connection (a new port per worker) renews the group, not grows it;
+        // and what only the diagnosis's own inventory saw (first seen at `t`) is not counted.
+        let conn = |pid: i32, at: f64| {
+            let target = format!("tcp 10.0.0.1:{} → 10.0.0.2:5432 ESTABLISHED", 40000 + pid);
+            (
+                e(
+                    pid,
+                    9,
+                    FdKind::Tcp,
+                    &target,
+                    "tcp → 10.0.0.2:5432 ESTABLISHED",
+                ),
+                at,
+            )
+        };
+        let base2: Vec<FdEntry> = [21, 22, 23].into_iter().map(|p| conn(p, 50.0).0).collect();
+        let renewed: Vec<(FdEntry, f64)> =
+            [31, 32, 33].into_iter().map(|p| conn(p, 500.0)).collect();
+        assert!(fd_groups(&base2, &renewed, 600.0).is_empty());
+        let last_look: Vec<(FdEntry, f64)> = [31, 32, 33, 34, 35]
+            .into_iter()
+            .map(|p| conn(p, 600.0))
+            .collect();
+        assert!(fd_groups(&[], &last_look, 600.0).is_empty());
     }
 
     #[test]
