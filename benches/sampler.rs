@@ -23,7 +23,7 @@
 //! `cargo bench --bench sampler`
 
 use leak_sentinel::probe::Metric;
-use leak_sentinel::session::ticker::TREE_REFRESH;
+use leak_sentinel::session::ticker::{TREE_FULL_SCAN, TREE_REFRESH};
 use leak_sentinel::target::Target;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -477,8 +477,10 @@ struct Row {
     tree: usize,
     pace: Duration,
     ours: f64,
+    ours_median: f64,
     scan: f64,
     floor: f64,
+    floor_median: f64,
     detail: Option<f64>,
     psrecord: Option<f64>,
 }
@@ -546,11 +548,17 @@ fn main() {
         for &(pace, samples) in &PACES {
             eprintln!("tree of {n}, pace {pace:?}: leak-sentinel, then raw floor…");
             let mut scan_ns = Vec::with_capacity(samples);
-            // As the runner does: look for new descendants every TREE_REFRESH, not every sample.
+            // As the runner does: every sample walks the children files (inside `sample`); /proc
+            // is listed every TREE_FULL_SCAN while that works, every TREE_REFRESH otherwise.
             let mut last_refresh: Option<Instant> = None;
             let ours = paced(samples, pace, || {
                 let c0 = thread_cpu_ns();
-                if last_refresh.is_none_or(|t| t.elapsed() >= TREE_REFRESH.max(pace)) {
+                let every = if target.walks_children() {
+                    TREE_FULL_SCAN
+                } else {
+                    TREE_REFRESH
+                };
+                if last_refresh.is_none_or(|t| t.elapsed() >= every.max(pace)) {
                     target.refresh_tree();
                     last_refresh = Some(Instant::now());
                 }
@@ -610,8 +618,10 @@ fn main() {
                 tree: n,
                 pace,
                 ours: mean_us_per_proc(&ours),
+                ours_median: median_us_per_proc(&ours),
                 scan,
                 floor: mean_us_per_proc(&floor),
+                floor_median: median_us_per_proc(&floor),
                 detail,
                 psrecord: psr,
             });
@@ -627,30 +637,32 @@ fn main() {
         PACES[0].1, PACES[1].1
     );
     println!(
-        "{:>5} {:>5} {:>14} {:>10} {:>10} {:>7} {:>10} {:>10} {:>8}",
+        "{:>5} {:>5} {:>14} {:>10} {:>10} {:>7} {:>12} {:>10} {:>10} {:>8}",
         "tree",
         "pace",
         "leak-sentinel",
         "(of which",
         "raw floor",
         "ratio",
+        "median ls/",
         "detail",
         "psrecord",
         "ratio"
     );
     println!(
-        "{:>5} {:>5} {:>14} {:>10} {:>10} {:>7} {:>10} {:>10} {:>8}",
-        "", "", "µs", "scan) µs", "µs", "ls/raw", "µs", "µs", "psr/ls"
+        "{:>5} {:>5} {:>14} {:>10} {:>10} {:>7} {:>12} {:>10} {:>10} {:>8}",
+        "", "", "µs", "scan) µs", "µs", "ls/raw", "raw µs", "µs", "µs", "psr/ls"
     );
     for r in &rows {
         println!(
-            "{:>5} {:>4}s {:>14.2} {:>10.2} {:>10.2} {:>7.2} {} {} {}",
+            "{:>5} {:>4}s {:>14.2} {:>10.2} {:>10.2} {:>7.2} {:>12} {} {} {}",
             r.tree,
             r.pace.as_secs_f64(),
             r.ours,
             r.scan,
             r.floor,
             r.ours / r.floor,
+            format!("{:.1}/{:.1}", r.ours_median, r.floor_median),
             fmt_opt(r.detail, 10),
             fmt_opt(r.psrecord, 10),
             fmt_opt(r.psrecord.map(|p| p / r.ours), 8),
@@ -669,7 +681,7 @@ fn main() {
         );
     }
     println!(
-        "scan = Target::refresh_tree (lists /proc every 5 s as the runner does; the raw floor knows its PIDs). leak-sentinel, scan and floor are means over all samples; detail is a median."
+        "scan = Target::refresh_tree (lists /proc every 30 s while the children files are walked at every sample inside Target::sample, every 5 s otherwise, as the runner does; the raw floor knows its PIDs). leak-sentinel, scan and floor are means over all samples; median ls/raw are medians per sample; detail is a median."
     );
     for n in &notes {
         println!("note: {n}");

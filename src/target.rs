@@ -3,11 +3,11 @@
 //! a spawned command (SIGTERM to its process group, SIGKILL after a grace period).
 
 use crate::probe::cgroup::CgroupMemory;
-use crate::probe::process::{ProbeError, ProcHandle, peek_stat};
+use crate::probe::process::{ChildList, ProbeError, ProcHandle, peek_stat};
 use crate::sample::{Metric, Sample};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -92,6 +92,49 @@ pub struct Target {
     jvms: crate::probe::jvm::Jvms,
     /// Notes on JVMs whose counters cannot be read, for the session to show once.
     jvm_notes: Vec<String>,
+    /// How the tree's new members are found at every sample (children files).
+    walk: Walk,
+}
+
+/// Finding new members at every sample through `/proc/PID/task/TID/children` (see
+/// [`Target::walk_children`]); the full /proc listing of [`Target::refresh_tree`] stays as the
+/// slower fallback.
+#[derive(Debug, Default)]
+struct Walk {
+    /// The kernel has children files (CONFIG_PROC_CHILDREN, Linux ≥ 3.5).
+    supported: bool,
+    /// A walk since the last full listing could not read everything: list /proc soon.
+    incomplete: bool,
+    /// Children seen as zombies since the last full listing (not measured; not reopened at
+    /// every sample while their parent has not reaped them).
+    zombies: HashSet<i32>,
+    /// The sentinel itself, for a spawned target: orphans reparent to it (child subreaper).
+    me: Option<ProcHandle>,
+    /// Reused between walks.
+    list: ChildList,
+    queue: Vec<i32>,
+}
+
+/// At most this many new members are added by one walk (a fork storm cannot hold a sample; the
+/// rest are found by the next walk).
+const WALK_MAX_NEW: usize = 4096;
+
+impl Walk {
+    fn new(spawned: bool) -> Walk {
+        let me = std::process::id() as i32;
+        // The sentinel's own main thread (TID = PID) has the file exactly when the kernel does.
+        let supported = std::fs::symlink_metadata(format!("/proc/{me}/task/{me}/children"))
+            .is_ok_and(|m| m.is_file());
+        Walk {
+            supported,
+            me: if spawned && supported {
+                ProcHandle::open(me).ok()
+            } else {
+                None
+            },
+            ..Walk::default()
+        }
+    }
 }
 
 impl Target {
@@ -163,6 +206,7 @@ impl Target {
             cgroup_memory: None,
             jvms: Default::default(),
             jvm_notes: Vec::new(),
+            walk: Walk::new(true),
         };
         t.refresh_tree();
         Ok(t)
@@ -221,6 +265,7 @@ impl Target {
             cgroup_memory: None,
             jvms: Default::default(),
             jvm_notes: Vec::new(),
+            walk: Walk::new(false),
         };
         t.refresh_tree();
         Ok(t)
@@ -254,6 +299,7 @@ impl Target {
             cgroup_memory: None,
             jvms: Default::default(),
             jvm_notes: Vec::new(),
+            walk: Walk::default(),
         };
         t.refresh_tree();
         Ok(t)
@@ -295,12 +341,100 @@ impl Target {
 
     /// Finds new members of the tree: new PIDs in /proc whose parent is in the tree (or is the
     /// sentinel itself, for orphans reparented to it). Only PIDs not seen before are read, so a
-    /// refresh costs one directory listing plus one read per new process.
+    /// refresh costs one directory listing plus one read per new process. The slower fallback
+    /// of the walk every sample makes through the children files ([`Target::sample`]): for a
+    /// kernel without them, and as the safety net for what a walk missed.
     pub fn refresh_tree(&mut self) {
         self.refresh_members();
         let procs: Vec<(i32, u64)> = self.procs.values().map(|h| (h.pid, h.starttime)).collect();
         let notes = self.jvms.discover(&procs);
         self.jvm_notes.extend(notes);
+    }
+
+    /// Whether new members are found at every sample (children files readable, nothing missed
+    /// since the last full listing): the full listing can then wait longer. False for cgroup
+    /// targets (their member list is one file) and `--no-children`.
+    pub fn walks_children(&self) -> bool {
+        self.walk.supported
+            && !self.walk.incomplete
+            && self.info.include_children
+            && self.info.cgroup.is_none()
+    }
+
+    /// Finds the children of every tracked process through its children files and adds the
+    /// new ones, recursively, so a process that lives one sample interval is measured in that
+    /// sample. A child is its PID and start time: the PID read from the parent's list is opened,
+    /// and kept only if that process's parent is still the one that listed it and it started
+    /// no earlier than its parent (not a PID reused in between). For a spawned target the
+    /// sentinel's own children are walked too (orphans reparent to it, the child subreaper).
+    /// Anything not read completely marks the walk incomplete: the full listing comes sooner.
+    fn walk_children(&mut self) {
+        if !self.walk.supported || !self.info.include_children || self.info.cgroup.is_some() {
+            return;
+        }
+        let mut queue = std::mem::take(&mut self.walk.queue);
+        let mut list = std::mem::take(&mut self.walk.list);
+        queue.clear();
+        queue.extend(self.procs.keys().copied());
+        if self.walk.me.is_some() {
+            queue.push(self.me);
+        }
+        let mut added = 0;
+        let mut i = 0;
+        while let Some(&parent) = queue.get(i) {
+            i += 1;
+            let h = if parent == self.me {
+                self.walk.me.as_mut()
+            } else {
+                self.procs.get_mut(&parent)
+            };
+            let Some(h) = h else {
+                continue;
+            };
+            if parent == self.me {
+                // The sentinel's thread count changes (publishers, servers): keep it current.
+                let _ = h.read_stat();
+            }
+            let parent_start = h.starttime;
+            list.pids.clear();
+            list.complete = true;
+            match h.children(&mut list) {
+                Ok(()) => self.walk.incomplete |= !list.complete,
+                Err(ProbeError::Gone(_)) => continue,
+                Err(_) => {
+                    self.walk.incomplete = true;
+                    continue;
+                }
+            }
+            for &kid in &list.pids {
+                if kid == self.me
+                    || self.procs.contains_key(&kid)
+                    || self.walk.zombies.contains(&kid)
+                {
+                    continue;
+                }
+                if added >= WALK_MAX_NEW {
+                    self.walk.incomplete = true;
+                    break;
+                }
+                let Ok((ch, st)) = ProcHandle::open_with_stat(kid) else {
+                    continue; // gone already
+                };
+                if st.ppid != parent || ch.starttime < parent_start {
+                    continue; // the PID now belongs to someone else's process
+                }
+                if st.zombie {
+                    self.walk.zombies.insert(kid);
+                    continue;
+                }
+                self.not_ours.remove(&kid);
+                self.procs.insert(kid, ch);
+                queue.push(kid);
+                added += 1;
+            }
+        }
+        self.walk.queue = queue;
+        self.walk.list = list;
     }
 
     /// Notes on JVMs whose counters cannot be read, once each.
@@ -338,6 +472,10 @@ impl Target {
         let Ok(rd) = std::fs::read_dir("/proc") else {
             return;
         };
+        // This listing catches what the walks could not read (or missed while the kernel
+        // built a list): start afresh.
+        self.walk.incomplete = false;
+        self.walk.zombies.clear();
         let mut seen = Vec::new();
         let mut candidates: Vec<(i32, i32)> = Vec::new();
         for entry in rd.flatten() {
@@ -460,10 +598,12 @@ impl Target {
     }
 
     /// Reads the tree: cheap fields always, smaps_rollup when `detail` (FD kinds come from
-    /// [`Target::inventory`]).
+    /// [`Target::inventory`]). New children of tracked processes are found first (one read of
+    /// a children file per process), so the sample covers every process alive now.
     /// Processes that vanished since the last refresh are dropped (the root's end is noticed by
     /// [`Target::poll_exit`]). Returns the sample and the first non-"gone" error, if any.
     pub fn sample(&mut self, t: f64, detail: bool) -> (Sample, Option<ProbeError>) {
+        self.walk_children();
         let mut s = Sample::at(t);
         let mut first_err = None;
         let mut gone = Vec::new();
@@ -655,6 +795,7 @@ impl Target {
             cgroup_memory: None,
             jvms: Default::default(),
             jvm_notes: Vec::new(),
+            walk: Walk::default(),
         }
     }
 

@@ -439,6 +439,13 @@ fn group_text(g: &FdGroup, now: f64) -> String {
 }
 
 /// Groups the descriptors added since the baseline and still open.
+///
+/// A descriptor is its process, number and target, so a worker started after the baseline has
+/// only new ones — yet most are what it inherited from its parent (the listening socket, the
+/// log file, a pipe): the same open files under a new PID. Per target, only as many
+/// descriptors count as added as the tree holds more of that target than at the baseline:
+/// recycled workers (pm.max_requests, a pool's max age) add nothing, a process opening the same
+/// file again and again still does.
 pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGroup> {
     let base: HashSet<(i32, i32, String)> = before.iter().map(|e| e.key()).collect();
     let mut groups: BTreeMap<String, FdGroup> = BTreeMap::new();
@@ -446,9 +453,41 @@ pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGr
     for (e, _) in now {
         *totals.entry(e.group.clone()).or_default() += 1;
     }
-    for (e, seen) in now {
-        if base.contains(&e.key()) {
+    // How many more descriptors of each target the tree holds now than at the baseline.
+    let mut growth: HashMap<String, i64> = HashMap::new();
+    for (e, _) in now {
+        *growth.entry(e.key().2).or_default() += 1;
+    }
+    for e in before {
+        *growth.entry(e.key().2).or_default() -= 1;
+    }
+    let mut added: Vec<(usize, &(FdEntry, f64))> = Vec::new();
+    let mut per_process: HashMap<(i32, String), usize> = HashMap::new();
+    for pair in now.iter().filter(|(e, _)| !base.contains(&e.key())) {
+        *per_process.entry((pair.0.pid, pair.0.key().2)).or_default() += 1;
+        added.push((0, pair));
+    }
+    for (n, (e, _)) in added.iter_mut() {
+        *n = per_process.get(&(e.pid, e.key().2)).copied().unwrap_or(0);
+    }
+    // When a target grew by fewer than its new descriptors, the ones counted are those of the
+    // process holding most of them (the one opening it again and again, not a worker that
+    // inherited one), the oldest first.
+    added.sort_by(|(na, a), (nb, b)| {
+        nb.cmp(na)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.0.pid.cmp(&b.0.pid))
+            .then(a.0.fd.cmp(&b.0.fd))
+    });
+    for (_, (e, seen)) in added {
+        // First seen by the inventory taken for this diagnosis: not yet seen to stay open (a
+        // worker living a moment, caught by the last look).
+        if *seen >= t {
             continue;
+        }
+        match growth.get_mut(&e.key().2) {
+            Some(g) if *g > 0 => *g -= 1,
+            _ => continue, // as many as at the baseline: the same files under new PIDs
         }
         let g = groups.entry(e.group.clone()).or_insert_with(|| FdGroup {
             group: e.group.clone(),
@@ -466,7 +505,20 @@ pub fn fd_groups(before: &[FdEntry], now: &[(FdEntry, f64)], t: f64) -> Vec<FdGr
             g.pids.push(e.pid);
         }
     }
-    let mut out: Vec<FdGroup> = groups.into_values().collect();
+    let mut before_totals: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in before {
+        *before_totals.entry(e.group.as_str()).or_default() += 1;
+    }
+    // A group that holds no more descriptors than at the baseline was renewed, not added to
+    // (recycled workers' own connections under new ports): at most its growth is added.
+    let mut out: Vec<FdGroup> = groups
+        .into_values()
+        .filter_map(|mut g| {
+            let was = before_totals.get(g.group.as_str()).copied().unwrap_or(0);
+            g.added = g.added.min(g.now.saturating_sub(was));
+            (g.added > 0).then_some(g)
+        })
+        .collect();
     for g in &mut out {
         g.pids.sort_unstable();
         g.text = group_text(g, t);
@@ -856,6 +908,115 @@ mod tests {
             g[0].text,
             "+412 TCP sockets to 127.0.0.1:6379 (ESTABLISHED), oldest 3h 10m, all opened by PID 10"
         );
+    }
+
+    /// Issue 22: recycled workers (php-fpm's pm.max_requests) hold what they inherited — the
+    /// listening socket, the log file, a pipe — under new PIDs. Those are not added descriptors;
+    /// a file opened again and again, and inherited ones of a tree that grew, still are.
+    #[test]
+    fn inherited_descriptors_of_recycled_workers_are_not_findings() {
+        let inherited = |pid: i32| {
+            [
+                e(pid, 0, FdKind::Pipe, "pipe:[77]", "pipes"),
+                e(
+                    pid,
+                    3,
+                    FdKind::File,
+                    "/var/log/app/x.log",
+                    "files under /var/log/app/",
+                ),
+                e(
+                    pid,
+                    4,
+                    FdKind::Tcp,
+                    "tcp 0.0.0.0:9000 LISTEN",
+                    "tcp listening on 0.0.0.0:9000",
+                ),
+            ]
+        };
+        // The master (PID 10) and five workers at the baseline; five others now.
+        let before: Vec<FdEntry> = [10, 21, 22, 23, 24, 25]
+            .into_iter()
+            .flat_map(inherited)
+            .collect();
+        let now: Vec<(FdEntry, f64)> = [10, 31, 32, 33, 34, 35]
+            .into_iter()
+            .flat_map(inherited)
+            .map(|e| (e, 500.0))
+            .collect();
+        assert!(
+            fd_groups(&before, &now, 600.0).is_empty(),
+            "{:?}",
+            fd_groups(&before, &now, 600.0)
+        );
+        let d = diagnose(&Input {
+            fds_before: &before,
+            fds_now: &now,
+            maps_before: None,
+            maps_now: None,
+            threads: None,
+            runtime: None,
+            leaking: &[],
+            now: 600.0,
+            baseline_t: Some(100.0),
+            partial: false,
+            procs: None,
+            procs_t: None,
+            jvm_live: None,
+        });
+        assert!(d.findings.is_empty(), "{:?}", d.findings);
+        // Two more workers than at the baseline: their six inherited descriptors were added.
+        let grown: Vec<(FdEntry, f64)> = now
+            .iter()
+            .cloned()
+            .chain([36, 37].into_iter().flat_map(inherited).map(|e| (e, 550.0)))
+            .collect();
+        let g = fd_groups(&before, &grown, 600.0);
+        assert_eq!(g.iter().map(|g| g.added).sum::<usize>(), 6);
+        // One worker opening the log file again and again: every open is added.
+        let reopened: Vec<(FdEntry, f64)> = now
+            .iter()
+            .cloned()
+            .chain((5..45).map(|fd| {
+                (
+                    e(
+                        31,
+                        fd,
+                        FdKind::File,
+                        "/var/log/app/x.log",
+                        "files under /var/log/app/",
+                    ),
+                    520.0,
+                )
+            }))
+            .collect();
+        let g = fd_groups(&before, &reopened, 600.0);
+        assert_eq!(g.len(), 1);
+        assert_eq!((g[0].added, g[0].pids.clone()), (40, vec![31]));
+        // Each worker's own connection (a new port per worker) renews the group, not grows it;
+        // and what only the diagnosis's own inventory saw (first seen at `t`) is not counted.
+        let conn = |pid: i32, at: f64| {
+            let target = format!("tcp 10.0.0.1:{} → 10.0.0.2:5432 ESTABLISHED", 40000 + pid);
+            (
+                e(
+                    pid,
+                    9,
+                    FdKind::Tcp,
+                    &target,
+                    "tcp → 10.0.0.2:5432 ESTABLISHED",
+                ),
+                at,
+            )
+        };
+        let base2: Vec<FdEntry> = [21, 22, 23].into_iter().map(|p| conn(p, 50.0).0).collect();
+        let renewed: Vec<(FdEntry, f64)> =
+            [31, 32, 33].into_iter().map(|p| conn(p, 500.0)).collect();
+        assert!(fd_groups(&base2, &renewed, 600.0).is_empty());
+        let last_look: Vec<(FdEntry, f64)> = [31, 32, 33, 34, 35]
+            .into_iter()
+            .map(|p| conn(p, 600.0))
+            .collect();
+        assert!(fd_groups(&[], &last_look, 600.0).is_empty());
     }
 
     #[test]

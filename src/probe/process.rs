@@ -90,15 +90,42 @@ pub struct ProcHandle {
     pub starttime: u64,
     /// Swapped-out bytes at the last detail reading (smaps_rollup), carried between them.
     pub swap: u64,
+    /// Threads at the last stat reading (which task directories list children).
+    pub threads: u64,
     process: Process,
     stat: File,
     statm: File,
+    /// The thread group leader's `task/PID/children`, opened at the first walk and kept.
+    children: Option<File>,
     buf: Vec<u8>,
+}
+
+/// At most this many bytes are read from one children file: ~9,000 PIDs of 7 digits.
+pub const CHILDREN_MAX_BYTES: usize = 64 * 1024;
+
+/// At most this many threads' children files are read per process and walk; the leader's always
+/// is. A process with more threads is walked partly and left to the full /proc listing.
+pub const CHILDREN_MAX_THREADS: usize = 64;
+
+/// The PIDs listed in children files: bounded, and whether the list is known complete.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChildList {
+    /// Child PIDs, in the kernel's order.
+    pub pids: Vec<i32>,
+    /// False when something was cut (a file at its byte bound, more PIDs or threads than the
+    /// bounds) or a thread's file could not be read: the caller should list /proc soon.
+    pub complete: bool,
 }
 
 impl ProcHandle {
     /// Opens `/proc/PID` and its stat file.
     pub fn open(pid: i32) -> Result<Self, ProbeError> {
+        Self::open_with_stat(pid).map(|(h, _)| h)
+    }
+
+    /// Opens `/proc/PID` and its stat file, and returns the stat reading taken at open (parent,
+    /// zombie state: what tree discovery checks before keeping the handle).
+    pub fn open_with_stat(pid: i32) -> Result<(Self, StatReading), ProbeError> {
         let process = Process::new(pid).map_err(|e| from_proc(pid, "", e))?;
         let stat = process
             .open_relative("stat")
@@ -110,13 +137,16 @@ impl ProcHandle {
             pid,
             starttime: 0,
             swap: 0,
+            threads: 1,
             process,
             stat,
             statm,
+            children: None,
             buf: Vec::with_capacity(1024),
         };
-        h.starttime = h.read_stat()?.starttime;
-        Ok(h)
+        let st = h.read_stat()?;
+        h.starttime = st.starttime;
+        Ok((h, st))
     }
 
     /// Reads `/proc/PID/stat` through the held handle (one pread).
@@ -137,10 +167,86 @@ impl ProcHandle {
         if len == 0 {
             return Err(ProbeError::Gone(self.pid));
         }
-        parse_stat(&self.buf[..len]).ok_or_else(|| ProbeError::Other {
+        let st = parse_stat(&self.buf[..len]).ok_or_else(|| ProbeError::Other {
             path: format!("/proc/{}/stat", self.pid),
             source: std::io::Error::other("unparsable stat line"),
-        })
+        })?;
+        self.threads = st.threads;
+        Ok(st)
+    }
+
+    /// The children of this process: `task/TID/children` of its threads (Linux ≥ 3.5 with
+    /// CONFIG_PROC_CHILDREN), opened relative to the held `/proc/PID` handle, so a reused PID
+    /// is never read (the handle fails once the process is gone), with `O_NOFOLLOW`, each read
+    /// bounded by [`CHILDREN_MAX_BYTES`]. The leader's file is kept open and re-read with one
+    /// `pread`; other threads (read when the last stat reading counted more than one, at most
+    /// [`CHILDREN_MAX_THREADS`]) are opened per call. Appends to `out`.
+    ///
+    /// The kernel builds the list while children come and go, so it may miss one (proc(5)):
+    /// the periodic full /proc listing is the safety net.
+    pub fn children(&mut self, out: &mut ChildList) -> Result<(), ProbeError> {
+        let pid = self.pid;
+        let path = move || format!("/proc/{pid}/task/{pid}/children");
+        if self.children.is_none() || self.threads > 1 {
+            let task = self
+                .process
+                .open_relative("task")
+                .map_err(|e| from_proc(self.pid, "task", e))?;
+            if self.children.is_none() {
+                let f = openat_nofollow(&task, &format!("{pid}/children"))
+                    .map_err(|e| classify(pid, path(), e))?;
+                self.children = Some(f);
+            }
+            if self.threads > 1 {
+                self.thread_children(&task, out)?;
+            }
+        }
+        let Some(f) = &self.children else {
+            return Ok(());
+        };
+        let (len, truncated) = read_bounded_at(f, &mut self.buf, CHILDREN_MAX_BYTES)
+            .map_err(|e| classify(pid, path(), e))?;
+        merge_children(&self.buf[..len], truncated, out, path)
+    }
+
+    /// The children files of the threads other than the leader (through `task`, the held
+    /// `/proc/PID/task` directory).
+    fn thread_children(&mut self, task: &File, out: &mut ChildList) -> Result<(), ProbeError> {
+        let tasks = self
+            .process
+            .tasks()
+            .map_err(|e| from_proc(self.pid, "task", e))?;
+        let mut read = 1;
+        for t in tasks {
+            let Ok(t) = t else {
+                continue; // a thread that ended while listed
+            };
+            if t.tid == self.pid {
+                continue;
+            }
+            if read >= CHILDREN_MAX_THREADS {
+                out.complete = false;
+                break;
+            }
+            read += 1;
+            let rel = format!("{}/children", t.tid);
+            let f = match openat_nofollow(task, &rel) {
+                Ok(f) => f,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue, // thread ended
+                Err(_) => {
+                    out.complete = false;
+                    continue;
+                }
+            };
+            match read_bounded_at(&f, &mut self.buf, CHILDREN_MAX_BYTES) {
+                Ok((len, truncated)) => {
+                    let whole = format!("/proc/{}/task/{rel}", self.pid);
+                    merge_children(&self.buf[..len], truncated, out, || whole.clone())?;
+                }
+                Err(_) => out.complete = false,
+            }
+        }
+        Ok(())
     }
 
     /// Anonymous resident bytes from `/proc/PID/statm` through the held handle (one pread):
@@ -284,6 +390,101 @@ pub fn parse_statm_anon(line: &[u8]) -> Option<u64> {
     Some(resident.saturating_sub(shared).saturating_mul(page_size()))
 }
 
+/// Parses one children file (`task/TID/children`: decimal PIDs each followed by a space, e.g.
+/// `"812 913 "`) and appends at most `max` PIDs to `out`. `truncated`: the read stopped at its
+/// byte bound, so the last token may be cut — it is dropped and the list marked incomplete, as
+/// it is past `max` PIDs. `None` when the text is not a PID list (a token that is not a
+/// positive decimal `i32`): nothing is appended then.
+pub fn parse_children(text: &[u8], truncated: bool, max: usize, out: &mut ChildList) -> Option<()> {
+    let text = if truncated {
+        out.complete = false;
+        // The bytes after the last separator may be the start of a longer PID.
+        let cut = text
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(0, |i| i + 1);
+        &text[..cut]
+    } else {
+        text
+    };
+    let mut pids = Vec::new();
+    for token in text
+        .split(u8::is_ascii_whitespace)
+        .filter(|t| !t.is_empty())
+    {
+        // At most 10 digits: the parse below cannot be fed an endless token.
+        if token.len() > 10 || !token.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let pid: i32 = std::str::from_utf8(token).ok()?.parse().ok()?;
+        if pid <= 0 {
+            return None;
+        }
+        if out.pids.len() + pids.len() >= max {
+            out.complete = false;
+            break;
+        }
+        pids.push(pid);
+    }
+    out.pids.extend(pids);
+    Some(())
+}
+
+/// Most PIDs one walk of one process collects (all its threads' files together).
+pub const CHILDREN_MAX_PIDS: usize = 16 * 1024;
+
+fn merge_children(
+    text: &[u8],
+    truncated: bool,
+    out: &mut ChildList,
+    path: impl Fn() -> String,
+) -> Result<(), ProbeError> {
+    parse_children(text, truncated, CHILDREN_MAX_PIDS, out).ok_or_else(|| ProbeError::Other {
+        path: path(),
+        source: std::io::Error::other("not a list of PIDs"),
+    })
+}
+
+/// Opens `rel` below the directory `dir` read-only, never through a symlink (`O_NOFOLLOW`).
+fn openat_nofollow(dir: &File, rel: &str) -> std::io::Result<File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let c = std::ffi::CString::new(rel).map_err(std::io::Error::other)?;
+    // SAFETY: `dir` is an open descriptor and `c` a NUL-terminated path that outlive the call.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Reads `f` from offset 0 into `buf` (grown as needed, never past `max` bytes). Returns the
+/// length and whether the bound cut the reading.
+fn read_bounded_at(f: &File, buf: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, bool)> {
+    if buf.len() < 1024 {
+        buf.resize(1024, 0);
+    }
+    let mut len = 0;
+    loop {
+        let cap = buf.len().min(max);
+        let n = f.read_at(&mut buf[len..cap], len as u64)?;
+        len += n;
+        if n == 0 || len < cap {
+            return Ok((len, false));
+        }
+        if cap >= max {
+            return Ok((len, true));
+        }
+        buf.resize((buf.len() * 2).min(max), 0);
+    }
+}
+
 /// The system page size in bytes.
 pub fn page_size() -> u64 {
     procfs::page_size()
@@ -321,6 +522,98 @@ mod tests {
         assert!(parse_stat(b"garbage").is_none());
         let t = b"42 (sleep) T 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 1 3";
         assert!(parse_stat(t).is_some_and(|s| s.stopped));
+    }
+
+    #[test]
+    fn children_file_parses_bounded_and_refuses_malformed_text() {
+        let parse = |text: &[u8], truncated: bool, max: usize| {
+            let mut out = ChildList {
+                complete: true,
+                ..ChildList::default()
+            };
+            parse_children(text, truncated, max, &mut out).map(|()| out)
+        };
+        // What the kernel writes: each PID followed by a space; an empty file has no children.
+        let l = parse(b"812 913 ", false, 100).expect("parses");
+        assert_eq!((l.pids, l.complete), (vec![812, 913], true));
+        let l = parse(b"", false, 100).expect("empty");
+        assert_eq!((l.pids.len(), l.complete), (0, true));
+        let l = parse(b"7\n", false, 100).expect("a newline separates too");
+        assert_eq!(l.pids, vec![7]);
+        // Cut at the byte bound: the last token may be part of a longer PID — dropped.
+        let l = parse(b"812 913 10", true, 100).expect("parses");
+        assert_eq!((l.pids, l.complete), (vec![812, 913], false));
+        let l = parse(b"81", true, 100).expect("one cut token");
+        assert_eq!((l.pids.len(), l.complete), (0, false));
+        // More PIDs than the bound: the first ones, marked incomplete.
+        let l = parse(b"1 2 3 4 ", false, 2).expect("parses");
+        assert_eq!((l.pids, l.complete), (vec![1, 2], false));
+        // Not a PID list: nothing appended.
+        for bad in [
+            &b"12 x3 "[..],
+            b"-5 ",
+            b"0 ",
+            b"+5",
+            b"99999999999 ",
+            b"2147483648 ",
+            b"12\x0034",
+            b"\xff\xfe",
+            b"1.5",
+        ] {
+            assert!(parse(bad, false, 100).is_none(), "{bad:?}");
+        }
+        let mut out = ChildList {
+            pids: vec![1],
+            complete: true,
+        };
+        assert!(parse_children(b"2 bad ", false, 100, &mut out).is_none());
+        assert_eq!(out.pids, vec![1], "a refused list appends nothing");
+        // A long file of PIDs stays bounded by `max`.
+        let long: Vec<u8> = (1..=20_000)
+            .flat_map(|p| format!("{p} ").into_bytes())
+            .collect();
+        let l = parse(&long, false, CHILDREN_MAX_PIDS).expect("parses");
+        assert_eq!((l.pids.len(), l.complete), (CHILDREN_MAX_PIDS, false));
+    }
+
+    #[test]
+    fn bounded_read_stops_at_its_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f");
+        std::fs::write(&p, vec![b'1'; 5000]).expect("write");
+        let f = File::open(&p).expect("open");
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_bounded_at(&f, &mut buf, 3000).expect("reads"),
+            (3000, true)
+        );
+        assert_eq!(
+            read_bounded_at(&f, &mut buf, 8192).expect("reads"),
+            (5000, false)
+        );
+        assert!(buf.len() <= 8192);
+    }
+
+    #[test]
+    fn own_children_are_listed_through_the_held_handle() {
+        if std::fs::metadata("/proc/thread-self/children").is_err() {
+            return; // a kernel without CONFIG_PROC_CHILDREN: the full listing does the work
+        }
+        let mut kid = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let kid_pid = kid.id() as i32;
+        let mut me = ProcHandle::open(std::process::id() as i32).expect("own handle");
+        me.read_stat().expect("stat"); // the test harness is multi-threaded: every thread's file
+        let mut l = ChildList {
+            complete: true,
+            ..ChildList::default()
+        };
+        me.children(&mut l).expect("children");
+        let _ = kid.kill();
+        let _ = kid.wait();
+        assert!(l.pids.contains(&kid_pid), "{kid_pid} not in {:?}", l.pids);
     }
 
     #[test]

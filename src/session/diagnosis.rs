@@ -68,7 +68,24 @@ impl DiagnosisTracker {
 
     /// Takes an FD inventory: kinds into the sample, changes into the store.
     pub fn take_inventory(&mut self, target: &Target, store: &Store, s: &mut Sample) -> Result<()> {
-        let inv = target.inventory();
+        let mut inv = target.inventory();
+        if inv.partial {
+            // A process of the last inventory that left the tree (a recycled worker) is not
+            // "missed" by this one: it is gone, and so are its descriptors. Without this its
+            // inherited descriptors stayed open in the store for as long as inventories kept
+            // being partial — and under churn they often are.
+            let tracked = target.pids();
+            let mut left: Vec<i32> = self
+                .last_inv
+                .entries
+                .iter()
+                .map(|e| e.pid)
+                .filter(|p| tracked.binary_search(p).is_err() && !inv.gone_pids.contains(p))
+                .collect();
+            left.sort_unstable();
+            left.dedup();
+            inv.gone_pids.extend(left);
+        }
         if !inv.entries.is_empty() || !inv.partial {
             let mut kinds = [0.0; 5];
             for e in &inv.entries {
@@ -87,7 +104,6 @@ impl DiagnosisTracker {
         }
         let changes = self.tracker.update(s.t, &inv, &self.last_inv);
         store.append_fd_changes(self.run_id, s.t, &changes.opened, &changes.closed)?;
-        let mut inv = inv;
         if inv.partial {
             // Keep what a partial read missed (processes neither read completely nor gone), so
             // it is not reported as newly opened later.

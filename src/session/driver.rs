@@ -198,7 +198,7 @@ impl<C: Clock> Session<'_, C> {
                 self.event(crate::store::EventKind::TargetExit, &exit.description);
                 return Ok(End::TargetExited(exit));
             }
-            if tick.tree_due(self.clock.mono()) {
+            if tick.tree_due(self.clock.mono(), self.target.walks_children()) {
                 self.target.refresh_tree();
                 for note in self.target.take_notes() {
                     self.warn_once(&note.clone(), &note);

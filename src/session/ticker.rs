@@ -5,8 +5,13 @@
 
 use std::time::Duration;
 
-/// How often the process tree is searched for new descendants.
+/// How often /proc is listed for new descendants when they cannot be found at every sample
+/// through children files (a kernel without them, a cgroup target, a walk that missed something).
 pub const TREE_REFRESH: Duration = Duration::from_secs(5);
+
+/// How often /proc is listed anyway when every sample walks the children files: the safety net
+/// for a child the kernel's list missed while it was built (proc(5)).
+pub const TREE_FULL_SCAN: Duration = Duration::from_secs(30);
 
 /// The status file is rewritten at least this often between checks.
 const STATUS_EVERY: Duration = Duration::from_secs(10);
@@ -53,13 +58,20 @@ impl Ticker {
         }
     }
 
-    /// Whether to look for new descendants now. Listing /proc costs more than sampling a small
-    /// tree (benches/sampler.rs), and a soak test loses nothing by seeing a new worker a few
-    /// seconds late.
-    pub fn tree_due(&mut self, now: Duration) -> bool {
+    /// Whether to list /proc for new descendants now. Listing /proc costs more than sampling a
+    /// small tree (benches/sampler.rs). `walking`: every sample finds new children through the
+    /// children files ([`crate::target::Target::walks_children`]), so the listing is only the
+    /// safety net ([`TREE_FULL_SCAN`]); otherwise it is the only way and comes every
+    /// [`TREE_REFRESH`].
+    pub fn tree_due(&mut self, now: Duration, walking: bool) -> bool {
+        let every = if walking {
+            TREE_FULL_SCAN
+        } else {
+            TREE_REFRESH
+        };
         let due = self
             .last_tree
-            .is_none_or(|t| now.saturating_sub(t) >= TREE_REFRESH.max(self.sample_every));
+            .is_none_or(|t| now.saturating_sub(t) >= every.max(self.sample_every));
         if due {
             self.last_tree = Some(now);
         }
@@ -112,9 +124,14 @@ mod tests {
     #[test]
     fn tree_detail_and_status_pacing() {
         let mut t = Ticker::new(S(0), 1.0, 10.0);
-        assert!(t.tree_due(S(0)));
-        assert!(!t.tree_due(S(4)));
-        assert!(t.tree_due(S(5)));
+        assert!(t.tree_due(S(0), false));
+        assert!(!t.tree_due(S(4), false));
+        assert!(t.tree_due(S(5), false));
+        assert!(
+            !t.tree_due(S(29), true),
+            "walking the children files: a listing every 30 s"
+        );
+        assert!(t.tree_due(S(35), true));
         assert!(!t.detail_due(S(0)), "not on the very first sample");
         assert!(t.detail_due(S(10)));
         t.detail_taken(S(0), Duration::from_millis(200));
