@@ -499,15 +499,25 @@ impl CheckGate {
             match Verdict::combine(verdicts.iter().map(|v| v.1)) {
                 Verdict::Clean => Outcome::Passed,
                 _ => {
+                    // A leak held back says so: the reason of an inconclusive end is the
+                    // check's, in the check's words.
+                    let held_why = |name: &str| {
+                        held.iter()
+                            .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
+                    };
                     let why: Vec<String> = results
                         .iter()
                         .filter(|r| r.judgement.verdict != Verdict::Clean)
                         .map(|r| {
                             let sens = sensitivity_words(&r.judgement, r.kind.rate_unit());
+                            let reason = match held_why(&r.name) {
+                                Some(h) => format!("{} ({h})", r.judgement.reason),
+                                None => r.judgement.reason.clone(),
+                            };
                             if sens.is_empty() {
-                                format!("{}: {}", r.name, r.judgement.reason)
+                                format!("{}: {reason}", r.name)
                             } else {
-                                format!("{}: {} ({sens})", r.name, r.judgement.reason)
+                                format!("{}: {reason} ({sens})", r.name)
                             }
                         })
                         .collect();

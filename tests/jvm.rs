@@ -156,10 +156,28 @@ fn a_leak_inside_a_committed_heap_fails_with_the_heap_named() {
     ];
     let out = soak(state.path(), "jvm-leak", &flags, "leak", "50s");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{text}");
     let r = report_json(state.path(), "jvm-leak");
     let reason = r["failure_reason"].as_str().unwrap_or("");
-    assert!(reason.contains("jvm_live_after_gc_bytes"), "{reason}");
+    // What the live run adds is the JVM's own figures gating it: the live set is what is judged
+    // a leak. Whether 35 s of judged time also prove it past the run-level rule depends on when
+    // the collections came on a busy machine: failed (exit 1), or inconclusive with the live set
+    // named as a leak the run-level rule held back (exit 3) — never a pass, never another metric.
+    match out.status.code() {
+        Some(1) => assert!(reason.contains("jvm_live_after_gc_bytes"), "{reason}"),
+        Some(3) => {
+            assert!(
+                reason.contains("jvm_live_after_gc_bytes: growing at")
+                    && reason.contains("held by the run-level rule"),
+                "{reason}\n{text}"
+            );
+            assert_eq!(r["verdict"], "inconclusive", "{text}");
+        }
+        other => panic!("exit {other:?}: {text}"),
+    }
+    assert_eq!(
+        r["memory_gate"]["metric"], "jvm_live_after_gc_bytes",
+        "{text}"
+    );
     let d = r["diagnosis"].to_string();
     assert!(d.contains("Java heap live set grows"), "{d}");
     assert!(d.contains("GC.class_histogram"), "{d}");

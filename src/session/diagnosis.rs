@@ -220,7 +220,16 @@ impl DiagnosisTracker {
             .into_iter()
             .map(|(e, _)| e)
             .collect();
-        let fds_now = store.fd_state_at(run_id, f64::MAX)?;
+        // A descriptor counts once it has stayed open across two inventory intervals: one or two
+        // looks cannot tell a leaked descriptor from a short-lived worker's passing one (workers
+        // living a moment are always met by some inventory). A leak's growth of the last two
+        // intervals is all this leaves out.
+        let min_age = 2.0 * self.detail_every_s;
+        let fds_now: Vec<_> = store
+            .fd_state_at(run_id, f64::MAX)?
+            .into_iter()
+            .filter(|(_, seen)| *seen <= now - min_age)
+            .collect();
         let thread_at = |t: f64| {
             samples
                 .iter()

@@ -38,6 +38,18 @@ impl<C: Clock> Session<'_, C> {
         // The gate as the checks judge it (a gate metric without readings is inconclusive),
         // then every other metric as information — counts, flags and counters are never judged.
         let mut results = judge_gate(&samples, self.started_at, &self.s);
+        // What grows, held back or not, is what the diagnosis looks at.
+        let leaking: Vec<String> = results
+            .iter()
+            .filter(|r| r.judgement.verdict == Verdict::Leak)
+            .map(|r| r.name.clone())
+            .collect();
+        // The verdict the report states is the gate's, in the checks' words: a leak the
+        // run-level rule holds back reads as inconclusive with its reason (the run did not fail
+        // on it), unless the run ended on a leak, whose failing check already decided.
+        if !matches!(end, End::Gate(Outcome::Leak(_))) {
+            self.gate.clone().record(now, &results).apply(&mut results);
+        }
         let others: Vec<Metric> = Metric::ALL
             .into_iter()
             .filter(|m| !gate.contains(m) && m.judged())
@@ -50,11 +62,6 @@ impl<C: Clock> Session<'_, C> {
         let verdict = Verdict::combine(gate_results.iter().map(|r| r.judgement.verdict));
         // Diagnosis and snapshot hook while the target still runs; then stop it.
         let alive = !matches!(end, End::TargetExited(_)) && !self.target.pids().is_empty();
-        let leaking: Vec<String> = gate_results
-            .iter()
-            .filter(|r| r.judgement.verdict == Verdict::Leak)
-            .map(|r| r.name.clone())
-            .collect();
         // The diagnosis first: the snapshot hook's own files and sockets (a jcmd attach socket,
         // a core file) must not show up in it.
         let diagnosis = match self.diagnosis(now, alive, &leaking, &samples) {
