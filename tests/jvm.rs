@@ -181,8 +181,22 @@ fn a_leak_inside_a_committed_heap_fails_with_the_heap_named() {
     let d = r["diagnosis"].to_string();
     assert!(d.contains("Java heap live set grows"), "{d}");
     assert!(d.contains("GC.class_histogram"), "{d}");
-    // Replayed from its export, the run is judged on the same JVM figures and fails too.
-    common::assert_replay_agrees(state.path(), "jvm-leak");
+    // Replayed from its export, the run is judged on the same JVM figures (same gate metrics)
+    // with the same outcome — or, when the live run held the live set back, a replay that fails
+    // on that same metric: its last check also sees the samples taken after the live run's last
+    // check, and a few more live-set points near the boundary may cross it.
+    let (_, doc) = common::replay_as_run(state.path(), "jvm-leak");
+    let replayed = &doc["run"];
+    match (out.status.code(), replayed["outcome"].as_str()) {
+        (Some(1), Some("failed")) | (Some(3), Some("inconclusive")) => {}
+        (Some(3), Some("failed")) => assert!(
+            replayed["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("jvm_live_after_gc_bytes")),
+            "{replayed}"
+        ),
+        other => panic!("the live run and its replay disagree: {other:?} {replayed}"),
+    }
 }
 
 #[test]

@@ -75,6 +75,22 @@ pub fn report_json(state: &Path, name: &str) -> serde_json::Value {
 /// run's own schedule and thresholds, and asserts that the replay agrees with the live run: the
 /// same gate metrics (one rule decides them for both) and the same outcome.
 pub fn assert_replay_agrees(state: &Path, name: &str) {
+    let (r, doc) = replay_as_run(state, name);
+    let live_outcome = match r["exit_code"].as_i64() {
+        Some(0) => "passed",
+        Some(1) => "failed",
+        _ => "inconclusive",
+    };
+    assert_eq!(
+        doc["run"]["outcome"], live_outcome,
+        "{name}: the live run and its replay disagree: {}",
+        doc["run"]
+    );
+}
+
+/// Exports run `name` as CSV and replays it with `analyze --as-run` on the run's own schedule;
+/// asserts both are gated by the same metrics. Returns (the live report, the replay's JSON).
+pub fn replay_as_run(state: &Path, name: &str) -> (serde_json::Value, serde_json::Value) {
     let r = report_json(state, name);
     let s = &r["settings"];
     let secs = |k: &str| format!("{}s", s[k].as_f64().unwrap_or(0.0));
@@ -129,16 +145,7 @@ pub fn assert_replay_agrees(state: &Path, name: &str) {
     live.sort();
     replayed.sort();
     assert_eq!(live, replayed, "{name}: the gate metrics differ");
-    let live_outcome = match r["exit_code"].as_i64() {
-        Some(0) => "passed",
-        Some(1) => "failed",
-        _ => "inconclusive",
-    };
-    assert_eq!(
-        doc["run"]["outcome"], live_outcome,
-        "{name}: the live run and its replay disagree: {}",
-        doc["run"]
-    );
+    (r, doc)
 }
 
 /// Thresholds that the clean workload clears by a wide margin in a few seconds of live data:
