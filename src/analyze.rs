@@ -527,6 +527,10 @@ pub struct Gate {
     pub memory: Option<String>,
     /// Why that figure.
     pub memory_reason: &'static str,
+    /// The FD figure that gates, when there is one.
+    pub fds: Option<String>,
+    /// Why that figure.
+    pub fd_reason: &'static str,
 }
 
 /// The one rule deciding which metrics gate: the live session (through `gate::gate_metrics`),
@@ -537,7 +541,9 @@ pub struct Gate {
 /// after GC plus what lies outside its committed heap when its hsperfdata counters were read
 /// (`jvm_heap_committed_bytes` present; the live set gates even before its first reading), else
 /// `rss_anon_bytes`; RSS, PSS or the cgroup's charged memory when asked. Otherwise `rss_bytes`,
-/// else the first memory column (`*_bytes`, `*_kb`, …). Then `fds` and `threads` when present.
+/// else the first memory column (`*_bytes`, `*_kb`, …). Then FDs: `fds_surviving` (descriptors
+/// that outlived their group's churn, counted from the FD inventory) when the data has it, else
+/// the total `fds`; then `threads` when present.
 /// Everything else is reported, not deciding — CPU, virtual size or a cumulative counter in a
 /// peer's recording must not fail a soak test. A table with none of these (generic columns only)
 /// is decided by all of them.
@@ -576,9 +582,23 @@ pub fn gate_of(choice: crate::settings::MemoryMetric, names: &[&str]) -> Gate {
             "the first memory column: the data has no private memory or RSS",
         ),
     };
+    let (fds, fd_reason) = if has("fds_surviving") {
+        (
+            Some("fds_surviving"),
+            "descriptors that outlived their group's churn (open longer than any closed descriptor of the same peer, directory or kind lived): a leaked descriptor survives, a churned one closes; the total (fds) is reported, not gating",
+        )
+    } else if has("fds") {
+        (
+            Some("fds"),
+            "all open descriptors: no FD inventory to tell survivors from churn (it needs read access to /proc/PID/fd and the detail cadence)",
+        )
+    } else {
+        (None, "the data has no FD count")
+    };
     let mut metrics: Vec<String> = memory.iter().map(|m| m.to_string()).collect();
+    metrics.extend(fds.map(str::to_string));
     metrics.extend(
-        ["fds", "threads"]
+        ["threads"]
             .into_iter()
             .filter(|c| has(c))
             .map(str::to_string),
@@ -590,7 +610,22 @@ pub fn gate_of(choice: crate::settings::MemoryMetric, names: &[&str]) -> Gate {
         memory: memory.first().map(|m| m.to_string()),
         metrics,
         memory_reason: reason,
+        fds: fds.map(str::to_string),
+        fd_reason,
     }
+}
+
+/// The names that may gate, from each metric's number of readings: every metric read at least
+/// once, but `fds_surviving` only once it has the detector's minimum of readings
+/// ([`crate::detect::MIN_BLOCKS`]; the inventory comes at the detail cadence, so a short run may
+/// have one or two): until then the total decides (see [`gate_of`]). The live run and `analyze`
+/// both call it.
+pub fn gating_names<'a>(readings: impl IntoIterator<Item = (&'a str, usize)>) -> Vec<&'a str> {
+    readings
+        .into_iter()
+        .filter(|(name, n)| *n > 0 && (*name != "fds_surviving" || *n >= crate::detect::MIN_BLOCKS))
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// The gate of a recorded table with the default memory choice (private memory): see
@@ -609,7 +644,12 @@ pub fn analyze_table(table: &Table, settings: &Settings) -> Analysis {
         .filter(|(_, v)| v.iter().any(|x| x.is_finite()))
         .map(|(name, values)| judge_column(name, &table.t, values, settings, warmup_s))
         .collect();
-    let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+    let names = gating_names(
+        table
+            .columns
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.iter().filter(|x| x.is_finite()).count())),
+    );
     let gate = gate_columns(&names);
     Analysis {
         verdict: Verdict::combine(

@@ -31,16 +31,12 @@ use crate::analyze::{self, MetricResult, Settings};
 use crate::detect::stats::normal_quantile;
 use crate::detect::{Judgement, Verdict, fmt_bound, human_secs};
 use crate::observed::{Gap, Observed, max_gap};
-use crate::sample::{Metric, Sample};
+use crate::sample::{Metric, Readings, Sample};
 use crate::settings::{MemoryMetric, RunSettings};
 
-/// The names of the metrics that have a reading in `samples`.
-fn names_with_readings(samples: &[Sample]) -> Vec<&'static str> {
-    Metric::ALL
-        .iter()
-        .filter(|m| samples.iter().any(|s| s.get(**m).is_some()))
-        .map(|m| m.name())
-        .collect()
+/// The names of the metrics that may gate with these readings ([`analyze::gating_names`]).
+fn names_with_readings(readings: &Readings) -> Vec<&'static str> {
+    analyze::gating_names(Metric::ALL.iter().map(|m| (m.name(), readings.count(*m))))
 }
 
 /// The metric named `name`.
@@ -49,8 +45,8 @@ fn metric_named(name: &str) -> Option<Metric> {
 }
 
 /// The memory figure that gates a run, and why ([`analyze::gate_of`], the one rule).
-pub fn memory_gate(choice: MemoryMetric, samples: &[Sample]) -> (Metric, &'static str) {
-    let g = analyze::gate_of(choice, &names_with_readings(samples));
+pub fn memory_gate(choice: MemoryMetric, readings: &Readings) -> (Metric, &'static str) {
+    let g = analyze::gate_of(choice, &names_with_readings(readings));
     (
         g.memory
             .as_deref()
@@ -60,10 +56,26 @@ pub fn memory_gate(choice: MemoryMetric, samples: &[Sample]) -> (Metric, &'stati
     )
 }
 
+/// The FD figure that gates a run, and why ([`analyze::gate_of`]): the descriptors that
+/// outlived their group's churn once an FD inventory counted them, else the total (a live target
+/// always has the total).
+pub fn fd_gate(choice: MemoryMetric, readings: &Readings) -> (Metric, &'static str) {
+    let mut names = names_with_readings(readings);
+    names.push("fds");
+    let g = analyze::gate_of(choice, &names);
+    (
+        g.fds
+            .as_deref()
+            .and_then(metric_named)
+            .unwrap_or(Metric::Fds),
+        g.fd_reason,
+    )
+}
+
 /// The metrics a check judges (the gate, by [`analyze::gate_of`]): memory, FDs and threads
 /// (a live target always has the two counts, read or not yet).
-pub fn gate_metrics(s: &RunSettings, samples: &[Sample]) -> Vec<Metric> {
-    let mut names = names_with_readings(samples);
+pub fn gate_metrics(s: &RunSettings, readings: &Readings) -> Vec<Metric> {
+    let mut names = names_with_readings(readings);
     names.extend(["fds", "threads"]);
     analyze::gate_of(s.memory_metric, &names)
         .metrics
@@ -76,7 +88,7 @@ pub fn gate_metrics(s: &RunSettings, samples: &[Sample]) -> Vec<Metric> {
 /// old-space collection) is `inconclusive`, never left out — a run cannot pass on what it did
 /// not see.
 pub fn judge_gate(samples: &[Sample], start: f64, s: &RunSettings) -> Vec<MetricResult> {
-    let gate = gate_metrics(s, samples);
+    let gate = gate_metrics(s, &Readings::of(samples));
     let mut results = judge_run(samples, start, s, &gate);
     let settings = analyze_settings(s);
     let t: Vec<f64> = samples.iter().map(|x| x.t - start).collect();
@@ -574,6 +586,7 @@ pub fn gate_columns<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String>
 /// Whether `name` is one of the metrics the gate knows (memory figures, FDs, threads).
 fn is_gate_name(name: &str) -> bool {
     name == "fds"
+        || name == "fds_surviving"
         || name == "threads"
         || analyze::MetricKind::of(name) == analyze::MetricKind::Memory
 }

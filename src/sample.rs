@@ -62,11 +62,15 @@ pub enum Metric {
     JvmGcTotal,
     /// JVM time in collections so far, seconds (a counter).
     JvmGcSecondsTotal,
+    /// Descriptors that outlived their group's churn: open longer than any closed descriptor of
+    /// the same group (peer, directory, kind) lived (detail cadence, from the FD inventory). The
+    /// FD gate when inventories exist: a leaked descriptor survives, a churned one closes.
+    FdsSurviving,
 }
 
 impl Metric {
     /// All metrics in column order.
-    pub const ALL: [Metric; 24] = [
+    pub const ALL: [Metric; 25] = [
         Metric::RssBytes,
         Metric::PssBytes,
         Metric::UssBytes,
@@ -91,6 +95,7 @@ impl Metric {
         Metric::JvmMetaspaceBytes,
         Metric::JvmGcTotal,
         Metric::JvmGcSecondsTotal,
+        Metric::FdsSurviving,
     ];
 
     /// Column name (also the CSV header and the JSON key).
@@ -120,6 +125,7 @@ impl Metric {
             Metric::JvmMetaspaceBytes => "jvm_metaspace_bytes",
             Metric::JvmGcTotal => "jvm_gc_total",
             Metric::JvmGcSecondsTotal => "jvm_gc_seconds_total",
+            Metric::FdsSurviving => "fds_surviving",
         }
     }
 
@@ -138,6 +144,36 @@ impl Metric {
     /// Index into [`Sample::values`].
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// How many samples had a reading of each metric (what decides which metrics may gate: see
+/// `analyze::gating_names`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Readings([usize; Metric::ALL.len()]);
+
+impl Readings {
+    /// The readings of `samples`.
+    pub fn of(samples: &[Sample]) -> Readings {
+        let mut r = Readings::default();
+        for s in samples {
+            r.push(s);
+        }
+        r
+    }
+
+    /// Counts the readings of one more sample.
+    pub fn push(&mut self, s: &Sample) {
+        for m in Metric::ALL {
+            if s.get(m).is_some() {
+                self.0[m.index()] += 1;
+            }
+        }
+    }
+
+    /// How many samples had a reading of `m`.
+    pub fn count(&self, m: Metric) -> usize {
+        self.0[m.index()]
     }
 }
 

@@ -56,7 +56,12 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Exit> {
     let mut result = analyze::analyze_table(&table, &settings);
     // The overall verdict comes from the gate columns only (SPEC.md): sparse detail columns
     // (PSS/USS, FD kinds) are reported but never decide it.
-    let gate_cols = gate::gate_columns(table.columns.iter().map(|(n, _)| n.as_str()));
+    let gate_cols = gate::gate_columns(analyze::gating_names(
+        table
+            .columns
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.iter().filter(|x| x.is_finite()).count())),
+    ));
     if !gate_cols.is_empty() {
         result.verdict = Verdict::combine(
             result

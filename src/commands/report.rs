@@ -220,7 +220,8 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
     let s: crate::settings::RunSettings =
         serde_json::from_str(&row.settings).context("reading the run's settings")?;
     let samples = store.samples(row.id)?;
-    let gate = crate::gate::gate_metrics(&s, &samples);
+    let readings = crate::sample::Readings::of(&samples);
+    let gate = crate::gate::gate_metrics(&s, &readings);
     let mut results = crate::gate::judge_gate(&samples, row.started_at, &s);
     // The run-level rule as a check would apply it now: a leak it holds back is not reported
     // as a leak here either, and the clean streak is the gate's own.
@@ -266,7 +267,8 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
         }
     }
     let target: serde_json::Value = serde_json::from_str(&row.target).unwrap_or_default();
-    let (memory, why) = crate::gate::memory_gate(s.memory_metric, &samples);
+    let (memory, why) = crate::gate::memory_gate(s.memory_metric, &readings);
+    let (fds, fds_why) = crate::gate::fd_gate(s.memory_metric, &readings);
     Ok(serde_json::json!({
         "schema_version": render::report::SCHEMA_VERSION,
         "partial": true,
@@ -283,6 +285,7 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
         "check_words": check_words,
         "profile": s.profile.name(),
         "memory_gate": {"metric": memory.name(), "reason": why},
+        "fd_gate": {"metric": fds.name(), "reason": fds_why},
         "settings": s,
         "target": target,
         "samples": samples.len(),

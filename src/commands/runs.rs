@@ -100,6 +100,9 @@ pub fn status(state: &Path, name: Option<&str>, json: bool) -> Result<Exit> {
     if let Some(why) = doc["memory_gate_reason"].as_str() {
         println!("  memory gate: {mem} — {why}");
     }
+    if let (Some(m), Some(why)) = (doc["fd_gate"].as_str(), doc["fd_gate_reason"].as_str()) {
+        println!("  fd gate: {m} — {why}");
+    }
     if let Some(p) = doc["passed"].as_bool() {
         println!("  passed: {p}");
     }

@@ -113,10 +113,13 @@ impl Inventory {
     }
 }
 
-/// Remembers when each descriptor was first seen, across inventories.
+/// Remembers when each descriptor was first seen, across inventories, and how long the closed
+/// ones of each group lived: the age a descriptor must pass to have outlived its group's churn.
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
     first_seen: HashMap<(i32, i32, String), f64>,
+    /// Per group, the longest life of a descriptor seen open and then closed.
+    churn_age: HashMap<String, f64>,
 }
 
 /// What changed between two inventories.
@@ -146,7 +149,9 @@ impl Tracker {
         for (k, e) in &before {
             if !now.contains_key(k) && inv.knows(e.pid) {
                 ch.closed.push((*e).clone());
-                self.first_seen.remove(k);
+                if let Some(seen) = self.first_seen.remove(k) {
+                    self.lived(&e.group, t - seen);
+                }
             }
         }
         ch
@@ -160,6 +165,32 @@ impl Tracker {
     /// Seeds the tracker from stored history (on resume).
     pub fn seed(&mut self, e: &FdEntry, t: f64) {
         self.first_seen.entry(e.key()).or_insert(t);
+    }
+
+    /// Records that a descriptor of `group` lived `age` seconds before it was closed (from
+    /// [`Tracker::update`], and from stored history on resume).
+    pub fn lived(&mut self, group: &str, age: f64) {
+        let a = self.churn_age.entry(group.to_string()).or_insert(0.0);
+        *a = a.max(age);
+    }
+
+    /// The longest life of a closed descriptor of `group` so far (0 when none closed).
+    pub fn churn_age(&self, group: &str) -> f64 {
+        self.churn_age.get(group).copied().unwrap_or(0.0)
+    }
+
+    /// The descriptors of `inv` (taken at `t`) that have outlived their group's churn: open
+    /// longer than any closed descriptor of the same group lived. A leaked descriptor joins this
+    /// count once it is older than the group's longest-lived closed one and stays; a churned one
+    /// closes before. A group that never closed anything counts whole (nothing to tell it by).
+    pub fn surviving(&self, inv: &Inventory, t: f64) -> usize {
+        inv.entries
+            .iter()
+            .filter(|e| {
+                self.first_seen(e)
+                    .is_some_and(|seen| t - seen > self.churn_age(&e.group))
+            })
+            .count()
     }
 }
 
@@ -201,6 +232,55 @@ mod tests {
         let ch = tr.update(30.0, &c, &b);
         assert_eq!((ch.opened.len(), ch.closed.len()), (0, 1));
         assert_eq!(tr.first_seen(&e(3)), None);
+    }
+
+    #[test]
+    fn survivors_are_descriptors_older_than_their_groups_churn() {
+        let conn = |fd: i32| FdEntry {
+            pid: 1,
+            fd,
+            kind: FdKind::Tcp,
+            target: format!("tcp 127.0.0.1:{fd} → 127.0.0.1:6379 ESTABLISHED"),
+            group: "tcp → 127.0.0.1:6379".into(),
+        };
+        let log = FdEntry {
+            pid: 1,
+            fd: 2,
+            kind: FdKind::File,
+            target: "/var/log/x.log".into(),
+            group: "files under /var/log/".into(),
+        };
+        let inv = |fds: &[i32]| Inventory {
+            entries: fds
+                .iter()
+                .map(|fd| conn(*fd))
+                .chain([log.clone()])
+                .collect(),
+            ..Inventory::default()
+        };
+        let mut tr = Tracker::default();
+        let mut last = Inventory::default();
+        // Connections 10..: each lives 30 s (opened every 10 s, three open at a time); 100 is
+        // opened at 60 s and never closed.
+        let mut counts = vec![];
+        for step in 0..=20 {
+            let t = 10.0 * step as f64;
+            let mut open: Vec<i32> = (step.max(2) - 2..=step).map(|i| 10 + i).collect();
+            if t >= 60.0 {
+                open.push(100);
+            }
+            let now = inv(&open);
+            tr.update(t, &now, &last);
+            counts.push(tr.surviving(&now, t));
+            last = now;
+        }
+        assert_eq!(tr.churn_age("tcp → 127.0.0.1:6379"), 30.0);
+        assert_eq!(tr.churn_age("files under /var/log/"), 0.0);
+        // Before any close every descriptor seen before counts; once the churn is known, the
+        // log file and the leaked connection (older than 30 s from 100 s on) are what survives.
+        assert_eq!(counts[2], 3, "{counts:?}");
+        assert_eq!(&counts[10..], &[2; 11], "{counts:?}");
+        assert_eq!(counts[8], 1, "{counts:?}");
     }
 
     fn entry(pid: i32, fd: i32, kind: FdKind, target: &str) -> FdEntry {

@@ -713,7 +713,8 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
     }
     d.new_processes = inp.procs.and_then(|(b, n)| new_processes(b, n));
     let leaking = |m: &str| inp.leaking.iter().any(|l| l == m);
-    let fds_leak = leaking("fds");
+    // The FD gate is the total or the descriptors that outlived the churn: either is an FD leak.
+    let fds_leak = leaking("fds") || leaking("fds_surviving");
     let mem_leak = inp.leaking.iter().any(|l| l.ends_with("_bytes"));
     let thr_leak = leaking("threads");
     // Findings in order of what failed the run.
@@ -749,6 +750,12 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
             .procs_t
             .map_or(1.0, |t| ((inp.now - t) / 60.0).max(1e-3));
         for m in inp.leaking {
+            // Per process only the total is known: survivors are judged, totals attributed.
+            let m = if m == "fds_surviving" {
+                "fds"
+            } else {
+                m.as_str()
+            };
             if let Some(c) = culprits(m, b, n, minutes) {
                 tree_lines.push(c.text.clone());
                 d.culprits.push(c);

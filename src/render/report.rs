@@ -51,6 +51,11 @@ pub struct StatusDoc {
     pub memory_gate: String,
     /// Why that figure gates it.
     pub memory_gate_reason: String,
+    /// The FD figure that gates the run (`fds_surviving` once an inventory counted the
+    /// descriptors that outlived their group's churn, else `fds`).
+    pub fd_gate: String,
+    /// Why that figure gates it.
+    pub fd_gate_reason: String,
     /// warming_up, stable, growing, leaking, inconclusive.
     pub memory_trend: String,
     /// Same for FDs.
@@ -272,11 +277,13 @@ pub fn summary_text(report: &Value) -> String {
     if let Some(r) = report["failure_reason"].as_str() {
         out.push_str(&format!("  reason: {r}\n"));
     }
-    if let Some(m) = report["memory_gate"]["metric"].as_str() {
-        out.push_str(&format!(
-            "  memory gate: {m} — {}\n",
-            report["memory_gate"]["reason"].as_str().unwrap_or("")
-        ));
+    for (key, label) in [("memory_gate", "memory"), ("fd_gate", "fd")] {
+        if let Some(m) = report[key]["metric"].as_str() {
+            out.push_str(&format!(
+                "  {label} gate: {m} — {}\n",
+                report[key]["reason"].as_str().unwrap_or("")
+            ));
+        }
     }
     out.push_str(&format!(
         "  target: {}\n  started {}, clean {} of {} needed; checks {} ({} failed)\n",

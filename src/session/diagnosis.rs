@@ -55,6 +55,9 @@ impl DiagnosisTracker {
         for (e, t) in &open {
             d.tracker.seed(e, *t);
         }
+        for (group, age) in store.fd_churn_ages(run_id)? {
+            d.tracker.lived(&group, age);
+        }
         d.last_inv = Inventory {
             entries: open.into_iter().map(|(e, _)| e).collect(),
             partial: false,
@@ -104,6 +107,13 @@ impl DiagnosisTracker {
         }
         let changes = self.tracker.update(s.t, &inv, &self.last_inv);
         store.append_fd_changes(self.run_id, s.t, &changes.opened, &changes.closed)?;
+        // Only a complete inventory counts the survivors: a partial one misses some.
+        if !inv.partial {
+            s.set(
+                Metric::FdsSurviving,
+                Some(self.tracker.surviving(&inv, s.t) as f64),
+            );
+        }
         if inv.partial {
             // Keep what a partial read missed (processes neither read completely nor gone), so
             // it is not reported as newly opened later.

@@ -80,9 +80,8 @@ pub(super) struct Recent {
     pub(super) last: Vec<Sample>,
     /// Samples recorded so far (this run, all sessions).
     pub(super) count: usize,
-    /// Every metric that had a reading in some sample, as a sample with 0 in those fields
-    /// (what `gate::memory_gate` needs to know).
-    pub(super) seen: Option<Sample>,
+    /// How many samples had a reading of each metric (what decides the gate metrics).
+    pub(super) readings: crate::sample::Readings,
 }
 
 impl Recent {
@@ -99,22 +98,12 @@ impl Recent {
 
     /// Adds a sample.
     pub(super) fn push(&mut self, s: Sample) {
-        let seen = self.seen.get_or_insert_with(|| Sample::at(0.0));
-        for m in crate::sample::Metric::ALL {
-            if s.get(m).is_some() {
-                seen.set(m, Some(0.0));
-            }
-        }
+        self.readings.push(&s);
         self.count += 1;
         self.last.push(s);
         if self.last.len() > Self::KEEP {
             self.last.remove(0);
         }
-    }
-
-    /// The metrics seen so far, as a one-sample slice for `gate_metrics`/`memory_gate`.
-    pub(super) fn seen(&self) -> &[Sample] {
-        self.seen.as_slice()
     }
 }
 

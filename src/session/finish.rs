@@ -34,7 +34,8 @@ impl<C: Clock> Session<'_, C> {
                 self.recent.last.clone()
             }
         };
-        let gate = gate_metrics(&self.s, &samples);
+        let readings = crate::sample::Readings::of(&samples);
+        let gate = gate_metrics(&self.s, &readings);
         // The gate as the checks judge it (a gate metric without readings is inconclusive),
         // then every other metric as information — counts, flags and counters are never judged.
         let mut results = judge_gate(&samples, self.started_at, &self.s);
@@ -138,6 +139,7 @@ impl<C: Clock> Session<'_, C> {
             End::TargetExited(e) => Some(e.clone()),
             _ => stop_exit,
         };
+        let (fd_metric, fd_why) = crate::gate::fd_gate(self.s.memory_metric, &readings);
         let mut report = json!({
             "schema_version": rr::SCHEMA_VERSION,
             "run_name": self.s.name,
@@ -154,7 +156,11 @@ impl<C: Clock> Session<'_, C> {
             "profile": self.s.profile.name(),
             "memory_gate": {
                 "metric": gate[0].name(),
-                "reason": crate::gate::memory_gate(self.s.memory_metric, &samples).1,
+                "reason": crate::gate::memory_gate(self.s.memory_metric, &readings).1,
+            },
+            "fd_gate": {
+                "metric": fd_metric.name(),
+                "reason": fd_why,
             },
             "settings": self.s,
             "target": {

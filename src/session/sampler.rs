@@ -50,7 +50,7 @@ impl<C: Clock> Session<'_, C> {
             e.sample(&s);
         }
         self.drain_outcomes();
-        let msg: Vec<String> = gate_metrics(&self.s, self.recent.seen())
+        let msg: Vec<String> = gate_metrics(&self.s, &self.recent.readings)
             .into_iter()
             .filter_map(|m| {
                 s.get(m)

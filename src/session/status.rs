@@ -4,7 +4,7 @@
 use super::driver::Session;
 use crate::clock::Clock;
 use crate::files::write_atomic;
-use crate::gate::{gate_metrics, memory_gate};
+use crate::gate::{fd_gate, gate_metrics, memory_gate};
 use crate::render::report::{self as rr, StatusDoc};
 use crate::sample::Metric;
 use crate::store::RunStatus;
@@ -12,10 +12,11 @@ use crate::store::RunStatus;
 impl<C: Clock> Session<'_, C> {
     /// The status document at `now` (wall time).
     pub(super) fn status_doc(&self, now: f64, status: RunStatus) -> StatusDoc {
-        let gate = gate_metrics(&self.s, self.recent.seen());
+        let gate = gate_metrics(&self.s, &self.recent.readings);
         let warming = now < self.warmup_end() || self.gate.last_check_t.is_none();
         let find = |m: Metric| self.last_results.iter().find(|r| r.name == m.name());
-        let (memory, why) = memory_gate(self.s.memory_metric, self.recent.seen());
+        let (memory, why) = memory_gate(self.s.memory_metric, &self.recent.readings);
+        let (fds, fds_why) = fd_gate(self.s.memory_metric, &self.recent.readings);
         StatusDoc {
             run_name: self.s.name.clone(),
             status,
@@ -27,8 +28,10 @@ impl<C: Clock> Session<'_, C> {
             check_words: self.last_check_words.as_ref().map(|w| w.1.clone()),
             memory_gate: memory.name().into(),
             memory_gate_reason: why.into(),
+            fd_gate: fds.name().into(),
+            fd_gate_reason: fds_why.into(),
             memory_trend: rr::trend_word(find(gate[0]), warming).into(),
-            fd_trend: rr::trend_word(find(Metric::Fds), warming).into(),
+            fd_trend: rr::trend_word(find(fds), warming).into(),
             thread_trend: rr::trend_word(find(Metric::Threads), warming).into(),
             completion_time: None,
             passed: None,

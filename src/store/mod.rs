@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Version of the schema this build writes; older databases are migrated forward on open.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Where a run stands: `runs.status` in the store, `status` in status.json, the report and
 /// `list --json`, the `state` label of `/metrics`.
@@ -548,6 +548,10 @@ impl Store {
             )
             .context("migrating the store to schema 6")?;
         }
+        if version < 7 {
+            // v7: fds_surviving (descriptors that outlived their group's churn) gets its column.
+            add_missing_metric_columns(&tx, 7).context("migrating the store to schema 7")?;
+        }
         tx.commit().context("committing the store schema")?;
         Ok(())
     }
@@ -589,12 +593,36 @@ impl Store {
         id: i64,
         t: f64,
     ) -> Result<Vec<(crate::diagnose::fds::FdEntry, f64)>> {
+        let (open, _) = self.replay_fd_changes(id, t)?;
+        let mut v: Vec<_> = open.into_values().collect();
+        v.sort_by_key(|(e, _)| (e.pid, e.fd));
+        Ok(v)
+    }
+
+    /// Per group, the longest life of a descriptor recorded open and then closed in run `id`
+    /// (what [`crate::diagnose::fds::Tracker`] learns during the run; for resume).
+    pub fn fd_churn_ages(&self, id: i64) -> Result<Vec<(String, f64)>> {
+        let (_, ages) = self.replay_fd_changes(id, f64::MAX)?;
+        Ok(ages.into_iter().collect())
+    }
+
+    /// Replays the recorded opens and closes up to `t`: the descriptors then open (with their
+    /// opening time) and, per group, the longest life of a closed one.
+    #[allow(clippy::type_complexity)]
+    fn replay_fd_changes(
+        &self,
+        id: i64,
+        t: f64,
+    ) -> Result<(
+        std::collections::HashMap<(i32, i32, String), (crate::diagnose::fds::FdEntry, f64)>,
+        std::collections::BTreeMap<String, f64>,
+    )> {
         use crate::diagnose::fds::{FdEntry, FdKind};
         let mut st = self.conn.prepare(
             "SELECT t, opened, pid, fd, kind, target, grp FROM fd_changes WHERE run_id = ?1 AND t <= ?2 ORDER BY t, rowid",
         )?;
-        let mut open: std::collections::HashMap<(i32, i32, String), (FdEntry, f64)> =
-            std::collections::HashMap::new();
+        let mut open = std::collections::HashMap::new();
+        let mut ages = std::collections::BTreeMap::<String, f64>::new();
         let rows = st.query_map(params![id, t], |r| {
             Ok((
                 r.get::<_, f64>(0)?,
@@ -619,13 +647,12 @@ impl Store {
             };
             if opened == 1 {
                 open.entry(e.key()).or_insert((e, t));
-            } else {
-                open.remove(&e.key());
+            } else if let Some((_, since)) = open.remove(&e.key()) {
+                let age = ages.entry(e.group).or_insert(0.0);
+                *age = age.max(t - since);
             }
         }
-        let mut v: Vec<(FdEntry, f64)> = open.into_values().collect();
-        v.sort_by_key(|(e, _)| (e.pid, e.fd));
-        Ok(v)
+        Ok((open, ages))
     }
 
     /// Stores a snapshot (JSON) of `kind` at `t`.
