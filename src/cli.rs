@@ -263,6 +263,11 @@ pub struct RunArgs {
     /// With --pid/--pid-file: measure only that process, not its descendants.
     #[arg(long)]
     pub no_children: bool,
+    /// Before each check, ask the target's JVMs for a full GC (jcmd GC.run, through the attach
+    /// mechanism) so the live set is measured even when no old-space collection comes.
+    /// Intrusive: a full stop-the-world collection per check.
+    #[arg(long)]
+    pub jvm_gc_before_check: bool,
     /// Run this once when the run fails on a leak, e.g. 'gcore -o {dir}/core {pid}'
     /// ({pid}: the target's PID, {dir}: a fresh snapshot directory); output recorded in the report.
     #[arg(long, value_name = "CMD")]

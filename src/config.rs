@@ -53,6 +53,8 @@ pub struct FileConfig {
     pub cgroup: Option<PathBuf>,
     /// Measure only the given process.
     pub no_children: Option<bool>,
+    /// A full GC of the target's JVMs before each check.
+    pub jvm_gc_before_check: Option<bool>,
     /// Environment added to a spawned target.
     pub env: Option<BTreeMap<String, String>>,
     /// File a spawned target's output goes to.
@@ -279,6 +281,7 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         confidence: 0.95,
         target,
         include_children: !(args.no_children || file.no_children.unwrap_or(false)),
+        jvm_gc_before_check: args.jvm_gc_before_check || file.jvm_gc_before_check.unwrap_or(false),
         env: {
             let mut env: Vec<(String, String)> = file.env.unwrap_or_default().into_iter().collect();
             for kv in &args.env {

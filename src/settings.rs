@@ -153,6 +153,10 @@ pub struct RunSettings {
     pub target: TargetSpec,
     /// Measure descendants of an attached PID.
     pub include_children: bool,
+    /// Before each check, ask the tree's JVMs for a full collection (`GC.run` through the
+    /// attach mechanism): a live-set point when none would come. Intrusive, opt-in.
+    #[serde(default)]
+    pub jvm_gc_before_check: bool,
     /// Environment added to a spawned target.
     pub env: Vec<(String, String)>,
     /// File a spawned target's stdout and stderr go to (appended), instead of the terminal.
@@ -255,6 +259,7 @@ impl RunSettings {
             confidence: 0.95,
             target: TargetSpec::Spawn(command),
             include_children: true,
+            jvm_gc_before_check: false,
             env: Vec::new(),
             target_output: None,
             grace_s: 5.0,

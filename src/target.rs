@@ -351,6 +351,17 @@ impl Target {
         self.jvm_notes.extend(notes);
     }
 
+    /// The PIDs of the tree's JVMs whose counters are read.
+    pub fn jvm_pids(&self) -> Vec<i32> {
+        self.jvms.pids()
+    }
+
+    /// The full collections asked of the JVMs have finished (see
+    /// [`crate::probe::jvm::Jvms::full_gc_done`]).
+    pub fn jvm_full_gc_done(&mut self) {
+        self.jvms.full_gc_done();
+    }
+
     /// Whether new members are found at every sample (children files readable, nothing missed
     /// since the last full listing): the full listing can then wait longer. False for cgroup
     /// targets (their member list is one file) and `--no-children`.

@@ -1378,7 +1378,7 @@ struct Candidate {
 
 /// The PID in the process's own namespace (last field of `NSpid:`; `pid` on kernels without
 /// it) and its effective UID (second field of `Uid:`).
-fn parse_status(status: &str, pid: i32) -> (i32, Option<u32>) {
+pub(crate) fn parse_status(status: &str, pid: i32) -> (i32, Option<u32>) {
     let mut nspid = pid;
     let mut euid = None;
     for line in status.lines() {

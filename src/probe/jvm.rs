@@ -44,6 +44,11 @@ pub struct Jvms {
     pending: HashMap<(i32, u64), u32>,
     /// (PID, start) given up on.
     failed: Vec<(i32, u64)>,
+    /// Live-set points come only from full collections the sentinel asked for
+    /// ([`Jvms::full_gc_done`]), not from the JVMs' own reclaims: one kind of floor per run.
+    floors_only: bool,
+    /// A requested full collection finished since the last sample: its floor is a new point.
+    fresh_floor: bool,
 }
 
 /// Whether `/proc/PID/comm` says `java` (the launcher keeps that name).
@@ -106,6 +111,29 @@ impl Jvms {
         notes
     }
 
+    /// The full collection asked of every JVM (see `--jvm-gc-before-check`) has finished: the old
+    /// generation read now is each JVM's live set, the point of the next sample. From the first
+    /// call on, the JVMs' own reclaims no longer make points (their floors lie higher: a young
+    /// collection leaves garbage in the old generation).
+    pub fn full_gc_done(&mut self) {
+        self.floors_only = true;
+        for j in self.open.values_mut() {
+            if let Ok(gc) = j.perf.sample()
+                && let Some(old) = gc.old_used_bytes
+            {
+                j.live = Some(old);
+                self.fresh_floor = true;
+            }
+        }
+    }
+
+    /// The PIDs of the JVMs being read.
+    pub fn pids(&self) -> Vec<i32> {
+        let mut p: Vec<i32> = self.open.keys().copied().collect();
+        p.sort_unstable();
+        p
+    }
+
     /// Whether any JVM is being read.
     pub fn any(&self) -> bool {
         !self.open.is_empty()
@@ -129,11 +157,14 @@ impl Jvms {
             r.metaspace += n(gc.metaspace_used_bytes);
             r.gc_count += n(gc.total_invocations());
             r.gc_seconds += gc.total_gc_time_s().unwrap_or(0.0);
-            if let Some(p) = j.tracker.observe(t, &gc) {
+            if let Some(p) = j.tracker.observe(t, &gc)
+                && !self.floors_only
+            {
                 j.live = Some(p.old_used_bytes);
                 new_live = true;
             }
         }
+        new_live |= std::mem::take(&mut self.fresh_floor);
         if new_live {
             r.live = Some(self.open.values().filter_map(|j| j.live).sum::<u64>() as f64);
         }

@@ -2,6 +2,7 @@
 //! a reading that vanished (process gone, file missing) costs that field, not the sample.
 //! Derived values (rates, verdicts) are never stored; they are computed when reading back.
 
+pub mod attach;
 pub mod cgroup;
 pub mod fds;
 pub mod hsperf;

@@ -14,6 +14,7 @@ use crate::target::{Target, TargetExit};
 use anyhow::Result;
 use std::path::Path;
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// Why the loop ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +194,11 @@ impl<C: Clock> Session<'_, C> {
                     self.warn_once(&note.clone(), &note);
                 }
             }
+            // A full GC asked for right before the sample a check judges: its live-set point is
+            // in that sample.
+            if self.s.jvm_gc_before_check && self.now() >= next_check {
+                self.request_jvm_gc();
+            }
             // The diagnosis baseline is taken right at warm-up end, whatever the detail cadence.
             let detail = tick.detail_due(self.clock.mono()) || self.diag.baseline_due(self.now());
             let t0 = self.clock.mono();
@@ -227,6 +233,28 @@ impl<C: Clock> Session<'_, C> {
                 self.write_status(&self.status_doc(now, crate::store::RunStatus::Running));
                 tick.status_written(self.clock.mono());
             }
+        }
+    }
+
+    /// Asks every JVM of the tree for a full collection (`GC.run` through the attach mechanism,
+    /// at most 10 s each); a JVM that cannot be asked costs a warning, once.
+    fn request_jvm_gc(&mut self) {
+        let pids = self.target.jvm_pids();
+        let mut done = !pids.is_empty();
+        for pid in pids {
+            if let Err(e) = crate::probe::attach::jcmd(pid, "GC.run", Duration::from_secs(10)) {
+                done = false;
+                let key = format!("jvm-gc-{pid}");
+                self.warn_once(
+                    &key,
+                    &format!(
+                        "--jvm-gc-before-check: {e}; its live set waits for its own collections"
+                    ),
+                );
+            }
+        }
+        if done {
+            self.target.jvm_full_gc_done();
         }
     }
 
