@@ -94,6 +94,8 @@ pub struct Target {
     jvm_notes: Vec<String>,
     /// How the tree's new members are found at every sample (children files).
     walk: Walk,
+    /// The time of the last sample (seconds; paces the looks for starting JVMs).
+    last_t: f64,
 }
 
 /// Finding new members at every sample through `/proc/PID/task/TID/children` (see
@@ -205,6 +207,7 @@ impl Target {
             owned_pgid: None,
             cgroup_memory: None,
             jvms: Default::default(),
+            last_t: 0.0,
             jvm_notes: Vec::new(),
             walk: Walk::new(true),
         };
@@ -264,6 +267,7 @@ impl Target {
             owned_pgid: None,
             cgroup_memory: None,
             jvms: Default::default(),
+            last_t: 0.0,
             jvm_notes: Vec::new(),
             walk: Walk::new(false),
         };
@@ -298,6 +302,7 @@ impl Target {
             owned_pgid: None,
             cgroup_memory: None,
             jvms: Default::default(),
+            last_t: 0.0,
             jvm_notes: Vec::new(),
             walk: Walk::default(),
         };
@@ -347,7 +352,7 @@ impl Target {
     pub fn refresh_tree(&mut self) {
         self.refresh_members();
         let procs: Vec<(i32, u64)> = self.procs.values().map(|h| (h.pid, h.starttime)).collect();
-        let notes = self.jvms.discover(&procs);
+        let notes = self.jvms.discover(&procs, self.last_t, true);
         self.jvm_notes.extend(notes);
     }
 
@@ -379,9 +384,9 @@ impl Target {
     /// no earlier than its parent (not a PID reused in between). For a spawned target the
     /// sentinel's own children are walked too (orphans reparent to it, the child subreaper).
     /// Anything not read completely marks the walk incomplete: the full listing comes sooner.
-    fn walk_children(&mut self) {
+    fn walk_children(&mut self) -> usize {
         if !self.walk.supported || !self.info.include_children || self.info.cgroup.is_some() {
-            return;
+            return 0;
         }
         let mut queue = std::mem::take(&mut self.walk.queue);
         let mut list = std::mem::take(&mut self.walk.list);
@@ -446,6 +451,7 @@ impl Target {
         }
         self.walk.queue = queue;
         self.walk.list = list;
+        added
     }
 
     /// Notes on JVMs whose counters cannot be read, once each.
@@ -614,7 +620,14 @@ impl Target {
     /// Processes that vanished since the last refresh are dropped (the root's end is noticed by
     /// [`Target::poll_exit`]). Returns the sample and the first non-"gone" error, if any.
     pub fn sample(&mut self, t: f64, detail: bool) -> (Sample, Option<ProbeError>) {
-        self.walk_children();
+        self.last_t = t;
+        let added = self.walk_children();
+        if added > 0 || self.jvms.retry_due(t) {
+            let procs: Vec<(i32, u64)> =
+                self.procs.values().map(|h| (h.pid, h.starttime)).collect();
+            let notes = self.jvms.discover(&procs, t, false);
+            self.jvm_notes.extend(notes);
+        }
         let mut s = Sample::at(t);
         let mut first_err = None;
         let mut gone = Vec::new();
@@ -694,7 +707,9 @@ impl Target {
             Metric::TargetStopped,
             Some(f64::from(u8::from(halted || frozen))),
         );
+        let mut heap_private = None;
         if let Some(j) = self.jvms.sample(t) {
+            heap_private = Some(j.heap_committed_private);
             s.set(Metric::JvmHeapUsedBytes, Some(j.heap_used));
             s.set(Metric::JvmHeapCommittedBytes, Some(j.heap_committed));
             s.set(Metric::JvmLiveBytes, j.live);
@@ -710,10 +725,9 @@ impl Target {
                 s.set(Metric::RssAnonBytes, r.private);
             }
         }
-        if let (Some(p), Some(h)) = (
-            s.get(Metric::RssAnonBytes),
-            s.get(Metric::JvmHeapCommittedBytes),
-        ) {
+        // Private memory outside the heap: the heap's private part is subtracted (none of it
+        // for ZGC, whose heap is shared memory: its private memory is all outside the heap).
+        if let (Some(p), Some(h)) = (s.get(Metric::RssAnonBytes), heap_private) {
             s.set(Metric::OutsideHeapBytes, Some((p - h).max(0.0)));
         }
         (s, first_err)
@@ -805,6 +819,7 @@ impl Target {
             owned_pgid,
             cgroup_memory: None,
             jvms: Default::default(),
+            last_t: 0.0,
             jvm_notes: Vec::new(),
             walk: Walk::default(),
         }

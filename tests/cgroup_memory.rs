@@ -121,12 +121,14 @@ fn page_cache_growth_passes_and_anonymous_growth_fails() {
     );
     let r = report_json(state.path(), "cache");
     assert_eq!(r["memory_gate"]["metric"], "rss_anon_bytes");
-    // The charged memory did grow: judged on it, this would have failed.
-    assert_eq!(
-        r["metrics"]["cgroup_memory_bytes"]["verdict"], "leak",
-        "{}",
-        r["metrics"]
-    );
+    // The charged memory did grow, hundreds of MiB a minute: gated on it, this run would have
+    // been at the mercy of the page cache. (Its verdict is not asserted: the kernel may write
+    // back and reclaim within these seconds, and the detector then rightly calls the growth
+    // settling — a live test asserts what the live run measured, not a verdict.)
+    let charged = r["metrics"]["cgroup_memory_bytes"]["slope_per_min"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(charged >= 100.0, "{}", r["metrics"]["cgroup_memory_bytes"]);
     drop(cg);
 
     // Keeps 4 MiB of anonymous memory every 0.1 s.

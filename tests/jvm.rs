@@ -296,3 +296,36 @@ fn a_leak_that_no_collection_shows_fails_with_a_gc_before_each_check() {
         other => panic!("exit {other:?}: {text}"),
     }
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
+fn zgc_memory_outside_the_heap_is_its_private_memory() {
+    if !java_available() {
+        return;
+    }
+    // ZGC maps its heap from shared memory: private memory holds none of it, so subtracting the
+    // committed heap left 0 at every sample, a "clean" gate that could not move.
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = soak_with(
+        state.path(),
+        "jvm-zgc",
+        &["--check-every", "4s"],
+        &["-XX:+UseZGC", "-Xmx256m"],
+        &["clean", "10", "1"],
+        "12s",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let r = report_json(state.path(), "jvm-zgc");
+    let outside = &r["metrics"]["outside_heap_bytes"];
+    let private = r["metrics"]["rss_anon_bytes"]["last_value"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let last = outside["last_value"].as_f64().unwrap_or(0.0);
+    assert!(
+        last > 1.0 && (last - private).abs() < 0.1 * private,
+        "outside the heap = private memory under ZGC: {outside}\n{text}"
+    );
+}

@@ -38,6 +38,9 @@ pub enum AttachError {
         /// The time waited.
         secs: f64,
     },
+    /// The JVM does not catch SIGQUIT yet (it is starting): the signal would kill it.
+    #[error("the JVM (PID {0}) does not catch SIGQUIT yet (still starting): not signalled")]
+    NotReady(i32),
     /// Something at the socket's path is not the JVM's socket.
     #[error("{0} is not the JVM's attach socket (a link, or another user's file): not used")]
     Untrusted(PathBuf),
@@ -69,6 +72,12 @@ pub fn jcmd(pid: i32, command: &str, timeout: Duration) -> Result<String, Attach
     let socket = proc_dir.join("root/tmp").join(format!(".java_pid{nspid}"));
     let deadline = Instant::now() + timeout;
     if !is_trusted_socket(&socket, euid)? {
+        // A JVM catches SIGQUIT only once its signal handling is set up; before, the signal's
+        // default action ends it. `SigCgt` in /proc/PID/status says which signals it catches
+        // (what the JDK's own attach checks before signalling).
+        if !catches_sigquit(&status) {
+            return Err(AttachError::NotReady(pid));
+        }
         start_listener(pid, &proc_dir, nspid, &socket, euid, deadline).map_err(|e| match e {
             AttachError::NoSocket { pid, .. } => AttachError::NoSocket {
                 pid,
@@ -101,6 +110,16 @@ pub fn jcmd(pid: i32, command: &str, timeout: Duration) -> Result<String, Attach
             answer: rest.lines().next().unwrap_or(code).trim().to_string(),
         })
     }
+}
+
+/// Whether the process whose /proc/PID/status is `status` catches SIGQUIT (bit 3 − 1 of the
+/// hexadecimal `SigCgt` mask).
+fn catches_sigquit(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGQUIT - 1)) != 0)
 }
 
 /// Whether `path` is the JVM's attach socket: a socket, not a link, owned by the JVM's
@@ -170,6 +189,21 @@ fn start_listener(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sigquit_is_sent_only_to_a_process_that_catches_it() {
+        assert!(catches_sigquit("Name:\tjava\nSigCgt:\t0000000000000004\n"));
+        assert!(catches_sigquit("SigCgt:\t2000000181005ccf\n"));
+        assert!(!catches_sigquit("SigCgt:\t0000000000000000\n"));
+        assert!(!catches_sigquit("SigCgt:\t0000000000000002\n"));
+        assert!(!catches_sigquit("Name:\tjava\n"));
+        // A process that does not catch it is not signalled (this test process does not).
+        let me = std::process::id() as i32;
+        assert!(matches!(
+            jcmd(me, "GC.run", Duration::from_millis(100)),
+            Err(AttachError::NotReady(_))
+        ));
+    }
 
     #[test]
     fn a_link_or_a_stranger_at_the_socket_path_is_not_used() {

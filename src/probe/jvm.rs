@@ -7,8 +7,9 @@ use super::hsperf::{HsperfError, JvmPerf, LiveSetTracker};
 use std::collections::HashMap;
 use std::io::Read;
 
-/// How many tree refreshes a starting JVM is given to publish its file (~5 s apart).
-const OPEN_TRIES: u32 = 12;
+/// How many looks a starting JVM is given to publish its file (at most one a second, see
+/// [`Jvms::retry_due`]: about a minute).
+const OPEN_TRIES: u32 = 60;
 
 /// One sample's JVM figures, summed over the tree's JVMs, bytes (GC time in seconds).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -17,6 +18,10 @@ pub struct JvmReading {
     pub heap_used: f64,
     /// Heap committed.
     pub heap_committed: f64,
+    /// The part of `heap_committed` that is private memory: all of it but for collectors that
+    /// map the heap from shared memory (ZGC multi-maps it from a memfd), whose heap is not in
+    /// private memory at all and must not be subtracted from it.
+    pub heap_committed_private: f64,
     /// Live set after GC (old generation at its floor after the last old-space reclaim), when a
     /// JVM reported a new one at this sample: the sum of every JVM's latest.
     pub live: Option<f64>,
@@ -49,6 +54,12 @@ pub struct Jvms {
     floors_only: bool,
     /// A requested full collection finished since the last sample: its floor is a new point.
     fresh_floor: bool,
+    /// When JVMs were last looked for (seconds, the sample clock).
+    last_look: Option<f64>,
+    /// (PID, start) found not to be `java` since the last full look ([`Jvms::discover`] with
+    /// `full`): not read again at every sample. A full look reads them again, so a wrapper that
+    /// execs java later is still found.
+    not_java: std::collections::HashSet<(i32, u64)>,
 }
 
 /// Whether `/proc/PID/comm` says `java` (the launcher keeps that name).
@@ -63,7 +74,11 @@ fn is_java(pid: i32) -> bool {
 impl Jvms {
     /// Looks at the tree's processes `(PID, start time)`: opens the counters of new JVMs, forgets
     /// those that left. Returns one-line notes for JVMs whose counters cannot be read.
-    pub fn discover(&mut self, procs: &[(i32, u64)]) -> Vec<String> {
+    pub fn discover(&mut self, procs: &[(i32, u64)], t: f64, full: bool) -> Vec<String> {
+        self.last_look = Some(t);
+        if full {
+            self.not_java.clear();
+        }
         let mut notes = Vec::new();
         self.open
             .retain(|pid, j| procs.iter().any(|(p, s)| p == pid && *s == j.start));
@@ -73,10 +88,16 @@ impl Jvms {
             {
                 continue;
             }
+            if self.not_java.contains(&(pid, start)) {
+                continue;
+            }
             let tries = match self.pending.get(&(pid, start)) {
                 Some(t) => *t,
                 None if is_java(pid) => OPEN_TRIES,
-                None => continue,
+                None => {
+                    self.not_java.insert((pid, start));
+                    continue;
+                }
             };
             match JvmPerf::open(pid) {
                 Ok(perf) => {
@@ -108,6 +129,8 @@ impl Jvms {
         }
         self.pending
             .retain(|(pid, start), _| procs.iter().any(|(p, s)| p == pid && s == start));
+        self.not_java
+            .retain(|(pid, start)| procs.iter().any(|(p, s)| p == pid && s == start));
         notes
     }
 
@@ -125,6 +148,13 @@ impl Jvms {
                 self.fresh_floor = true;
             }
         }
+    }
+
+    /// Whether a starting JVM waits for another look at `t`: a second after the last one. Between
+    /// the full listings of the tree, new processes are found at every sample and a JVM starts
+    /// publishing its counters within seconds, so it is looked at sooner than the next listing.
+    pub fn retry_due(&self, t: f64) -> bool {
+        !self.pending.is_empty() && self.last_look.is_none_or(|l| t - l >= 1.0)
     }
 
     /// The PIDs of the JVMs being read.
@@ -154,6 +184,9 @@ impl Jvms {
             let n = |v: Option<u64>| v.unwrap_or(0) as f64;
             r.heap_used += n(gc.heap_used_bytes);
             r.heap_committed += n(gc.heap_committed_bytes);
+            if !heap_is_shared(&gc) {
+                r.heap_committed_private += n(gc.heap_committed_bytes);
+            }
             r.metaspace += n(gc.metaspace_used_bytes);
             r.gc_count += n(gc.total_invocations());
             r.gc_seconds += gc.total_gc_time_s().unwrap_or(0.0);
@@ -172,6 +205,14 @@ impl Jvms {
     }
 }
 
+/// Whether the JVM's collector maps the heap from shared memory: ZGC (its collectors are named
+/// "Z …" or "ZGC …") keeps the heap in a memfd mapped several times, so it is shared, not private.
+fn heap_is_shared(gc: &super::hsperf::JvmGc) -> bool {
+    gc.collectors
+        .iter()
+        .any(|c| c.name.starts_with("Z ") || c.name.starts_with("ZGC"))
+}
+
 fn note(pid: i32, e: &HsperfError) -> String {
     format!(
         "JVM PID {pid}: its counters cannot be read ({e}); its memory is judged by private memory"
@@ -186,7 +227,7 @@ mod tests {
     fn a_process_that_is_not_java_is_left_alone() {
         let mut j = Jvms::default();
         let me = std::process::id() as i32;
-        assert!(j.discover(&[(me, 1)]).is_empty());
+        assert!(j.discover(&[(me, 1)], 0.0, true).is_empty());
         assert!(!j.any());
         assert_eq!(j.sample(0.0), None);
         assert!(!is_java(me));

@@ -237,13 +237,19 @@ impl<C: Clock> Session<'_, C> {
     }
 
     /// Asks every JVM of the tree for a full collection (`GC.run` through the attach mechanism,
-    /// at most 10 s each); a JVM that cannot be asked costs a warning, once.
+    /// at most 10 s each); a JVM that cannot be asked costs a warning, once (one still starting,
+    /// not yet catching SIGQUIT, is left for the next check).
     fn request_jvm_gc(&mut self) {
         let pids = self.target.jvm_pids();
         let mut done = !pids.is_empty();
         for pid in pids {
-            if let Err(e) = crate::probe::attach::jcmd(pid, "GC.run", Duration::from_secs(10)) {
+            let asked = crate::probe::attach::jcmd(pid, "GC.run", Duration::from_secs(10));
+            if let Err(e) = asked {
                 done = false;
+                // A JVM still starting is asked again at the next check.
+                if matches!(e, crate::probe::attach::AttachError::NotReady(_)) {
+                    continue;
+                }
                 let key = format!("jvm-gc-{pid}");
                 self.warn_once(
                     &key,
