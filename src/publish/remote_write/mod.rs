@@ -54,10 +54,13 @@ pub struct Stats {
     pub last_error: Option<String>,
 }
 
+/// A series as the session names it: family name and its own labels.
+type SeriesKey = (&'static str, Vec<(&'static str, String)>);
+
 /// Label sets of the series sent so far, interned: a queued point is 24 bytes, not its labels.
 #[derive(Debug, Default)]
 struct Series {
-    ids: HashMap<(&'static str, Vec<(&'static str, String)>), u32>,
+    ids: HashMap<SeriesKey, u32>,
     labels: Vec<Vec<proto::Label>>,
 }
 
