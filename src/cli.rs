@@ -454,9 +454,10 @@ pub struct ScanArgs {
     /// Threshold per minute (memory: e.g. 0.1, 100KiB/min).
     #[arg(long)]
     pub threshold: Option<String>,
-    /// memory (bytes, judged in MiB/min), fds, threads or generic.
-    #[arg(long, default_value = "memory")]
-    pub kind: String,
+    /// memory (bytes, judged in MiB/min), fds, threads or generic (default: memory, or what a
+    /// series pushed by `run --remote-write` is: leak_sentinel_open_fds → fds, …).
+    #[arg(long)]
+    pub kind: Option<String>,
     /// Warm-up excluded at the start of each series (default: 10 % of --range).
     #[arg(long)]
     pub warmup: Option<String>,

@@ -293,6 +293,43 @@ fn two_runs_push_to_prometheus_and_victoria_metrics_and_promql_finds_them() {
             }
         }
     }
+    // `scan` re-judges the pushed runs from the engine: the leaking run's gate memory leaks,
+    // the quiet one's does not; a query over pushed FDs is judged as FDs without --kind.
+    for url in [&prom, &vm] {
+        let out = Command::new(bin())
+            .args([
+                "scan", "--url", url, "--range", "2m", "--step", "200ms", "--warmup", "2s",
+            ])
+            .args([
+                "--query",
+                "leak_sentinel_memory_bytes{kind=\"private\",commit=\"abc123\"}",
+                "--json",
+            ])
+            .output()
+            .expect("scan");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("scan json");
+        let series = v["series"].as_array().expect("series");
+        assert_eq!(series.len(), 2, "{v}");
+        for x in series {
+            let want = match x["labels"]["run"].as_str() {
+                Some("rw-leak-20261207") => "leak",
+                _ => "clean",
+            };
+            assert_eq!(x["verdict"], want, "{url}: {x}");
+            assert_eq!(x["unit"], "MiB/min");
+        }
+        let out = Command::new(bin())
+            .args([
+                "scan", "--url", url, "--range", "2m", "--step", "200ms", "--warmup", "2s",
+            ])
+            .args(["--query", "leak_sentinel_open_fds{kind=\"all\"}", "--json"])
+            .output()
+            .expect("scan");
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        assert_eq!(v["series"][0]["unit"], "FD/min", "{v}");
+    }
     // The query of the docs' example: the nights of a tag and their outcomes.
     let r = query(
         &prom,

@@ -64,8 +64,6 @@ pub const RUN_VERDICT: &str = "leak_sentinel_run_verdict";
 pub const EXIT_CODE: &str = "leak_sentinel_run_exit_code";
 /// At the end: the run's length, seconds.
 pub const ELAPSED: &str = "leak_sentinel_run_elapsed_seconds";
-/// At the end: points this endpoint's queue had dropped by then (its own loss, as it knew it).
-pub const DROPPED: &str = "leak_sentinel_remote_write_dropped_total";
 
 /// Every family name a run can push, for the dashboard's checks and the docs.
 pub const NAMES: &[&str] = &[
@@ -90,7 +88,6 @@ pub const NAMES: &[&str] = &[
     RUN_VERDICT,
     EXIT_CODE,
     ELAPSED,
-    DROPPED,
 ];
 
 /// One value of one family: its name and its own labels (the run's are added when sent).
@@ -275,6 +272,34 @@ pub fn outcome(
     out
 }
 
+/// The `scan --kind` of a PromQL query over pushed series: the kind of the first family of ours
+/// it names (`leak_sentinel_open_fds` → `fds`, `leak_sentinel_threads` → `threads`,
+/// `leak_sentinel_memory_bytes` → `memory`); `None` when it names none.
+pub fn kind_of_query(query: &str) -> Option<&'static str> {
+    let mut rest = query;
+    while let Some(at) = rest.find("leak_sentinel_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        // A name, not the middle of a longer identifier.
+        let starts_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+        if starts_word {
+            match &tail[..end] {
+                MEMORY => return Some("memory"),
+                FDS => return Some("fds"),
+                THREADS | PROCESSES => return Some("threads"),
+                _ => {}
+            }
+        }
+        rest = &tail[end..];
+    }
+    None
+}
+
 /// Whether `name` may be a `--label` name: a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`),
 /// not reserved (`__…`), not a run label other than `host` (which a container's random host
 /// name may need replaced), not one the families use.
@@ -380,6 +405,22 @@ mod tests {
         assert_eq!(tag_of("W3-Production"), "W3-Production");
         assert_eq!(tag_of("20261207"), "20261207");
         assert_eq!(tag_of("svc-2026"), "svc-2026");
+    }
+
+    #[test]
+    fn a_query_over_pushed_series_says_its_kind() {
+        assert_eq!(
+            kind_of_query("leak_sentinel_open_fds{kind=\"all\"}"),
+            Some("fds")
+        );
+        assert_eq!(
+            kind_of_query("max by (run) (leak_sentinel_threads{tag=\"x\"})"),
+            Some("threads")
+        );
+        assert_eq!(kind_of_query("leak_sentinel_memory_bytes"), Some("memory"));
+        assert_eq!(kind_of_query("process_open_fds"), None);
+        assert_eq!(kind_of_query("my_leak_sentinel_open_fds"), None);
+        assert_eq!(kind_of_query("leak_sentinel_open_fds_x"), None);
     }
 
     #[test]

@@ -62,6 +62,8 @@ type SeriesKey = (&'static str, Vec<(&'static str, String)>);
 struct Series {
     ids: HashMap<SeriesKey, u32>,
     labels: Vec<Vec<proto::Label>>,
+    /// Time of each series' latest point, Unix ms.
+    last_ms: Vec<i64>,
 }
 
 struct Inner {
@@ -150,11 +152,19 @@ impl RemoteWriter {
                 continue;
             }
             match intern(&mut inner.series, &self.shared.base, v) {
-                Some(series) => inner.outbox.push(Point {
-                    series,
-                    t_ms,
-                    v: v.v,
-                }),
+                Some(series) => {
+                    // A receiver refuses a second value at the same millisecond ("duplicate
+                    // sample for timestamp") and an older one: the end of a run that follows
+                    // its last check within a millisecond goes one millisecond later.
+                    let last = &mut inner.series.last_ms[series as usize];
+                    let t = if t_ms <= *last { *last + 1 } else { t_ms };
+                    *last = t;
+                    inner.outbox.push(Point {
+                        series,
+                        t_ms: t,
+                        v: v.v,
+                    })
+                }
                 None => inner.refused += 1,
             }
         }
@@ -242,6 +252,7 @@ fn intern(series: &mut Series, base: &[(String, String)], v: &pushed::Value) -> 
     labels.sort_by(|a, b| a.name.cmp(&b.name));
     let id = series.labels.len() as u32;
     series.labels.push(labels);
+    series.last_ms.push(i64::MIN);
     series.ids.insert(key, id);
     Some(id)
 }
