@@ -425,11 +425,16 @@ pub enum GrafanaCmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
-    /// Write a Grafana dashboard JSON for the metrics `run --metrics-addr` exports.
+    /// Write a Grafana dashboard JSON for the metrics `run --metrics-addr` exports (with
+    /// --pushed: for the series `run --remote-write` pushes, runs across nights and hosts).
     Dashboard {
         /// Output file (default: stdout).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// The dashboard over pushed series: tag, host and run selectors, outcomes and
+        /// failed checks as markers.
+        #[arg(long)]
+        pushed: bool,
     },
 }
 

@@ -330,6 +330,44 @@ fn two_runs_push_to_prometheus_and_victoria_metrics_and_promql_finds_them() {
             serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
         assert_eq!(v["series"][0]["unit"], "FD/min", "{v}");
     }
+    // Every query of `grafana dashboard --pushed` (panels, markers, selectors) finds series.
+    let out = Command::new(bin())
+        .args(["grafana", "dashboard", "--pushed"])
+        .output()
+        .expect("grafana dashboard");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let d: Value = serde_json::from_slice(&out.stdout).expect("dashboard json");
+    let mut exprs: Vec<String> = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    for a in d["annotations"]["list"].as_array().expect("annotations") {
+        if let Some(e) = a["expr"].as_str() {
+            exprs.push(e.to_string());
+        }
+    }
+    for v in d["templating"]["list"].as_array().expect("variables") {
+        if let Some(q) = v["query"]
+            .as_str()
+            .and_then(|q| q.strip_prefix("label_values("))
+        {
+            let (selector, _) = q.rsplit_once(',').expect("label_values(selector, label)");
+            exprs.push(selector.to_string());
+        }
+    }
+    assert!(exprs.len() >= 12, "{exprs:?}");
+    for e in &exprs {
+        let e = e
+            .replace("$tag", ".*")
+            .replace("$host", ".*")
+            .replace("$run", ".*")
+            .replace("$__range", "1h");
+        for url in [&prom, &vm] {
+            assert!(!query(url, &e).is_empty(), "{e} finds nothing on {url}");
+        }
+    }
     // The query of the docs' example: the nights of a tag and their outcomes.
     let r = query(
         &prom,
