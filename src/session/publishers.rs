@@ -244,3 +244,43 @@ fn target_label(t: &crate::target::TargetInfo) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Profile;
+    use crate::target::{TargetInfo, TargetKind};
+
+    #[test]
+    fn run_labels_name_the_run_its_tag_target_and_user_labels() {
+        let mut s = RunSettings::defaults("api-20261207", Profile::Quick, vec![]);
+        s.labels = vec![
+            ("commit".into(), "abc".into()),
+            ("host".into(), "runner-7".into()),
+        ];
+        let t = TargetInfo {
+            kind: TargetKind::Spawn,
+            command: vec!["python3".into(), "-c".into(), "import x\nx.run()".into()],
+            pid: None,
+            starttime: None,
+            pid_file: None,
+            cgroup: None,
+            include_children: true,
+        };
+        let l = run_labels(&s, &t);
+        let want: Vec<(String, String)> = [
+            ("run", "api-20261207"),
+            ("tag", "api"),
+            ("host", "runner-7"),
+            ("target", "python3 -c import x x.run()"),
+            ("profile", "quick"),
+            ("commit", "abc"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(l, want);
+        s.tag = Some("nightly".into());
+        assert_eq!(run_labels(&s, &t)[1].1, "nightly");
+    }
+}

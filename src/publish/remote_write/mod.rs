@@ -527,6 +527,33 @@ mod tests {
     }
 
     #[test]
+    fn credentials_come_from_files_as_headers() {
+        // The environment variables take precedence; this test only holds without them.
+        if std::env::var_os("LEAK_SENTINEL_REMOTE_WRITE_TOKEN").is_some()
+            || std::env::var_os("LEAK_SENTINEL_REMOTE_WRITE_BASIC_AUTH").is_some()
+        {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = dir.path().join("token");
+        let basic = dir.path().join("basic");
+        std::fs::write(&token, "abc.def\nignored\n").expect("write");
+        std::fs::write(&basic, "pusher:pw\n").expect("write");
+        assert_eq!(
+            auth_header(Some(&token), Some(&basic)).expect("reads"),
+            Some("Bearer abc.def".to_string())
+        );
+        assert_eq!(
+            auth_header(None, Some(&basic)).expect("reads"),
+            Some("Basic cHVzaGVyOnB3".to_string())
+        );
+        assert_eq!(auth_header(None, None).expect("nothing"), None);
+        std::fs::write(&token, "\n").expect("write");
+        let e = auth_header(Some(&token), None).expect_err("empty");
+        assert!(e.to_string().contains("is empty"), "{e}");
+    }
+
+    #[test]
     fn series_are_bounded() {
         let mut series = Series::default();
         for i in 0..MAX_SERIES {
