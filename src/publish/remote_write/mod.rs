@@ -192,6 +192,8 @@ impl RemoteWriter {
     pub fn flush(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut g = self.shared.lock();
+        g.outbox.flushing = true;
+        self.shared.cond.notify_all();
         while g.outbox.held() > 0 {
             let now = Instant::now();
             if now >= deadline || self.thread.is_none() {

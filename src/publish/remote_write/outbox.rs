@@ -36,6 +36,9 @@ pub struct Limits {
     pub backoff_min: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// After a delivery, a batch that is not full waits this long for more points: a run
+    /// sampled every 50 ms sends a request a second, not twenty.
+    pub linger: Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             max_batch: 2_000,
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(15),
+            linger: Duration::from_secs(1),
         }
     }
 }
@@ -117,6 +121,10 @@ pub struct Outbox {
     pub last_error: Option<String>,
     /// Latest time (Unix ms) of a point the receiver accepted.
     pub delivered_until_ms: Option<i64>,
+    /// When the last batch was accepted.
+    last_ok: Option<Duration>,
+    /// Send what is queued without lingering (the run is ending).
+    pub flushing: bool,
 }
 
 impl Outbox {
@@ -135,6 +143,8 @@ impl Outbox {
             counts: Counts::default(),
             last_error: None,
             delivered_until_ms: None,
+            last_ok: None,
+            flushing: false,
         }
     }
 
@@ -167,6 +177,14 @@ impl Outbox {
         if self.queue.is_empty() {
             return Next::Idle;
         }
+        if !self.flushing && self.queue.len() < self.limits.max_batch {
+            if let Some(ok) = self.last_ok {
+                let due = ok + self.limits.linger;
+                if due > now {
+                    return Next::Wait(due - now);
+                }
+            }
+        }
         let n = self.queue.len().min(self.limits.max_batch);
         self.inflight.extend(self.queue.drain(..n));
         Next::Send(&self.inflight)
@@ -183,6 +201,7 @@ impl Outbox {
                 self.inflight.clear();
                 self.failures = 0;
                 self.retry_at = None;
+                self.last_ok = Some(now);
             }
             Sent::Retry(why) => {
                 self.counts.retries += 1;
@@ -219,6 +238,7 @@ mod tests {
             max_batch,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
+            linger: Duration::ZERO,
         }
     }
 
@@ -298,6 +318,38 @@ mod tests {
             "every point is accounted for"
         );
         assert_eq!(o.counts.retries, 2);
+    }
+
+    #[test]
+    fn after_a_delivery_a_small_batch_lingers_unless_full_or_flushing() {
+        let mut o = Outbox::new(Limits {
+            linger: Duration::from_secs(1),
+            ..limits(100, 3)
+        });
+        let ms = Duration::from_millis;
+        o.push(p(0, 0));
+        assert_eq!(take(&mut o, ms(0)), [0], "the first batch goes at once");
+        o.sent(ms(0), Sent::Ok);
+        o.push(p(0, 1));
+        assert_eq!(o.next(ms(300)), Next::Wait(ms(700)));
+        assert_eq!(take(&mut o, ms(1000)), [1]);
+        o.sent(ms(1000), Sent::Ok);
+        for t in 2..5 {
+            o.push(p(0, t));
+        }
+        assert_eq!(
+            take(&mut o, ms(1001)),
+            [2, 3, 4],
+            "a full batch does not wait"
+        );
+        o.sent(ms(1001), Sent::Ok);
+        o.push(p(0, 5));
+        o.flushing = true;
+        assert_eq!(
+            take(&mut o, ms(1002)),
+            [5],
+            "the end of a run does not wait"
+        );
     }
 
     #[test]
