@@ -459,8 +459,9 @@ pub struct ScanArgs {
     /// Threshold per minute (memory: e.g. 0.1, 100KiB/min).
     #[arg(long)]
     pub threshold: Option<String>,
-    /// memory (bytes, judged in MiB/min), fds, threads or generic (default: memory, or what a
-    /// series pushed by `run --remote-write` is: leak_sentinel_open_fds → fds, …).
+    /// memory (bytes, judged in MiB/min), fds, threads or generic (default: memory, or the
+    /// kind of the series `run --remote-write` pushes that the query names, e.g. fds for
+    /// leak_sentinel_open_fds).
     #[arg(long)]
     pub kind: Option<String>,
     /// Warm-up excluded at the start of each series (default: 10 % of --range).
