@@ -294,6 +294,27 @@ pub struct RunArgs {
     /// built-in roots (else LEAK_SENTINEL_CA_FILE).
     #[arg(long, value_name = "FILE", env = "LEAK_SENTINEL_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Push the run's samples, checks and outcome to this Prometheus remote-write URL
+    /// (repeatable), e.g. http://prometheus:9090/api/v1/write (credentials from
+    /// LEAK_SENTINEL_REMOTE_WRITE_TOKEN / LEAK_SENTINEL_REMOTE_WRITE_BASIC_AUTH or a file).
+    #[arg(long = "remote-write", value_name = "URL")]
+    pub remote_write: Vec<String>,
+    /// A label added to every pushed series, `KEY=VALUE` (repeatable), e.g. commit=abc123.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// The `tag` label of pushed series (default: the run name without a trailing date).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Points each remote-write queue holds at most while the receiver is slow or down
+    /// (default 100000; the oldest are dropped and counted beyond it).
+    #[arg(long, value_name = "POINTS")]
+    pub remote_write_queue: Option<usize>,
+    /// File whose first line is the bearer token for --remote-write.
+    #[arg(long, value_name = "FILE")]
+    pub remote_write_token_file: Option<PathBuf>,
+    /// File whose first line is `user:password` for --remote-write (HTTP basic auth).
+    #[arg(long, value_name = "FILE")]
+    pub remote_write_basic_auth_file: Option<PathBuf>,
     /// Environment for a spawned target, `K=V` (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -409,11 +430,16 @@ pub enum GrafanaCmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
-    /// Write a Grafana dashboard JSON for the metrics `run --metrics-addr` exports.
+    /// Write a Grafana dashboard JSON for the metrics `run --metrics-addr` exports (with
+    /// --pushed: for the series `run --remote-write` pushes, runs across nights and hosts).
     Dashboard {
         /// Output file (default: stdout).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// The dashboard over pushed series: tag, host and run selectors, outcomes and
+        /// failed checks as markers.
+        #[arg(long)]
+        pushed: bool,
     },
 }
 
@@ -438,9 +464,11 @@ pub struct ScanArgs {
     /// Threshold per minute (memory: e.g. 0.1, 100KiB/min).
     #[arg(long)]
     pub threshold: Option<String>,
-    /// memory (bytes, judged in MiB/min), fds, threads or generic.
-    #[arg(long, default_value = "memory")]
-    pub kind: String,
+    /// memory (bytes, judged in MiB/min), fds, threads or generic (default: memory, or the
+    /// kind of the series `run --remote-write` pushes that the query names, e.g. fds for
+    /// leak_sentinel_open_fds).
+    #[arg(long)]
+    pub kind: Option<String>,
     /// Warm-up excluded at the start of each series (default: 10 % of --range).
     #[arg(long)]
     pub warmup: Option<String>,

@@ -73,6 +73,18 @@ pub struct FileConfig {
     pub grafana_token_file: Option<PathBuf>,
     /// PEM file of certificate authorities trusted for https.
     pub ca_file: Option<PathBuf>,
+    /// Remote-write URLs.
+    pub remote_write: Option<Vec<String>>,
+    /// Labels of pushed series.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The `tag` label of pushed series.
+    pub tag: Option<String>,
+    /// Points each remote-write queue holds at most.
+    pub remote_write_queue: Option<usize>,
+    /// Remote-write bearer token file.
+    pub remote_write_token_file: Option<PathBuf>,
+    /// Remote-write basic auth file (`user:password`).
+    pub remote_write_basic_auth_file: Option<PathBuf>,
     /// Its time limit.
     pub on_leak_timeout: Option<String>,
     /// JUnit XML file written at the end.
@@ -133,6 +145,35 @@ pub fn ci_output(flag: &str, p: Option<&PathBuf>) -> Result<Option<PathBuf>> {
         return Err(usage(format!("--{flag}: '{}' is a directory", p.display())));
     }
     Ok(Some(abs))
+}
+
+/// A remote-write URL: http(s), without credentials (those come from the environment or a
+/// file, never the command line, where `ps` and shell histories show them).
+pub fn remote_write_url(u: &str) -> Result<()> {
+    let shown = crate::publish::notify::redact_url(u);
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"))
+        .ok_or_else(|| usage(format!("--remote-write: '{shown}' is not an http(s) URL")))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(usage(format!("--remote-write: '{shown}' has no host")));
+    }
+    if authority.contains('@') {
+        return Err(usage(format!(
+            "--remote-write: '{shown}' carries credentials; put them in LEAK_SENTINEL_REMOTE_WRITE_BASIC_AUTH or --remote-write-basic-auth-file instead"
+        )));
+    }
+    Ok(())
+}
+
+/// A file holding a secret: absolute (a `resume` elsewhere reads the same), and readable now —
+/// not hours from now.
+fn secret_file(flag: &str, p: Option<&PathBuf>) -> Result<Option<PathBuf>> {
+    let Some(p) = p else { return Ok(None) };
+    crate::publish::remote_write::read_secret(p)
+        .map_err(|e| usage(format!("--{flag}: {}", crate::exit::one_line(&e))))?;
+    Ok(Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())))
 }
 
 /// Resolves profile → config file (`--config`, or `leak-sentinel.toml` in the working directory)
@@ -346,6 +387,65 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             }
             None => None,
         },
+        remote_write: {
+            let mut v = file.remote_write.clone().unwrap_or_default();
+            v.extend(args.remote_write.iter().cloned());
+            for u in &v {
+                remote_write_url(u)?;
+            }
+            v
+        },
+        labels: {
+            let mut labels: Vec<(String, String)> = file
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            for kv in &args.label {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| usage(format!("--label: '{kv}' must be KEY=VALUE")))?;
+                labels.retain(|(old, _)| old != k);
+                labels.push((k.to_string(), v.to_string()));
+            }
+            for (k, v) in &labels {
+                crate::publish::pushed::label_name_ok(k)
+                    .map_err(|why| usage(format!("--label: '{k}': {why}")))?;
+                if v.is_empty() || v.len() > 1024 || v.contains('\n') {
+                    return Err(usage(format!(
+                        "--label: the value of '{k}' must be 1 to 1024 characters on one line"
+                    )));
+                }
+            }
+            labels
+        },
+        tag: match pick(&args.tag, &file.tag) {
+            Some(t) if t.is_empty() || t.len() > 256 || t.contains('\n') => {
+                return Err(usage("--tag must be 1 to 256 characters on one line"));
+            }
+            other => other,
+        },
+        remote_write_queue: match args.remote_write_queue.or(file.remote_write_queue) {
+            Some(n) if !(100..=10_000_000).contains(&n) => {
+                return Err(usage(format!(
+                    "--remote-write-queue: '{n}' is outside 100 to 10000000 points"
+                )));
+            }
+            other => other,
+        },
+        remote_write_token_file: secret_file(
+            "remote-write-token-file",
+            args.remote_write_token_file
+                .as_ref()
+                .or(file.remote_write_token_file.as_ref()),
+        )?,
+        remote_write_basic_auth_file: secret_file(
+            "remote-write-basic-auth-file",
+            args.remote_write_basic_auth_file
+                .as_ref()
+                .or(file.remote_write_basic_auth_file.as_ref()),
+        )?,
         junit: ci_output("junit", args.junit.as_ref().or(file.junit.as_ref()))?,
         summary_md: ci_output(
             "summary-md",

@@ -138,7 +138,9 @@ fn fetch(
         .query("query", &s.query)
         .query("start", format!("{from:.3}"))
         .query("end", format!("{to:.3}"))
-        .query("step", format!("{}s", s.step));
+        // Float seconds without a unit: Prometheus' duration syntax has no fractions ("0.2s"
+        // is refused), while its float form ("0.2") is accepted by every engine of the API.
+        .query("step", format!("{}", s.step));
     if let Some(a) = auth_header() {
         req = req.header("Authorization", &a);
     }

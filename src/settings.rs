@@ -192,6 +192,24 @@ pub struct RunSettings {
     /// (absolute, so `resume` elsewhere reads the same).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Remote-write URLs the run pushes its series to.
+    #[serde(default)]
+    pub remote_write: Vec<String>,
+    /// Labels added to every pushed series (`--label`), validated.
+    #[serde(default)]
+    pub labels: Vec<(String, String)>,
+    /// The `tag` label (`--tag`); `None`: the run name without a trailing date.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Points each remote-write queue holds at most.
+    #[serde(default)]
+    pub remote_write_queue: Option<usize>,
+    /// File with the remote-write bearer token (the token itself is never stored).
+    #[serde(default)]
+    pub remote_write_token_file: Option<PathBuf>,
+    /// File with the remote-write `user:password` (never stored itself).
+    #[serde(default)]
+    pub remote_write_basic_auth_file: Option<PathBuf>,
     /// JUnit XML written at the end of the run (absolute, so `resume` elsewhere writes the same).
     #[serde(default)]
     pub junit: Option<PathBuf>,
@@ -272,6 +290,12 @@ impl RunSettings {
             grafana_url: None,
             grafana_token_file: None,
             ca_file: None,
+            remote_write: Vec::new(),
+            labels: Vec::new(),
+            tag: None,
+            remote_write_queue: None,
+            remote_write_token_file: None,
+            remote_write_basic_auth_file: None,
             junit: None,
             summary_md: None,
         }

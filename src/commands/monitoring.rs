@@ -42,7 +42,14 @@ pub fn annotate(
 pub fn grafana(g: GrafanaCmd) -> Result<Exit> {
     let (doc, out) = match g {
         GrafanaCmd::Templates { output } => (render::grafana::templates(), output),
-        GrafanaCmd::Dashboard { output } => (render::grafana::dashboard(), output),
+        GrafanaCmd::Dashboard {
+            output,
+            pushed: false,
+        } => (render::grafana::dashboard(), output),
+        GrafanaCmd::Dashboard {
+            output,
+            pushed: true,
+        } => (render::grafana::pushed_dashboard(), output),
     };
     let text = serde_json::to_string_pretty(&doc)?;
     match out {

@@ -12,7 +12,15 @@ use std::time::Duration;
 /// Runs `scan`.
 pub fn scan(a: &crate::cli::ScanArgs) -> Result<Exit> {
     use crate::fleet;
-    let kind = match a.kind.as_str() {
+    // A query over the series `run --remote-write` pushes says its own kind: the open FDs of
+    // past runs are judged in FD/min without `--kind fds`.
+    let kind_word = match &a.kind {
+        Some(k) => k.clone(),
+        None => crate::publish::pushed::kind_of_query(&a.query)
+            .unwrap_or("memory")
+            .to_string(),
+    };
+    let kind = match kind_word.as_str() {
         "memory" => analyze::MetricKind::Memory,
         "fds" => analyze::MetricKind::Fds,
         "threads" => analyze::MetricKind::Threads,

@@ -159,7 +159,7 @@ impl Default for Limits {
 
 /// What a sampled field or a judged metric is, in exported terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Resource {
+pub(crate) enum Resource {
     /// Bytes; `kind` is rss, pss, uss, swap, anon, file, cgroup, private…
     Memory,
     /// Open descriptors; `kind` is all, socket, pipe, file, anon_inode, other.
@@ -171,7 +171,7 @@ enum Resource {
 }
 
 impl Resource {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Resource::Memory => "memory",
             Resource::Fds => "fds",
@@ -184,7 +184,7 @@ impl Resource {
 /// Maps a sample field or column name to its resource and `kind` label. By name rather than by
 /// `probe::Metric` so that a field added to the sampler (e.g. the tree's private memory) is
 /// exported without touching this file.
-fn classify(name: &str) -> Option<(Resource, String)> {
+pub(crate) fn classify(name: &str) -> Option<(Resource, String)> {
     if let Some(stem) = name.strip_suffix("_bytes") {
         let kind = match stem {
             "cgroup_memory" => "cgroup",

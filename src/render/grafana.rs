@@ -1,5 +1,6 @@
 //! Grafana files: the seed's annotation template file (milestone, optimisation and alert
-//! templates plus a webhook example) and a dashboard for the metrics the exporter serves.
+//! templates plus a webhook example), a dashboard for the metrics the exporter serves, and one
+//! for the series runs push by remote write (runs across nights and hosts).
 
 use serde_json::{Value, json};
 
@@ -231,6 +232,184 @@ pub fn dashboard() -> Value {
         ]},
         "annotations": {"list": [
             {"name": "leak-sentinel", "enable": true, "iconColor": "red",
+             "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+             "target": {"type": "tags", "tags": ["leak-sentinel"], "matchAny": true, "limit": 500}}
+        ]},
+        "panels": panels
+    })
+}
+
+/// A table of one instant query per row set (the latest value of each series in the range).
+fn table(id: u32, title: &str, expr: &str, x: u32, y: u32, w: u32) -> Value {
+    json!({
+        "id": id, "type": "table", "title": title,
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "gridPos": {"h": 8, "w": w, "x": x, "y": y},
+        "targets": [{"refId": "A", "expr": expr, "instant": true, "format": "table"}],
+        "transformations": [{"id": "organize", "options": {
+            "excludeByName": {"Time": true, "__name__": true}}}]
+    })
+}
+
+/// A dashboard over the series `run --remote-write` pushes (`publish::pushed`): `tag`, `host`
+/// and `run` selectors, the gate memory, FDs and threads of every selected run across nights
+/// and hosts, the growth each check estimated, a table of each run's outcome and final growth,
+/// and the outcomes and failed checks as markers on every panel. Every query names only
+/// pushed families and labels (tests/remote_write.rs runs each against a real engine).
+pub fn pushed_dashboard() -> Value {
+    let sel = "tag=~\"$tag\",host=~\"$host\",run=~\"$run\"";
+    let q = |name: &str, matchers: &str| {
+        if matchers.is_empty() {
+            format!("{name}{{{sel}}}")
+        } else {
+            format!("{name}{{{matchers},{sel}}}")
+        }
+    };
+    let panels = vec![
+        panel(
+            1,
+            "Gate memory (private) of each run",
+            &[(
+                &q("leak_sentinel_memory_bytes", "kind=\"private\""),
+                "{{run}} {{host}}",
+            )],
+            "bytes",
+            0,
+            0,
+        ),
+        panel(
+            2,
+            "Open file descriptors of each run",
+            &[(
+                &q("leak_sentinel_open_fds", "kind=\"all\""),
+                "{{run}} {{host}}",
+            )],
+            "short",
+            12,
+            0,
+        ),
+        panel(
+            3,
+            "Threads of each run",
+            &[(&q("leak_sentinel_threads", ""), "{{run}} {{host}}")],
+            "short",
+            0,
+            8,
+        ),
+        panel(
+            4,
+            "Memory growth at each check (MiB/min) and threshold",
+            &[
+                (
+                    &format!(
+                        "{} * 60 / 1048576",
+                        q(
+                            "leak_sentinel_memory_growth_bytes_per_second",
+                            "bound=\"estimate\""
+                        )
+                    ),
+                    "{{run}} {{kind}}",
+                ),
+                (
+                    &format!(
+                        "{} * 60 / 1048576",
+                        q("leak_sentinel_memory_growth_threshold_bytes_per_second", "")
+                    ),
+                    "{{run}} threshold",
+                ),
+            ],
+            "short",
+            12,
+            8,
+        ),
+        table(
+            5,
+            "Outcome of each run",
+            &format!(
+                "last_over_time({}[$__range]) == 1",
+                q("leak_sentinel_run_outcome", "")
+            ),
+            0,
+            16,
+            12,
+        ),
+        table(
+            6,
+            "Final memory growth of each run (MiB/min)",
+            &format!(
+                "last_over_time({}[$__range]) * 60 / 1048576",
+                q(
+                    "leak_sentinel_memory_growth_bytes_per_second",
+                    "bound=\"estimate\""
+                )
+            ),
+            12,
+            16,
+            12,
+        ),
+        panel(
+            7,
+            "Failed checks",
+            &[(
+                &format!("{} == 1", q("leak_sentinel_check_failed", "")),
+                "{{run}} failed check",
+            )],
+            "short",
+            0,
+            24,
+        ),
+        panel(
+            8,
+            "Clean streak",
+            &[(
+                &q("leak_sentinel_clean_streak_seconds", ""),
+                "{{run}} streak",
+            )],
+            "s",
+            12,
+            24,
+        ),
+    ];
+    let var = |name: &str, query: &str| {
+        json!({"name": name, "type": "query",
+               "datasource": {"type": "prometheus", "uid": "${datasource}"},
+               "query": query, "refresh": 2, "includeAll": true, "multi": true,
+               "allValue": ".*", "current": {"text": "All", "value": "$__all"}})
+    };
+    let marker = |name: &str, expr: String, title: &str, color: &str| {
+        json!({"name": name, "enable": true, "iconColor": color,
+               "datasource": {"type": "prometheus", "uid": "${datasource}"},
+               "expr": expr, "step": "10s", "titleFormat": title,
+               "tagKeys": "run,tag,host", "useValueForTime": false})
+    };
+    json!({
+        "title": "leak-sentinel runs (pushed)",
+        "uid": "leak-sentinel-pushed",
+        "schemaVersion": 39,
+        "version": 1,
+        "tags": ["leak-sentinel"],
+        "time": {"from": "now-30d", "to": "now"},
+        "refresh": "5m",
+        "templating": {"list": [
+            {"name": "datasource", "type": "datasource", "query": "prometheus"},
+            var("tag", "label_values(leak_sentinel_memory_bytes, tag)"),
+            var("host", "label_values(leak_sentinel_memory_bytes{tag=~\"$tag\"}, host)"),
+            var("run", "label_values(leak_sentinel_memory_bytes{tag=~\"$tag\",host=~\"$host\"}, run)")
+        ]},
+        "annotations": {"list": [
+            marker(
+                "outcome",
+                format!("{} == 1", q("leak_sentinel_run_outcome", "")),
+                "{{run}}: {{outcome}}",
+                "purple",
+            ),
+            marker(
+                "failed check",
+                format!("{} == 1", q("leak_sentinel_check_failed", "")),
+                "{{run}}: check failed",
+                "red",
+            ),
+            {"name": "leak-sentinel", "enable": true, "iconColor": "orange",
              "datasource": {"type": "grafana", "uid": "-- Grafana --"},
              "target": {"type": "tags", "tags": ["leak-sentinel"], "matchAny": true, "limit": 500}}
         ]},

@@ -114,6 +114,10 @@ pub struct StatusDoc {
     /// Exit code of the run, when finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Each `--remote-write` endpoint: `url`, `sent`, `dropped_full`, `rejected`, `retries`,
+    /// `queued`, `capacity` (points), `delivered_until` (Unix seconds), `failing`, `last_error`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub remote_write: Option<serde_json::Value>,
 }
 
 /// The fields of status.json that say how a run ended.

@@ -56,6 +56,19 @@ impl<C: Clock> Session<'_, C> {
                 )
             })
             .collect();
+        // Pushed before a failing check ends the run: the last check is the one that matters.
+        if !self.publishers.remote.is_empty() {
+            use crate::publish::pushed;
+            let mut v = pushed::judgements(&self.last_results);
+            v.extend(pushed::check(
+                decision.failed,
+                self.gate.total.saturating_sub(self.gate.failed) as u64,
+                self.gate.failed as u64,
+                self.gate.streak(),
+                self.s.duration_s,
+            ));
+            self.publishers.push(now, &v);
+        }
         if decision.failed {
             let leaks = decision.leaks.join("; ");
             self.event(crate::store::EventKind::CheckFailed, &leaks);

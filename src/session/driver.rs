@@ -290,12 +290,21 @@ impl<C: Clock> Session<'_, C> {
 
     /// Records what the notification worker delivered (or failed to).
     pub(super) fn drain_outcomes(&self) {
+        self.remote_news();
         for (kind, detail) in self.publishers.outcomes() {
             if kind == crate::store::EventKind::NotifyFailed {
                 self.view
                     .log(&format!("warning: notification failed: {detail}"));
             }
             self.event(kind, &detail);
+        }
+    }
+
+    /// Logs and records what changed with the remote-write endpoints.
+    pub(super) fn remote_news(&self) {
+        for msg in self.publishers.remote_news() {
+            self.view.log(&format!("warning: {msg}"));
+            self.event(crate::store::EventKind::Warning, &msg);
         }
     }
 

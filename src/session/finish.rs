@@ -17,6 +17,9 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// How long the end of a run waits at most for its remote-write queues to drain.
+const REMOTE_FLUSH: Duration = Duration::from_secs(10);
+
 impl<C: Clock> Session<'_, C> {
     /// Ends the run: stop a spawned target, final judgement, report, status, exit code.
     pub(super) fn finish(&mut self, end: End) -> Result<Exit> {
@@ -201,6 +204,26 @@ impl<C: Clock> Session<'_, C> {
             report_json: Some(&report_text),
         };
         self.record_end(&record, (crate::store::EventKind::Finish, &finish_detail))?;
+        if !self.publishers.remote.is_empty() {
+            let outcome = match &end {
+                End::Gate(Outcome::Passed) => "passed",
+                End::Gate(Outcome::Leak(_)) => "leak",
+                End::Gate(Outcome::Inconclusive(_)) => "inconclusive",
+                End::TargetExited(_) => "target_exited",
+                End::Interrupted(_) => "interrupted",
+            };
+            use crate::publish::pushed;
+            let finals: Vec<MetricResult> = gate_results.iter().map(|r| (*r).clone()).collect();
+            let mut v = pushed::judgements(&finals);
+            v.extend(pushed::outcome(
+                outcome,
+                verdict.as_str(),
+                exit.code(),
+                now - self.started_at,
+                status.as_str(),
+            ));
+            self.publishers.push(now, &v);
+        }
         self.write_report(&report_path, &report_text);
         self.last_results = gate_results.into_iter().cloned().collect();
         let mut doc = self.status_doc(now, status);
@@ -236,12 +259,16 @@ impl<C: Clock> Session<'_, C> {
                     .log("warning: notifications still pending at exit");
             }
         }
+        let remote = self.flush_remote(now);
         // Every delivery outcome, the last one's too, is an event of the report: the report was
         // recorded before the last notification (which names it), so it is recorded once more,
         // the store first again.
         self.drain_outcomes();
         if let Ok(events) = self.store.events(self.run_id) {
             report["events"] = rr::events_json(&events);
+            if let Some(r) = &remote {
+                report["remote_write"] = r.clone();
+            }
             let text = serde_json::to_string_pretty(&report)?;
             match self.store.update_report(self.run_id, &text) {
                 Ok(()) => self.write_report(&report_path, &text),
@@ -263,6 +290,48 @@ impl<C: Clock> Session<'_, C> {
         }
         print!("{}", rr::summary_text(&report));
         Ok(exit)
+    }
+
+    /// Gives the remote-write queues a last chance to deliver (the outcome was queued last),
+    /// at most [`REMOTE_FLUSH`] in all; says what could not be delivered, pushes the drop
+    /// counts, and rewrites the status file with the final figures. `None` without endpoints.
+    fn flush_remote(&mut self, now: f64) -> Option<Value> {
+        if self.publishers.remote.is_empty() {
+            return None;
+        }
+        let deadline = std::time::Instant::now() + REMOTE_FLUSH;
+        for r in &self.publishers.remote {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            r.flush(left);
+        }
+        self.remote_news();
+        let stats = self.publishers.remote_stats();
+        for st in &stats {
+            let dropped = st.counts.dropped();
+            let line = format!(
+                "remote write to {}: {} points delivered, {dropped} dropped ({} for a full queue, {} refused), {} not delivered at exit",
+                st.url, st.counts.sent, st.counts.dropped_full, st.counts.rejected, st.queued
+            );
+            if dropped > 0 || st.queued > 0 {
+                self.view.log(&format!("warning: {line}"));
+                self.event(crate::store::EventKind::Warning, &line);
+            } else {
+                self.view.log(&line);
+            }
+        }
+        let v = serde_json::to_value(&stats).ok()?;
+        if let Ok(path) = std::fs::read(crate::rundir::status_path(self.state, &self.s.name)) {
+            if let Ok(mut doc) = serde_json::from_slice::<Value>(&path) {
+                doc["remote_write"] = v.clone();
+                let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+                let _ = crate::files::write_atomic(
+                    &crate::rundir::status_path(self.state, &self.s.name),
+                    &bytes,
+                );
+            }
+        }
+        let _ = now;
+        Some(v)
     }
 
     /// Runs the `--on-leak` snapshot hook once, in a fresh directory of the run.

@@ -49,6 +49,8 @@ impl<C: Clock> Session<'_, C> {
         if let Some(e) = &self.publishers.exporter {
             e.sample(&s);
         }
+        self.publishers
+            .push(s.t, &crate::publish::pushed::sample(&s));
         self.drain_outcomes();
         let msg: Vec<String> = gate_metrics(&self.s, &self.recent.readings)
             .into_iter()

@@ -110,7 +110,7 @@ impl<'a, C: Clock> Session<'a, C> {
 
     /// Starts the publishers the settings ask for.
     fn start_publishers(&mut self) -> Result<()> {
-        self.publishers = Publishers::start(&self.s)?;
+        self.publishers = Publishers::start(&self.s, self.state, &self.target.info)?;
         if let Some(e) = &self.publishers.exporter {
             self.view
                 .log(&format!("metrics on http://{}/metrics", e.addr));
@@ -353,6 +353,7 @@ pub fn resume_with<C: Clock>(
             }),
         ),
     };
+    let lost = remote_write_losses(state, &s, &samples);
     let mut live = Session::new(
         state,
         clock,
@@ -365,6 +366,14 @@ pub fn resume_with<C: Clock>(
         &checks,
         view,
     );
+    for msg in &lost {
+        if msg.contains("were lost") {
+            live.view.log(&format!("warning: {msg}"));
+            live.event(crate::store::EventKind::Warning, msg);
+        } else {
+            live.view.log(msg);
+        }
+    }
     if let Some(end) = unfinished {
         live.view.log(&format!(
             "{name}: its sentinel died while finishing; finishing it as decided then"
@@ -382,4 +391,43 @@ pub fn resume_with<C: Clock>(
     live.notify("resume", format!("resumed after a gap: {gap}"), json!({}));
     live.view.log(&format!("{name} resumed: {gap}"));
     live.drive(&wake)
+}
+
+/// What a sentinel that died took with it of each remote-write queue: the samples it had
+/// recorded after the last one its endpoint accepted (its progress file says which), in words.
+fn remote_write_losses(
+    state: &Path,
+    s: &RunSettings,
+    samples: &[crate::sample::Sample],
+) -> Vec<String> {
+    use crate::publish::remote_write::{progress_path, read_progress};
+    let mut out = Vec::new();
+    for (i, url) in s.remote_write.iter().enumerate() {
+        let shown = crate::publish::notify::redact_url(url);
+        let until = match read_progress(&progress_path(state, &s.name, i)) {
+            Some((u, until)) if u == shown => until,
+            _ => None,
+        };
+        let lost: Vec<f64> = samples
+            .iter()
+            .map(|x| x.t)
+            .filter(|t| until.is_none_or(|u| *t > u + 1e-3))
+            .collect();
+        let since = match until {
+            Some(u) => format!("after {}", rr::rfc3339(u)),
+            None => "at all (it recorded no delivery)".to_string(),
+        };
+        out.push(match (lost.first(), lost.last()) {
+            (Some(a), Some(b)) => format!(
+                "remote write to {shown}: the sentinel that stopped had delivered nothing {since}; {} samples recorded from {} to {} (and the checks with them) were lost with its queue; they stay in the store (report --csv)",
+                lost.len(),
+                rr::rfc3339(*a),
+                rr::rfc3339(*b)
+            ),
+            _ => format!(
+                "remote write to {shown}: nothing was lost while the sentinel was stopped (every recorded sample had been delivered)"
+            ),
+        });
+    }
+    out
 }

@@ -52,6 +52,9 @@ impl<C: Clock> Session<'_, C> {
             metrics: rr::metrics_json(&self.last_results),
             verdict: None,
             exit_code: None,
+            remote_write: (!self.publishers.remote.is_empty())
+                .then(|| serde_json::to_value(self.publishers.remote_stats()).ok())
+                .flatten(),
         }
     }
 
