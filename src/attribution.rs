@@ -16,6 +16,14 @@ pub const MAX_ENTRIES: usize = 20_000;
 /// Longest site text kept, characters (a class name or a few frames).
 pub const MAX_SITE_CHARS: usize = 400;
 
+/// What `analyze` says of a recording: samples name no code.
+pub const NOT_IN_RECORDINGS: &str = "a recording holds samples only, no allocation sites or classes: run the target under 'leak-sentinel run --attribute' to name the code that grows";
+
+/// The `attribution` of an `analyze` document: none, and why.
+pub fn none_in_recordings() -> Attribution {
+    Attribution::failed("none", NOT_IN_RECORDINGS.into(), 0.0)
+}
+
 /// One line of a snapshot: a class or an allocation site, what it holds now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
