@@ -64,6 +64,10 @@ pub enum Command {
         /// Level change that counts as a regression, percent.
         #[arg(long, default_value_t = 10.0)]
         tolerance: f64,
+        /// On a live run with --attribute: take a snapshot now and diff it with the run's
+        /// baseline (the classes or allocation sites grown since the end of warm-up).
+        #[arg(long, conflicts_with_all = ["csv", "html", "baseline"])]
+        attribute: bool,
     },
     /// Judge a CSV of samples.
     Analyze(AnalyzeArgs),

@@ -366,3 +366,72 @@ fn a_bad_attribute_timeout_is_a_usage_error() {
     let err = common::assert_error(&out, 2, "attribute = \"yes\"");
     assert!(err.contains("line 1"), "{err}");
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
+fn report_attribute_on_a_live_run_diffs_a_snapshot_now_with_the_baseline() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let script = data().join("service.py").display().to_string();
+    let mut run = ls(state.path());
+    run.args(["run", "--name", "py-live", "--plain", "--attribute"])
+        .args([
+            "--warmup",
+            "3s",
+            "--check-every",
+            "3s",
+            "--sample-every",
+            "250ms",
+        ])
+        .args(["--duration", "60s", "--memory-threshold", "1MiB/min"])
+        .args(["--max-failed-checks", "1000"])
+        .args(["--", "python3", &script, "leak", "1000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let sentinel = common::Kill(run.spawn().expect("runs"));
+    // The baseline is stored right after warm-up; ask once it is there.
+    let mut doc = Value::Null;
+    common::wait_for(
+        "report --attribute to name record_request",
+        std::time::Duration::from_secs(40),
+        || {
+            let out = ls(state.path())
+                .args(["report", "py-live", "--attribute", "--json"])
+                .output()
+                .expect("report --attribute");
+            doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            doc["attribution"]["sites"].as_array().is_some_and(|s| {
+                s.iter().take(3).any(|x| {
+                    x["site"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("record_request (service.py:"))
+                })
+            })
+        },
+    );
+    assert_eq!(doc["attribution"]["mechanism"], "tracemalloc", "{doc}");
+    let out = ls(state.path())
+        .args(["report", "py-live", "--attribute"])
+        .output()
+        .expect("report --attribute");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("attribution by tracemalloc of PID"),
+        "{text}"
+    );
+    // SIGINT: the sentinel stops its target and ends the run (interrupted).
+    let mut sentinel = sentinel;
+    let pid = nix::unistd::Pid::from_raw(sentinel.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = sentinel.0.wait().expect("the sentinel ends");
+    assert_eq!(status.code(), Some(5), "interrupted");
+    // A run that is not live has nothing to snapshot: a usage error.
+    let out = ls(state.path())
+        .args(["report", "py-live", "--attribute"])
+        .output()
+        .expect("report --attribute");
+    let err = common::assert_error(&out, 2, "report --attribute on an ended run");
+    assert!(err.contains("not live"), "{err}");
+}

@@ -27,6 +27,15 @@ pub fn mechanism(rt: Runtime) -> Option<&'static str> {
     }
 }
 
+/// The runtime a mechanism attributes (what a stored baseline was taken with).
+pub fn runtime_of(mechanism: &str) -> Option<Runtime> {
+    match mechanism {
+        jvm::MECHANISM => Some(Runtime::Jvm),
+        python::MECHANISM => Some(Runtime::Cpython),
+        _ => None,
+    }
+}
+
 /// Why a runtime has no attribution, in one line.
 pub fn unsupported(rt: Runtime) -> String {
     format!(

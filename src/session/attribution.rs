@@ -192,9 +192,12 @@ impl<C: Clock> Session<'_, C> {
                 threshold,
             ));
         }
-        let rt = match base.mechanism.as_str() {
-            crate::profiler::jvm::MECHANISM => Runtime::Jvm,
-            _ => Runtime::Cpython,
+        let Some(rt) = crate::profiler::runtime_of(&base.mechanism) else {
+            return Some(Attribution::failed(
+                &mech,
+                format!("unknown mechanism '{mech}' in the stored baseline"),
+                threshold,
+            ));
         };
         if !self.target.pids().contains(&base.pid) {
             return Some(Attribution::failed(
