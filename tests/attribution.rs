@@ -435,3 +435,82 @@ fn report_attribute_on_a_live_run_diffs_a_snapshot_now_with_the_baseline() {
     let err = common::assert_error(&out, 2, "report --attribute on an ended run");
     assert!(err.contains("not live"), "{err}");
 }
+
+/// Whether node is here (asserted in CI, which installs it).
+fn node_available() -> bool {
+    let ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("LEAK_SENTINEL_REQUIRE_JAVA").is_none(),
+        "node is required in CI (.ci/run installs nodejs)"
+    );
+    if !ok {
+        eprintln!("note: no node on this machine; the Node.js attribution tests did not run");
+    }
+    ok
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
+fn a_node_worker_keeping_its_sessions_names_the_class() {
+    if !node_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let script = data().join("worker.js").display().to_string();
+    let (code, text, r) = attributed_run(
+        state.path(),
+        "node-leak",
+        "5s",
+        "15s",
+        &["node", &script, "leak", "2000"],
+    );
+    assert!(matches!(code, Some(1) | Some(3)), "exit {code:?}\n{text}");
+    let a = &r["attribution"];
+    assert_eq!(a["mechanism"], "V8 heap snapshot", "{a}");
+    assert!(a["note"].is_null(), "{a}");
+    let top: Vec<Value> = sites(&r).into_iter().take(3).collect();
+    let site = top
+        .iter()
+        .find(|s| s["site"] == "WorkerSession")
+        .unwrap_or_else(|| panic!("WorkerSession is not among the top three: {a}"));
+    assert_eq!(site["above_threshold"], true, "{site}");
+    assert!(
+        site["grown_objects"].as_i64().unwrap_or(0) > 5_000,
+        "{site}"
+    );
+    assert_shown(state.path(), "node-leak", "WorkerSession");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
+fn a_bounded_node_worker_shows_no_site_above_the_threshold() {
+    if !node_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let script = data().join("worker.js").display().to_string();
+    let (code, text, r) = attributed_run(
+        state.path(),
+        "node-clean",
+        "5s",
+        "15s",
+        &["node", &script, "clean", "2000"],
+    );
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{text}");
+    let a = &r["attribution"];
+    assert_eq!(a["mechanism"], "V8 heap snapshot", "{a}");
+    assert!(a["note"].is_null(), "{a}");
+    assert!(
+        sites(&r).iter().all(|s| s["above_threshold"] == false),
+        "{a}"
+    );
+}

@@ -88,6 +88,11 @@ pub fn histogram(pid: i32, limit: Duration) -> Result<Vec<Entry>> {
 /// signal handlers are installed (not with `-Xrs`). jcmd's first attach sends SIGQUIT, which
 /// kills a process that does not handle it, so nothing is attached before this holds.
 pub fn catches_sigquit(pid: i32) -> bool {
+    catches_signal(pid, libc::SIGQUIT)
+}
+
+/// Whether `pid` has a handler for signal `sig` now (`SigCgt` in `/proc/PID/status`).
+pub fn catches_signal(pid: i32, sig: i32) -> bool {
     use std::io::Read;
     let Ok(f) = std::fs::File::open(format!("/proc/{pid}/status")) else {
         return false;
@@ -99,7 +104,7 @@ pub fn catches_sigquit(pid: i32) -> bool {
     s.lines()
         .find_map(|l| l.strip_prefix("SigCgt:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << (libc::SIGQUIT - 1)) != 0)
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
 }
 
 /// Primes JVM `pid` during warm-up with a histogram whose output is dropped: the first attach

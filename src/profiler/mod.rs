@@ -1,10 +1,12 @@
 //! Taking attribution snapshots of a live process with its runtime's own mechanism: a JVM's
 //! class histogram through `jcmd` ([`jvm`]), CPython's tracemalloc through a `sitecustomize`
-//! the sentinel puts on a spawned target's `PYTHONPATH` ([`python`]). Each snapshot is bounded
+//! the sentinel puts on a spawned target's `PYTHONPATH` ([`python`]), a V8 heap snapshot of a
+//! spawned Node.js target on a signal its `NODE_OPTIONS` set up ([`node`]). Each snapshot is bounded
 //! in time (a helper that overruns is killed) and in size (its output is read up to a limit);
 //! what it returns is parsed and diffed by [`crate::attribution`].
 
 pub mod jvm;
+pub mod node;
 pub mod python;
 
 use crate::attribution::Snapshot;
@@ -23,6 +25,7 @@ pub fn mechanism(rt: Runtime) -> Option<&'static str> {
     match rt {
         Runtime::Jvm => Some(jvm::MECHANISM),
         Runtime::Cpython => Some(python::MECHANISM),
+        Runtime::Node => Some(node::MECHANISM),
         _ => None,
     }
 }
@@ -32,6 +35,7 @@ pub fn runtime_of(mechanism: &str) -> Option<Runtime> {
     match mechanism {
         jvm::MECHANISM => Some(Runtime::Jvm),
         python::MECHANISM => Some(Runtime::Cpython),
+        node::MECHANISM => Some(Runtime::Node),
         _ => None,
     }
 }
@@ -39,7 +43,7 @@ pub fn runtime_of(mechanism: &str) -> Option<Runtime> {
 /// Why a runtime has no attribution, in one line.
 pub fn unsupported(rt: Runtime) -> String {
     format!(
-        "no attribution mechanism for a {} target yet (JVM and spawned CPython targets have one); the diagnosis's next steps say how to find the sites by hand",
+        "no attribution mechanism for a {} target yet (JVM, spawned CPython and spawned Node.js targets have one); the diagnosis's next steps say how to find the sites by hand",
         rt.name()
     )
 }
@@ -62,6 +66,7 @@ pub fn snapshot(place: &Place, tag: &str, t: f64, limit: Duration) -> Result<Sna
     let entries = match place.runtime {
         Runtime::Jvm => jvm::histogram(place.pid, limit)?,
         Runtime::Cpython => python::snapshot(place, tag, limit)?,
+        Runtime::Node => node::snapshot(place, limit)?,
         rt => anyhow::bail!(unsupported(rt)),
     };
     Ok(Snapshot {
@@ -70,6 +75,49 @@ pub fn snapshot(place: &Place, tag: &str, t: f64, limit: Duration) -> Result<Sna
         t,
         entries,
     })
+}
+
+/// Creates the run's attribution directory (private) with what spawned targets load and the
+/// summarisers; returns its absolute path (what the target's environment names).
+pub fn prepare(state: &std::path::Path, name: &str) -> Result<std::path::PathBuf> {
+    let dir = crate::rundir::open_run_dir(state, name, true)?.sub(python::DIR, true)?;
+    python::prepare(&dir)?;
+    node::prepare(&dir)?;
+    dir.real_path()
+}
+
+/// The environment a spawned target gets for attribution (the user's `--env` with ours added):
+/// CPython's hook ([`python::spawn_env`]) and Node's snapshot signal ([`node::node_options`]).
+/// Other programs ignore these variables.
+pub fn spawn_env(dir: &std::path::Path, env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out = python::spawn_env(dir, env);
+    let opts = node::node_options(dir, env);
+    out.retain(|(k, _)| k != "NODE_OPTIONS");
+    out.push(("NODE_OPTIONS".into(), opts));
+    out
+}
+
+/// Whether `place` can be snapshot now without harm: a JVM handles SIGQUIT (jcmd's first
+/// attach), a Node.js process SIGUSR2 (its snapshot signal), a Python process loaded the hook.
+pub fn ready(place: &Place) -> bool {
+    match place.runtime {
+        Runtime::Jvm => maps_libjvm(place.pid) && jvm::catches_sigquit(place.pid),
+        Runtime::Node => jvm::catches_signal(place.pid, libc::SIGUSR2),
+        Runtime::Cpython => place.dir.join(format!("ready-{}", place.pid)).is_file(),
+        _ => false,
+    }
+}
+
+/// A snapshot taken during warm-up and dropped: what the first one starts or grows for good
+/// (a JVM's attach listener thread and socket and GC workers; the memory V8 or CPython keep
+/// after writing a snapshot) then happens before the judged time, not in it.
+pub fn prime(place: &Place, limit: Duration) {
+    match place.runtime {
+        Runtime::Jvm => jvm::prime(place.pid, limit),
+        _ => {
+            let _ = snapshot(place, "prime", 0.0, limit);
+        }
+    }
 }
 
 /// The first process of `pids` (the root first) that runs `runtime`, as the runtime detection

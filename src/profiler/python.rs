@@ -17,7 +17,7 @@ use super::Place;
 use crate::attribution::{Entry, parse_entry_lines};
 use crate::files::Dir;
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -178,13 +178,10 @@ if not stats:
     out.write('{"empty": true}\n')
 "#;
 
-/// Creates the run's attribution directory (private) with the hook and the summariser; returns
-/// its absolute path (what the target's environment names).
-pub fn prepare(state: &Path, name: &str) -> Result<PathBuf> {
-    let dir = crate::rundir::open_run_dir(state, name, true)?.sub(DIR, true)?;
+/// Writes the hook and the summariser into the run's attribution directory.
+pub fn prepare(dir: &Dir) -> Result<()> {
     dir.write_atomic("sitecustomize.py", SITECUSTOMIZE.as_bytes(), 0o600)?;
-    dir.write_atomic("summarize.py", SUMMARIZE.as_bytes(), 0o600)?;
-    dir.real_path()
+    dir.write_atomic("summarize.py", SUMMARIZE.as_bytes(), 0o600)
 }
 
 /// The environment a spawned target gets for attribution: the hook's directory first on

@@ -73,8 +73,14 @@ impl<C: Clock> Session<'_, C> {
             return;
         };
         let now = self.now();
-        if !self.attrib.primed {
+        if !self.attrib.primed && now < self.warmup_end() && mechanism(rt).is_some() {
             self.prime(rt);
+        }
+        if let Some(rx) = &self.attrib.priming {
+            match rx.try_recv() {
+                Err(mpsc::TryRecvError::Empty) => return,
+                _ => self.attrib.priming = None,
+            }
         }
         if self.attrib.asked || now < self.warmup_end() {
             return;
@@ -103,29 +109,28 @@ impl<C: Clock> Session<'_, C> {
         }
     }
 
-    /// A JVM starts its attach listener (a thread and a socket) at the first attach, and may
-    /// start GC workers at its first full collection: both are done during warm-up (a histogram
-    /// on a thread, output dropped), so the baseline adds no thread or descriptor to the judged
-    /// time.
+    /// Primes the target during warm-up (see [`crate::profiler::prime`]) once it is ready for
+    /// a snapshot, on a thread; the baseline waits for it.
     fn prime(&mut self, rt: Runtime) {
-        if rt != Runtime::Jvm {
-            self.attrib.primed = true;
-            return;
-        }
         let Ok(place) = self.attribution_place(rt) else {
             return;
         };
-        // Not before the JVM handles SIGQUIT: tried again at the next sample.
-        if !crate::profiler::maps_libjvm(place.pid)
-            || !crate::profiler::jvm::catches_sigquit(place.pid)
-        {
+        // Not before it is ready (a JVM handling SIGQUIT, …): tried again at the next sample.
+        if !crate::profiler::ready(&place) {
             return;
         }
         self.attrib.primed = true;
         let limit = self.attribution_limit();
-        let _ = std::thread::Builder::new()
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
             .name("attribution-prime".into())
-            .spawn(move || crate::profiler::jvm::prime(place.pid, limit));
+            .spawn(move || {
+                crate::profiler::prime(&place, limit);
+                let _ = tx.send(());
+            });
+        if spawned.is_ok() {
+            self.attrib.priming = Some(rx);
+        }
     }
 
     fn baseline_taken(&mut self, r: Result<Snapshot>) {

@@ -18,6 +18,8 @@ pub struct AttributionTracker {
     pub(super) pending: Option<mpsc::Receiver<Result<Snapshot>>>,
     /// Whether the JVM's attach listener was started during warm-up (see `prime`).
     pub(super) primed: bool,
+    /// A priming snapshot under way (the baseline waits for it).
+    pub(super) priming: Option<mpsc::Receiver<()>>,
     /// Whether the baseline was asked for (taken, failed or pending).
     pub(super) asked: bool,
     /// Why there is no baseline, when so.

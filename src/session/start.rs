@@ -166,15 +166,15 @@ pub fn run_with<C: Clock>(
     }
     // The reserve is written before the target starts, so that its I/O is not part of the run.
     let reserve = crate::rundir::Reserve::take(state, &s.name);
-    // Attribution of a spawned CPython target needs tracemalloc on from its start: the hook goes
-    // into its environment (other runtimes ignore it). One that cannot be written costs a note.
+    // Attribution of a spawned CPython or Node.js target needs its hook from the start: it goes
+    // into the environment (other runtimes ignore it). One that cannot be written costs a note.
     let mut hook_note = None;
     let env = match (&s.target, s.attribute) {
-        (TargetSpec::Spawn(_), true) => match crate::profiler::python::prepare(state, &s.name) {
-            Ok(dir) => crate::profiler::python::spawn_env(&dir, &s.env),
+        (TargetSpec::Spawn(_), true) => match crate::profiler::prepare(state, &s.name) {
+            Ok(dir) => crate::profiler::spawn_env(&dir, &s.env),
             Err(e) => {
                 hook_note = Some(format!(
-                    "attribution: the tracemalloc hook could not be written: {}",
+                    "attribution: the hooks for spawned targets could not be written: {}",
                     crate::exit::one_line(&e)
                 ));
                 s.env.clone()
