@@ -385,6 +385,12 @@ pub fn resume_with<C: Clock>(
         &checks,
         view,
     );
+    // The attribution baseline an earlier sentinel took (an end completed here diffs with it).
+    if let Err(e) = live.attrib.restore(&live.store, live.run_id) {
+        live.view.log(&format!(
+            "warning: attribution baseline not read back: {e:#}"
+        ));
+    }
     if let Some(end) = unfinished {
         live.view.log(&format!(
             "{name}: its sentinel died while finishing; finishing it as decided then"
@@ -397,7 +403,6 @@ pub fn resume_with<C: Clock>(
     }
     live.prepare_files(crate::rundir::Reserve::take(state, name));
     live.diag.restore(&live.store)?;
-    live.attrib.restore(&live.store, live.run_id)?;
     live.start_publishers()?;
     live.write_status(&live.status_doc(live.now(), RunStatus::Running));
     live.notify("resume", format!("resumed after a gap: {gap}"), json!({}));
