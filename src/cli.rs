@@ -64,6 +64,10 @@ pub enum Command {
         /// Level change that counts as a regression, percent.
         #[arg(long, default_value_t = 10.0)]
         tolerance: f64,
+        /// On a live run with --attribute: take a snapshot now and diff it with the run's
+        /// baseline (the classes or allocation sites grown since the end of warm-up).
+        #[arg(long, conflicts_with_all = ["csv", "html", "baseline"])]
+        attribute: bool,
     },
     /// Judge a CSV of samples.
     Analyze(AnalyzeArgs),
@@ -275,6 +279,14 @@ pub struct RunArgs {
     /// Time limit of the --on-leak command.
     #[arg(long, value_name = "DUR")]
     pub on_leak_timeout: Option<String>,
+    /// Name the leaking code: snapshot classes (JVM: jcmd GC.class_histogram) or allocation sites
+    /// (spawned CPython: tracemalloc) at the end of warm-up and at the end; the report lists the
+    /// top growers. Costs the target time (see docs/attribution.md); never changes the verdict.
+    #[arg(long)]
+    pub attribute: bool,
+    /// Time limit of one attribution snapshot (default 60s).
+    #[arg(long, value_name = "DUR")]
+    pub attribute_timeout: Option<String>,
     /// Serve Prometheus metrics on ADDR (127.0.0.1:9464 when given without a value).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
     pub metrics_addr: Option<String>,

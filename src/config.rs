@@ -87,6 +87,10 @@ pub struct FileConfig {
     pub remote_write_basic_auth_file: Option<PathBuf>,
     /// Its time limit.
     pub on_leak_timeout: Option<String>,
+    /// Attribution of allocation sites or classes (`--attribute`).
+    pub attribute: Option<bool>,
+    /// Time limit of one attribution snapshot.
+    pub attribute_timeout: Option<String>,
     /// JUnit XML file written at the end.
     pub junit: Option<PathBuf>,
     /// Markdown summary file written at the end.
@@ -342,6 +346,14 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             None => default_hook_timeout(),
         },
         on_leak: pick(&args.on_leak, &file.on_leak),
+        attribute: args.attribute || file.attribute.unwrap_or(false),
+        attribute_timeout_s: match pick(&args.attribute_timeout, &file.attribute_timeout) {
+            Some(s) => match dur("attribute-timeout", &s)? {
+                d if d >= 1.0 => d,
+                _ => return Err(usage("--attribute-timeout must be at least 1s")),
+            },
+            None => crate::settings::default_attribute_timeout(),
+        },
         metrics_addr: pick(&args.metrics_addr, &file.metrics_addr),
         notify: {
             let mut v = file.notify.clone().unwrap_or_default();

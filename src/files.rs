@@ -300,6 +300,21 @@ impl Dir {
         }
     }
 
+    /// The names in this directory, listed through the open handle (so the directory checked
+    /// when opening is the one read); at most `limit` of them. Entries are not followed.
+    pub fn names(&self, limit: usize) -> Vec<String> {
+        use std::os::fd::AsRawFd;
+        let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+        else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .take(limit)
+            .collect()
+    }
+
     /// Removes the temporary files that [`Dir::write_atomic`] of `name` left behind (a writer
     /// killed between creating one and renaming it into place): only names of exactly its
     /// pattern, only regular files of the user's own with one link, never through a symlink.

@@ -8,8 +8,8 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `observed`, `baseline`, `compare`, `diagnose` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); observed time; baselines and comparisons as data → data; the diagnosis diff |
-//! | edges (OS, database, network) | `clock`, `files`, `recording`, `rundir`, `probe`, `target`, `store`, `publish`, `fleet`, `hook`, `workload` | the injected clock; files and the run directory's lock; reading recordings for `analyze` (files, pipes, procpath's SQLite database); /proc readers; spawned/attached/cgroup targets and signals; the SQLite store; the /metrics server, webhooks and Grafana; PromQL queries; the snapshot hook; built-in workloads |
+//! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `observed`, `baseline`, `compare`, `diagnose`, `attribution` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); observed time; baselines and comparisons as data → data; the diagnosis diff; the attribution diff |
+//! | edges (OS, database, network) | `clock`, `files`, `recording`, `rundir`, `probe`, `target`, `store`, `publish`, `fleet`, `hook`, `workload`, `profiler` | the injected clock; files and the run directory's lock; reading recordings for `analyze` (files, pipes, procpath's SQLite database); /proc readers; spawned/attached/cgroup targets and signals; the SQLite store; the /metrics server, webhooks and Grafana; PromQL queries; the snapshot hook; built-in workloads; attribution snapshots (jcmd, tracemalloc) |
 //! | render (data in, bytes out) | `render` | terminal text, JSON, CSV, HTML/SVG, Grafana files |
 //! | session (run / resume) | `session` | the live loop: ticker, sampler, check, diagnosis tracking, publishers, status and final report, a short driver |
 //! | commands | `commands`, `cli`, `config`, `schedule` | the command line as typed, its resolution into settings, one module per command family |
@@ -18,6 +18,7 @@
 
 // core
 pub mod analyze;
+pub mod attribution;
 pub mod baseline;
 pub mod compare;
 pub mod detect;
@@ -34,6 +35,7 @@ pub mod files;
 pub mod fleet;
 pub mod hook;
 pub mod probe;
+pub mod profiler;
 pub mod publish;
 pub mod recording;
 pub mod rundir;

@@ -170,6 +170,13 @@ pub struct RunSettings {
     /// Time limit of the hook, seconds.
     #[serde(default = "default_hook_timeout")]
     pub on_leak_timeout_s: f64,
+    /// Attribution (`--attribute`): snapshot allocation sites or classes at the end of warm-up
+    /// and at the end, by the runtime's own mechanism; the report lists what grew.
+    #[serde(default)]
+    pub attribute: bool,
+    /// Time limit of one attribution snapshot, seconds.
+    #[serde(default = "default_attribute_timeout")]
+    pub attribute_timeout_s: f64,
     /// Baseline file to compare the run with.
     #[serde(default)]
     pub baseline: Option<PathBuf>,
@@ -216,6 +223,12 @@ pub struct RunSettings {
     /// Markdown summary written at the end of the run (absolute).
     #[serde(default)]
     pub summary_md: Option<PathBuf>,
+}
+
+/// Default time limit of one attribution snapshot, seconds: a class histogram of a few GiB of
+/// heap takes seconds; a tracemalloc snapshot of a million traced blocks, ten or so.
+pub fn default_attribute_timeout() -> f64 {
+    60.0
 }
 
 /// Default time limit of the `--on-leak` hook, seconds.
@@ -283,6 +296,8 @@ impl RunSettings {
             grace_s: 5.0,
             on_leak: None,
             on_leak_timeout_s: default_hook_timeout(),
+            attribute: false,
+            attribute_timeout_s: default_attribute_timeout(),
             baseline: None,
             metrics_addr: None,
             notify: Vec::new(),

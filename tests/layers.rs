@@ -15,8 +15,18 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "core",
         &[
-            "units", "exit", "sample", "settings", "detect", "analyze", "gate", "observed",
-            "baseline", "compare", "diagnose",
+            "units",
+            "exit",
+            "sample",
+            "settings",
+            "detect",
+            "analyze",
+            "gate",
+            "observed",
+            "baseline",
+            "compare",
+            "diagnose",
+            "attribution",
         ],
     ),
     (
@@ -33,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "fleet",
             "hook",
             "workload",
+            "profiler",
         ],
     ),
     ("render", &["render"]),

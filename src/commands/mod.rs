@@ -47,10 +47,17 @@ pub fn main(cli: Cli) -> Result<Exit> {
         Command::Report {
             name,
             json,
+            attribute: true,
+            ..
+        } => report::live_attribution(state, &name, json),
+        Command::Report {
+            name,
+            json,
             csv,
             baseline,
             tolerance,
             html,
+            attribute: false,
         } => report::report(
             state,
             &name,

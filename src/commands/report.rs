@@ -137,6 +137,77 @@ pub fn report(
     Ok(Exit::Passed)
 }
 
+/// `report NAME --attribute`: on a live run with `--attribute`, a snapshot now diffed with the
+/// run's baseline, printed (terminal or `{"attribution": …}` JSON). The run is only read; the
+/// snapshot is the same as the run's own (a JVM's class histogram, a tracemalloc snapshot).
+pub fn live_attribution(state: &Path, name: &str, json: bool) -> Result<Exit> {
+    use crate::attribution::{Attribution, Snapshot};
+    let store = open_existing(state)?;
+    let row = store
+        .find_run(name)?
+        .ok_or_else(|| usage(format!("no run named '{name}'")))?;
+    if row.status != crate::store::RunStatus::Running || !crate::rundir::run_is_live(state, name) {
+        return Err(usage(format!(
+            "run '{name}' is not live ({}): its attribution, if it had one, is in 'leak-sentinel report {name}'",
+            row.status
+        )));
+    }
+    let settings: crate::settings::RunSettings =
+        serde_json::from_str(&row.settings).context("reading the run's settings")?;
+    if !settings.attribute {
+        return Err(usage(format!(
+            "run '{name}' was started without --attribute: it has no baseline to compare with"
+        )));
+    }
+    let threshold = settings.memory_threshold * crate::units::MIB;
+    let target: crate::target::TargetInfo =
+        serde_json::from_str(&row.target).context("reading the run's target")?;
+    let base: Option<Snapshot> = store
+        .latest_snapshot(row.id, "attribution")?
+        .and_then(|(_, j)| serde_json::from_str(&j).ok());
+    let a = match base {
+        None => Attribution::failed(
+            "none",
+            "no baseline yet: it is taken right after warm-up (or could not be taken: see the run's warnings)".into(),
+            threshold,
+        ),
+        Some(base) => match crate::profiler::runtime_of(&base.mechanism) {
+            None => Attribution::failed(&base.mechanism, "unknown mechanism".into(), threshold),
+            Some(runtime) => {
+                let dir = crate::rundir::run_dir(state, name).join(crate::profiler::python::DIR);
+                let place = crate::profiler::Place {
+                    pid: base.pid,
+                    runtime,
+                    dir: std::path::absolute(&dir).unwrap_or(dir),
+                    spawned: target.kind == crate::target::TargetKind::Spawn,
+                };
+                let now = now_unix();
+                let tag = format!("report-{}", now.floor() as i64);
+                let limit = std::time::Duration::from_secs_f64(settings.attribute_timeout_s);
+                match crate::profiler::snapshot(&place, &tag, now, limit) {
+                    Ok(snap) => Attribution::from_snapshots(&base, &snap, threshold),
+                    Err(e) => Attribution::failed(
+                        &base.mechanism,
+                        crate::exit::one_line(&e),
+                        threshold,
+                    ),
+                }
+            }
+        },
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"run_name": name, "attribution": a}))?
+        );
+    } else {
+        for (i, l) in a.lines().iter().enumerate() {
+            println!("{}{l}", if i == 0 { "" } else { "  " });
+        }
+    }
+    Ok(Exit::Passed)
+}
+
 /// Writes the HTML report of run `name` to `path`; true when the run has no final report yet.
 fn html_report(state: &Path, name: &str, path: &Path) -> Result<bool> {
     let store = open_existing(state)?;

@@ -324,6 +324,9 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         findings,
         suggestions,
         sections,
+        attribution: report
+            .as_ref()
+            .and_then(crate::render::report::attribution_of),
     })
 }
 

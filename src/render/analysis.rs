@@ -68,6 +68,7 @@ pub fn to_json(a: &Analysis) -> Value {
         "span_s": round6(a.span_s),
         "warmup_s": round6(a.warmup_s),
         "metrics": metrics,
+        "attribution": crate::attribution::none_in_recordings(),
     })
 }
 
@@ -130,6 +131,10 @@ pub fn to_text(a: &Analysis) -> String {
             out.push_str(&format!("  {:width$}  {s}\n", "", width = m.name.len()));
         }
     }
+    out.push_str(&format!(
+        "attribution: none — {}\n",
+        crate::attribution::NOT_IN_RECORDINGS
+    ));
     out
 }
 

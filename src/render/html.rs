@@ -74,6 +74,8 @@ pub struct Report {
     pub suggestions: Vec<String>,
     /// Extra sections: heading and lines (baseline comparison, snapshot hook…).
     pub sections: Vec<(String, Vec<String>)>,
+    /// The attribution (`--attribute`), when the run had one.
+    pub attribution: Option<crate::attribution::Attribution>,
 }
 
 /// Shape-preserving downsampling for drawing (never for statistics): per pixel column, the
@@ -388,6 +390,36 @@ pub fn chart_svg(
     ))
 }
 
+/// The attribution section: the mechanism, then a table of the top growing sites (or the note).
+fn attribution_html(h: &mut String, a: &crate::attribution::Attribution) {
+    use crate::attribution::{bytes_words, signed_bytes};
+    let lines = a.lines();
+    let _ = writeln!(
+        h,
+        "<h2>What grew: attribution</h2>\n<p id=\"attribution-mechanism\">{}</p>",
+        esc(lines.first().map_or("", String::as_str))
+    );
+    if !a.sites.is_empty() {
+        h.push_str("<table id=\"attribution\"><tr><th>site or class</th><th>bytes grown</th><th>objects grown</th><th>rate</th><th>above threshold</th></tr>\n");
+        for s in &a.sites {
+            let _ = writeln!(
+                h,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{:+}</td><td>{}/min</td><td class=\"{}\">{}</td></tr>",
+                esc(&s.site),
+                esc(&signed_bytes(s.grown_bytes as f64)),
+                s.grown_objects,
+                esc(&bytes_words(s.rate_per_min)),
+                if s.above_threshold { "leak" } else { "clean" },
+                if s.above_threshold { "yes" } else { "no" }
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if let Some(n) = &a.note {
+        let _ = writeln!(h, "<p id=\"attribution-note\">{}</p>", esc(n));
+    }
+}
+
 /// The whole page.
 pub fn render(r: &Report) -> Result<String> {
     let mut h = String::with_capacity(256 * 1024);
@@ -437,6 +469,9 @@ th{{background:#f6f8fa}}figure{{margin:16px 0}}figcaption{{font-size:13px;color:
             let _ = writeln!(h, "<li>{}</li>", esc(s));
         }
         h.push_str("</ul>\n");
+    }
+    if let Some(a) = &r.attribution {
+        attribution_html(&mut h, a);
     }
     for (heading, lines) in &r.sections {
         let _ = writeln!(h, "<h2>{}</h2>\n<ul>", esc(heading));

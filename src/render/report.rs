@@ -413,10 +413,24 @@ pub fn summary_text(report: &Value) -> String {
                 .unwrap_or_default()
         ));
     }
+    if let Some(a) = attribution_of(report) {
+        let lines = a.lines();
+        if let Some((head, rest)) = lines.split_first() {
+            out.push_str(&format!("  {head}:\n"));
+            for l in rest {
+                out.push_str(&format!("    {l}\n"));
+            }
+        }
+    }
     if let Some(f) = report["report_file"].as_str() {
         out.push_str(&format!("  report: {f}\n"));
     }
     out
+}
+
+/// The report's attribution, when the run had one (`--attribute`).
+pub fn attribution_of(report: &Value) -> Option<crate::attribution::Attribution> {
+    serde_json::from_value(report.get("attribution")?.clone()).ok()
 }
 
 /// The strings of a JSON array (empty when it is not one).

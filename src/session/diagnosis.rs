@@ -191,6 +191,11 @@ impl DiagnosisTracker {
         now >= self.warmup_end && !self.maps_baseline_taken
     }
 
+    /// The target's runtime, once detected.
+    pub fn runtime(&self) -> Option<Runtime> {
+        self.runtime
+    }
+
     /// Whether the last inventory missed a process that vanished while it was read.
     pub fn partial(&self) -> bool {
         self.last_inv.partial

@@ -127,6 +127,8 @@ pub(super) struct Session<'a, C: Clock> {
     /// The last check's state and words (`gate::check_words` of its stored row).
     pub(super) last_check_words: Option<(crate::gate::CheckState, String)>,
     pub(super) diag: DiagnosisTracker,
+    /// Attribution snapshots (`--attribute`).
+    pub(super) attrib: super::attribution_state::AttributionTracker,
     pub(super) publishers: Publishers,
     pub(super) view: View,
     pub(super) warned: std::collections::HashSet<String>,
@@ -212,6 +214,7 @@ impl<C: Clock> Session<'_, C> {
                         .saturating_sub(maps_cost),
                 );
             }
+            self.attribution_tick();
             let now = self.now();
             if let Some(limit) = self.s.timeout_s {
                 if now - self.started_at >= limit {

@@ -75,6 +75,8 @@ impl<C: Clock> Session<'_, C> {
                 None
             }
         };
+        // Attribution next, while the target still runs (a heap dump by the hook could be long).
+        let attribution = self.attribution(now, alive);
         let hook = match (&end, &self.s.on_leak) {
             (End::Gate(Outcome::Leak(_)), Some(cmd)) if alive => Some(self.run_hook(cmd, now)),
             _ => None,
@@ -186,6 +188,7 @@ impl<C: Clock> Session<'_, C> {
             "diagnosis": diagnosis,
             "baseline_comparison": baseline_cmp,
             "snapshot_hook": hook,
+            "attribution": attribution,
             "report_file": report_path.display().to_string(),
             "status_file": status_path(self.state, &self.s.name).display().to_string(),
         });

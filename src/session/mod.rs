@@ -5,6 +5,8 @@
 //! [`finish`] the final report and [`endings`] keeps the files of an ending in line with the
 //! store.
 
+mod attribution;
+mod attribution_state;
 mod check;
 pub mod ci;
 pub mod diagnosis;

@@ -79,6 +79,7 @@ impl<'a, C: Clock> Session<'a, C> {
             run_id,
             gate: CheckGate::new(&s, started_at, &samples, &checks),
             diag: DiagnosisTracker::new(run_id, started_at + s.warmup_s, s.detail_every_s),
+            attrib: Default::default(),
             s,
             target,
             started_at,
@@ -165,8 +166,24 @@ pub fn run_with<C: Clock>(
     }
     // The reserve is written before the target starts, so that its I/O is not part of the run.
     let reserve = crate::rundir::Reserve::take(state, &s.name);
+    // Attribution of a spawned CPython or Node.js target needs its hook from the start: it goes
+    // into the environment (other runtimes ignore it). One that cannot be written costs a note.
+    let mut hook_note = None;
+    let env = match (&s.target, s.attribute) {
+        (TargetSpec::Spawn(_), true) => match crate::profiler::prepare(state, &s.name) {
+            Ok(dir) => crate::profiler::spawn_env(&dir, &s.env),
+            Err(e) => {
+                hook_note = Some(format!(
+                    "attribution: the hooks for spawned targets could not be written: {}",
+                    crate::exit::one_line(&e)
+                ));
+                s.env.clone()
+            }
+        },
+        _ => s.env.clone(),
+    };
     let mut target = match &s.target {
-        TargetSpec::Spawn(cmd) => Target::spawn(cmd, &s.env, s.target_output.as_deref())?,
+        TargetSpec::Spawn(cmd) => Target::spawn(cmd, &env, s.target_output.as_deref())?,
         TargetSpec::Pid(pid) => Target::attach(*pid, s.include_children, None)?,
         TargetSpec::PidFile(p) => {
             let pid = read_pid_file(p)?;
@@ -244,6 +261,9 @@ pub fn run_with<C: Clock>(
     ));
     for w in live.target.access_warnings() {
         live.warn_once(&w.clone(), &w);
+    }
+    if let Some(n) = hook_note {
+        live.warn_once(&n.clone(), &n);
     }
     live.write_status(&live.status_doc(started_at, RunStatus::Running));
     live.drive(&wake)
@@ -373,6 +393,12 @@ pub fn resume_with<C: Clock>(
         } else {
             live.view.log(msg);
         }
+    }
+    // The attribution baseline an earlier sentinel took (an end completed here diffs with it).
+    if let Err(e) = live.attrib.restore(&live.store, live.run_id) {
+        live.view.log(&format!(
+            "warning: attribution baseline not read back: {e:#}"
+        ));
     }
     if let Some(end) = unfinished {
         live.view.log(&format!(
