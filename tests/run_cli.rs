@@ -81,7 +81,7 @@ fn leaking_child_fails_with_exit_1_and_a_report_naming_the_metric() {
     assert_eq!(r["verdict"], "leak");
     let reason = r["failure_reason"].as_str().expect("reason");
     assert!(
-        reason.contains("rss_bytes") || reason.contains("fds"),
+        reason.contains("rss_anon_bytes") || reason.contains("fds"),
         "{reason}"
     );
     assert_eq!(r["metrics"]["rss_bytes"]["unit"], "MiB/min");
