@@ -1,11 +1,13 @@
 //! Taking attribution snapshots of a live process with its runtime's own mechanism: a JVM's
 //! class histogram through `jcmd` ([`jvm`]), CPython's tracemalloc through a `sitecustomize`
 //! the sentinel puts on a spawned target's `PYTHONPATH` ([`python`]), a V8 heap snapshot of a
-//! spawned Node.js target on a signal its `NODE_OPTIONS` set up ([`node`]). Each snapshot is bounded
+//! spawned Node.js target on a signal its `NODE_OPTIONS` set up ([`node`]), heaptrack's preload
+//! library in a spawned native program ([`native`]). Each snapshot is bounded
 //! in time (a helper that overruns is killed) and in size (its output is read up to a limit);
 //! what it returns is parsed and diffed by [`crate::attribution`].
 
 pub mod jvm;
+pub mod native;
 pub mod node;
 pub mod python;
 
@@ -26,6 +28,7 @@ pub fn mechanism(rt: Runtime) -> Option<&'static str> {
         Runtime::Jvm => Some(jvm::MECHANISM),
         Runtime::Cpython => Some(python::MECHANISM),
         Runtime::Node => Some(node::MECHANISM),
+        Runtime::Native => Some(native::MECHANISM),
         _ => None,
     }
 }
@@ -36,6 +39,7 @@ pub fn runtime_of(mechanism: &str) -> Option<Runtime> {
         jvm::MECHANISM => Some(Runtime::Jvm),
         python::MECHANISM => Some(Runtime::Cpython),
         node::MECHANISM => Some(Runtime::Node),
+        native::MECHANISM => Some(Runtime::Native),
         _ => None,
     }
 }
@@ -43,7 +47,7 @@ pub fn runtime_of(mechanism: &str) -> Option<Runtime> {
 /// Why a runtime has no attribution, in one line.
 pub fn unsupported(rt: Runtime) -> String {
     format!(
-        "no attribution mechanism for a {} target yet (JVM, spawned CPython and spawned Node.js targets have one); the diagnosis's next steps say how to find the sites by hand",
+        "no attribution mechanism for a {} target yet (JVM, spawned CPython, Node.js and native targets have one); the diagnosis's next steps say how to find the sites by hand",
         rt.name()
     )
 }
@@ -67,6 +71,7 @@ pub fn snapshot(place: &Place, tag: &str, t: f64, limit: Duration) -> Result<Sna
         Runtime::Jvm => jvm::histogram(place.pid, limit)?,
         Runtime::Cpython => python::snapshot(place, tag, limit)?,
         Runtime::Node => node::snapshot(place, limit)?,
+        Runtime::Native => native::snapshot(place, tag, limit)?,
         rt => anyhow::bail!(unsupported(rt)),
     };
     Ok(Snapshot {
@@ -87,13 +92,22 @@ pub fn prepare(state: &std::path::Path, name: &str) -> Result<std::path::PathBuf
 }
 
 /// The environment a spawned target gets for attribution (the user's `--env` with ours added):
-/// CPython's hook ([`python::spawn_env`]) and Node's snapshot signal ([`node::node_options`]).
-/// Other programs ignore these variables.
-pub fn spawn_env(dir: &std::path::Path, env: &[(String, String)]) -> Vec<(String, String)> {
+/// CPython's hook ([`python::spawn_env`]) and Node's snapshot signal ([`node::node_options`]),
+/// which other programs ignore, and heaptrack's preload when `program` (the command's first
+/// word) is not an interpreter with a mechanism of its own ([`native::spawn_env`]).
+pub fn spawn_env(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    program: &str,
+) -> Vec<(String, String)> {
     let mut out = python::spawn_env(dir, env);
     let opts = node::node_options(dir, env);
     out.retain(|(k, _)| k != "NODE_OPTIONS");
     out.push(("NODE_OPTIONS".into(), opts));
+    if let Some(native) = native::spawn_env(dir, env, program) {
+        out.retain(|(k, _)| k != "LD_PRELOAD" && k != "DUMP_HEAPTRACK_OUTPUT");
+        out.extend(native);
+    }
     out
 }
 
@@ -104,6 +118,7 @@ pub fn ready(place: &Place) -> bool {
         Runtime::Jvm => maps_libjvm(place.pid) && jvm::catches_sigquit(place.pid),
         Runtime::Node => jvm::catches_signal(place.pid, libc::SIGUSR2),
         Runtime::Cpython => place.dir.join(format!("ready-{}", place.pid)).is_file(),
+        Runtime::Native => native::traced(place.pid),
         _ => false,
     }
 }
@@ -114,6 +129,8 @@ pub fn ready(place: &Place) -> bool {
 pub fn prime(place: &Place, limit: Duration) {
     match place.runtime {
         Runtime::Jvm => jvm::prime(place.pid, limit),
+        // Reading a heaptrack trace changes nothing in the target.
+        Runtime::Native => {}
         _ => {
             let _ = snapshot(place, "prime", 0.0, limit);
         }
@@ -123,6 +140,12 @@ pub fn prime(place: &Place, limit: Duration) {
 /// The first process of `pids` (the root first) that runs `runtime`, as the runtime detection
 /// sees it.
 pub fn pick_process(pids: &[i32], runtime: Runtime) -> Option<i32> {
+    // A native tree: the process heaptrack traces (the spawned one, unless a shell went first).
+    if runtime == Runtime::Native
+        && let Some(p) = pids.iter().take(64).copied().find(|p| native::traced(*p))
+    {
+        return Some(p);
+    }
     pids.iter().take(64).copied().find(|p| {
         crate::probe::runtime::detect_runtime(*p, None) == runtime || {
             // The executable alone misses a JVM embedded in a launcher: its mapped libjvm.so.

@@ -166,12 +166,16 @@ pub fn run_with<C: Clock>(
     }
     // The reserve is written before the target starts, so that its I/O is not part of the run.
     let reserve = crate::rundir::Reserve::take(state, &s.name);
-    // Attribution of a spawned CPython or Node.js target needs its hook from the start: it goes
-    // into the environment (other runtimes ignore it). One that cannot be written costs a note.
+    // Attribution of a spawned CPython, Node.js or native target needs its hook from the start:
+    // it goes into the environment (other runtimes ignore it). One that cannot be written costs a note.
     let mut hook_note = None;
     let env = match (&s.target, s.attribute) {
-        (TargetSpec::Spawn(_), true) => match crate::profiler::prepare(state, &s.name) {
-            Ok(dir) => crate::profiler::spawn_env(&dir, &s.env),
+        (TargetSpec::Spawn(cmd), true) => match crate::profiler::prepare(state, &s.name) {
+            Ok(dir) => crate::profiler::spawn_env(
+                &dir,
+                &s.env,
+                cmd.first().map(String::as_str).unwrap_or(""),
+            ),
             Err(e) => {
                 hook_note = Some(format!(
                     "attribution: the hooks for spawned targets could not be written: {}",
