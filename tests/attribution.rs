@@ -385,27 +385,34 @@ fn report_attribute_on_a_live_run_diffs_a_snapshot_now_with_the_baseline() {
         .stderr(std::process::Stdio::null());
     let sentinel = common::Kill(run.spawn().expect("runs"));
     // The baseline is stored right after warm-up; ask once it is there.
-    let mut doc = Value::Null;
-    common::wait_for(
-        "report --attribute to name record_request",
-        // Generous: on a busy machine the baseline and a snapshot take tens of seconds; the
-        // run is interrupted as soon as the site is named.
-        std::time::Duration::from_secs(120),
-        || {
-            let out = ls(state.path())
-                .args(["report", "py-live", "--attribute", "--json"])
-                .output()
-                .expect("report --attribute");
-            doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-            doc["attribution"]["sites"].as_array().is_some_and(|s| {
-                s.iter().take(3).any(|x| {
-                    x["site"]
-                        .as_str()
-                        .is_some_and(|t| t.starts_with("record_request (service.py:"))
-                })
+    // Generous: on a busy machine the baseline and a snapshot take tens of seconds; the run is
+    // interrupted as soon as the site is named.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut doc;
+    loop {
+        let out = ls(state.path())
+            .args(["report", "py-live", "--attribute", "--json"])
+            .output()
+            .expect("report --attribute");
+        doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let named = doc["attribution"]["sites"].as_array().is_some_and(|s| {
+            s.iter().take(3).any(|x| {
+                x["site"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("record_request (service.py:"))
             })
-        },
-    );
+        });
+        if named {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "report --attribute never named record_request; last answer: {} {}",
+            doc["attribution"],
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     assert_eq!(doc["attribution"]["mechanism"], "tracemalloc", "{doc}");
     let out = ls(state.path())
         .args(["report", "py-live", "--attribute"])
