@@ -210,9 +210,7 @@ pub fn history_url(
             crate::publish::notify::redact_url(url)
         )));
     }
-    let mut set = |query: String,
-                   f: &dyn Fn(&mut Night, &std::collections::BTreeMap<String, String>, f64)|
-     -> Result<()> {
+    let mut set = |query: String, f: &dyn Fn(&mut Night, &Labels, f64)| -> Result<()> {
         for (labels, _, v) in q(query)? {
             let Some(run) = labels.get("run") else {
                 continue;
@@ -287,6 +285,9 @@ fn check_args(tag: &str, last: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// A series' labels.
+type Labels = std::collections::BTreeMap<String, String>;
 
 /// Renders the nights (terminal or JSON, and the HTML page).
 pub fn show(tag: &str, nights: &[Night], json: bool, html: Option<&Path>) -> Result<Exit> {

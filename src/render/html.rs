@@ -516,32 +516,6 @@ th{{background:#f6f8fa}}figure{{margin:16px 0}}figcaption{{font-size:13px;color:
     Ok(h)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn downsampling_keeps_extremes_and_order() {
-        let pts: Vec<(f64, f64)> = (0..100_000)
-            .map(|i| {
-                (
-                    f64::from(i),
-                    if i == 50_000 {
-                        99.0
-                    } else {
-                        (f64::from(i) * 0.01).sin()
-                    },
-                )
-            })
-            .collect();
-        let d = downsample(&pts, 500);
-        assert!(d.len() <= 4 * 500 + 4);
-        assert!(d.iter().any(|p| p.1 == 99.0), "the spike survives");
-        assert!(d.windows(2).all(|w| w[1].0 > w[0].0));
-        assert_eq!(downsample(&pts[..100], 500).len(), 100);
-    }
-}
-
 /// One rate across the nights as an SVG string: a point per night (x = the night's place, its
 /// date below), and when the rate changed, the two levels and a dashed line between the nights.
 /// `change`: index of the first night at the new level, level before, level after.
@@ -721,4 +695,30 @@ th{{background:#f6f8fa}}figure{{margin:16px 0}}.leak{{color:#cf222e;font-weight:
     }
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsampling_keeps_extremes_and_order() {
+        let pts: Vec<(f64, f64)> = (0..100_000)
+            .map(|i| {
+                (
+                    f64::from(i),
+                    if i == 50_000 {
+                        99.0
+                    } else {
+                        (f64::from(i) * 0.01).sin()
+                    },
+                )
+            })
+            .collect();
+        let d = downsample(&pts, 500);
+        assert!(d.len() <= 4 * 500 + 4);
+        assert!(d.iter().any(|p| p.1 == 99.0), "the spike survives");
+        assert!(d.windows(2).all(|w| w[1].0 > w[0].0));
+        assert_eq!(downsample(&pts[..100], 500).len(), 100);
+    }
 }
