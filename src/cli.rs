@@ -103,7 +103,7 @@ pub enum Command {
         /// API base URL (http://prometheus:9090), instead of the local store.
         #[arg(long, value_name = "URL")]
         url: Option<String>,
-        /// With --url: how far back to look (default 90d).
+        /// With --url: how far back to look.
         #[arg(long, value_name = "DURATION", requires = "url", default_value = "90d")]
         range: String,
         /// With --url: certificate authorities for https, besides the built-in roots.
