@@ -88,7 +88,7 @@ pub enum Command {
     )]
     History {
         /// The tag: `--tag` of the runs, else their name without the trailing date
-        /// (`api` for `api-20261201`).
+        /// (`api` for `api-20261201`); `*` matches any characters (`api*`).
         tag: String,
         /// JSON.
         #[arg(long)]

@@ -151,6 +151,29 @@ pub fn sentence(what: &str, unit: &str, c: &Change, nights: &[&Night]) -> String
     )
 }
 
+/// Whether `tag` matches `pattern`: equal, or with `*` standing for any run of characters
+/// (`api*` matches `api` and `api-eu`).
+pub fn tag_matches(pattern: &str, tag: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let Some(mut rest) = tag.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 /// A rate with three significant digits at most, without trailing zeros.
 pub fn sig(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
@@ -213,6 +236,17 @@ mod tests {
             change_point(&[0.0, 0.0, 0.0, 0.0, 0.0005, 0.0005], 1e-3),
             None
         );
+    }
+
+    #[test]
+    fn tag_patterns_match_whole_tags_with_stars() {
+        assert!(tag_matches("api", "api"));
+        assert!(!tag_matches("api", "api-eu"));
+        assert!(tag_matches("api*", "api-eu"));
+        assert!(tag_matches("*-eu", "api-eu"));
+        assert!(tag_matches("a*i*u", "api-eu"));
+        assert!(!tag_matches("a*x", "api-eu"));
+        assert!(!tag_matches("ab*ba", "aba"));
     }
 
     #[test]

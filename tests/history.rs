@@ -177,6 +177,13 @@ fn ten_clean_nights_name_no_change() {
     nights(d.path(), None);
     let v = history_json(d.path());
     assert_eq!(v["nights"].as_array().map(Vec::len), Some(10));
+    // `*` takes in the other soak of the store too.
+    let out = ls(d.path())
+        .args(["history", "*", "--json"])
+        .output()
+        .expect("runs");
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(all["nights"].as_array().map(Vec::len), Some(11), "{all}");
     assert_eq!(v["changes"], serde_json::json!({}), "{v}");
     let out = ls(d.path())
         .args(["history", "api"])
@@ -295,6 +302,13 @@ fn runs_pushed_to_prometheus_are_read_back_by_tag() {
     let leak = n[2]["memory_mib_per_min"].as_f64().expect("rate");
     let idle = n[0]["memory_mib_per_min"].as_f64().expect("rate");
     assert!(leak > 100.0 && idle.abs() < 10.0, "{leak} {idle}");
+    // A pattern finds them too.
+    let out = ls(&state)
+        .args(["history", "h*t", "--json", "--url", &prom, "--range", "1h"])
+        .output()
+        .expect("runs");
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(p["nights"].as_array().map(Vec::len), Some(3), "{p}");
     // The store says the same runs.
     let local = ls(&state)
         .args(["history", "hist", "--json"])

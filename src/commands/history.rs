@@ -45,7 +45,7 @@ fn night(store: &Store, r: &RunRow, tag: &str) -> Result<Option<Night>> {
         .as_ref()
         .and_then(|s| s.tag.clone())
         .unwrap_or_else(|| crate::publish::pushed::tag_of(&r.name));
-    if run_tag != tag {
+    if !crate::history::tag_matches(tag, &run_tag) {
         return Ok(None);
     }
     let label = |k: &str| {
@@ -171,7 +171,25 @@ pub fn history_url(
         )));
     }
     let ca = crate::publish::tls::CaBundle::load_opt(ca_file)?;
-    let sel = format!("tag=\"{}\"", tag.replace('\\', "\\\\").replace('"', "\\\""));
+    // `*` in the pattern: a regular expression (anchored by the engine), everything else literal
+    // (`\x{..}` escapes in the PromQL string).
+    let sel = if tag.contains('*') {
+        let literal = |p: &str| -> String {
+            p.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                        c.to_string()
+                    } else {
+                        format!("\\\\x{{{:x}}}", c as u32)
+                    }
+                })
+                .collect()
+        };
+        let re: Vec<String> = tag.split('*').map(literal).collect();
+        format!("tag=~\"{}\"", re.join(".*"))
+    } else {
+        format!("tag=\"{}\"", tag.replace('\\', "\\\\").replace('"', "\\\""))
+    };
     let r = format!("{}s", range_s.round().max(1.0));
     let q = |query: String| crate::fleet::instant(url, &query, ca.as_ref());
     // Each run's end: its exit code's raw sample, pushed once at the end, with its own time.
