@@ -81,6 +81,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The nights of a tagged soak: outcomes, growth rates of the last check, and the night a
+    /// rate's level changed beyond the nights' scatter.
+    #[command(
+        override_usage = "leak-sentinel history TAG [--url URL [--range DURATION] [--ca-file FILE]] [--json] [--html FILE] [--last N]"
+    )]
+    History {
+        /// The tag: `--tag` of the runs, else their name without the trailing date
+        /// (`api` for `api-20261201`); `*` matches any characters (`api*`).
+        tag: String,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write a self-contained HTML page with a chart of each rate across the nights.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Only the latest N nights (1 to 10000).
+        #[arg(long, value_name = "N", default_value_t = 60)]
+        last: usize,
+        /// Read the nights from the series runs pushed by remote write, at this Prometheus
+        /// API base URL (http://prometheus:9090), instead of the local store.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// With --url: how far back to look.
+        #[arg(long, value_name = "DURATION", requires = "url", default_value = "90d")]
+        range: String,
+        /// With --url: certificate authorities for https, besides the built-in roots.
+        #[arg(long, value_name = "FILE", requires = "url")]
+        ca_file: Option<PathBuf>,
+    },
     /// One look at a process or cgroup now: memory, FDs against their limit, threads, top groups.
     #[command(
         override_usage = "leak-sentinel health (--pid PID | --cgroup DIR) [--json]",

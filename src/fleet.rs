@@ -418,3 +418,82 @@ pub fn scan_with(s: &Scan, l: &Limits) -> Result<Vec<SeriesVerdict>> {
     });
     Ok(out)
 }
+
+/// Bytes read from one instant-query answer at most ([`instant`]).
+pub const INSTANT_MAX_BYTES: u64 = 32 << 20;
+
+/// One series of an instant query: its labels and its latest point (time, value) — of a vector
+/// the evaluation's, of a range vector (`metric[30d]`) the last raw sample's, with its own time.
+pub type Latest = (BTreeMap<String, String>, f64, f64);
+
+/// An instant query (`/api/v1/query`) at `base` (the API's base URL), evaluated now: each series'
+/// latest point. The answer is read up to [`INSTANT_MAX_BYTES`]; errors are one-line usage errors
+/// naming the URL (credentials redacted).
+pub fn instant(base: &str, query: &str, ca: Option<&CaBundle>) -> Result<Vec<Latest>> {
+    use std::io::Read as _;
+    let l = Limits::default();
+    let agent = agent(&l, ca);
+    let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+    let redact = |text: String| crate::publish::notify::redact_in(&text, base);
+    let mut req = agent.get(&url).query("query", query);
+    if let Some(a) = auth_header() {
+        req = req.header("Authorization", &a);
+    }
+    let mut resp = req.call().map_err(|e| match tls::untrusted(&e, &url, ca) {
+        Some(u) => usage(u.to_string()),
+        None => usage(redact(format!(
+            "cannot reach {}: {}",
+            shown(&url),
+            deadline_or(&e, &l)
+        ))),
+    })?;
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    resp.body_mut()
+        .as_reader()
+        .take(INSTANT_MAX_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            usage(redact(format!(
+                "HTTP {status}: the answer from {} broke off: {e}",
+                shown(base)
+            )))
+        })?;
+    if body.len() as u64 > INSTANT_MAX_BYTES {
+        return Err(usage(format!(
+            "the answer from {} is larger than {INSTANT_MAX_BYTES} bytes; narrow the query",
+            shown(base)
+        )));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| usage(format!("HTTP {status}: not a Prometheus API answer ({e})")))?;
+    if v["status"] != "success" {
+        return Err(usage(format!(
+            "HTTP {status}: the server rejected the query: {}: {}",
+            v["errorType"].as_str().unwrap_or("-"),
+            v["error"].as_str().unwrap_or("-")
+        )));
+    }
+    let point = |p: &serde_json::Value| -> Option<(f64, f64)> {
+        let t = p.get(0)?.as_f64()?;
+        let v: f64 = p.get(1)?.as_str()?.parse().ok()?;
+        Some((t, v))
+    };
+    let mut out = Vec::new();
+    for s in v["data"]["result"].as_array().into_iter().flatten() {
+        let labels: BTreeMap<String, String> = s["metric"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        let last = match s.get("values").and_then(|v| v.as_array()) {
+            Some(values) => values.last().and_then(point),
+            None => s.get("value").and_then(point),
+        };
+        if let Some((t, x)) = last {
+            out.push((labels, t, x));
+        }
+    }
+    Ok(out)
+}

@@ -8,7 +8,7 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `observed`, `baseline`, `compare`, `diagnose`, `attribution` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); observed time; baselines and comparisons as data → data; the diagnosis diff; the attribution diff |
+//! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `observed`, `baseline`, `compare`, `history`, `diagnose`, `attribution` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); observed time; baselines, comparisons and the nights of a tag (change-points) as data → data; the diagnosis diff; the attribution diff |
 //! | edges (OS, database, network) | `clock`, `files`, `recording`, `rundir`, `probe`, `target`, `store`, `publish`, `fleet`, `hook`, `workload`, `profiler` | the injected clock; files and the run directory's lock; reading recordings for `analyze` (files, pipes, procpath's SQLite database); /proc readers; spawned/attached/cgroup targets and signals; the SQLite store; the /metrics server, webhooks and Grafana; PromQL queries; the snapshot hook; built-in workloads; attribution snapshots (jcmd, tracemalloc) |
 //! | render (data in, bytes out) | `render` | terminal text, JSON, CSV, HTML/SVG, Grafana files |
 //! | session (run / resume) | `session` | the live loop: ticker, sampler, check, diagnosis tracking, publishers, status and final report, a short driver |
@@ -25,6 +25,7 @@ pub mod detect;
 pub mod diagnose;
 pub mod exit;
 pub mod gate;
+pub mod history;
 pub mod observed;
 pub mod sample;
 pub mod settings;

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "observed",
             "baseline",
             "compare",
+            "history",
             "diagnose",
             "attribution",
         ],

@@ -5,6 +5,7 @@ mod analyze;
 pub mod demo;
 mod docs;
 pub mod health;
+mod history;
 mod monitoring;
 mod report;
 pub mod report_data;
@@ -68,6 +69,35 @@ pub fn main(cli: Cli) -> Result<Exit> {
             tolerance,
         ),
         Command::Compare { a, b, json } => report::compare(state, &a, &b, json),
+        Command::History {
+            tag,
+            json,
+            html,
+            last,
+            url: None,
+            ..
+        } => history::history(state, &tag, json, html.as_deref(), last),
+        Command::History {
+            tag,
+            json,
+            html,
+            last,
+            url: Some(url),
+            range,
+            ca_file,
+        } => {
+            let range = parse_duration(&range)
+                .map_err(|e| usage(format!("history: --range '{range}': {e}")))?;
+            history::history_url(
+                &url,
+                &tag,
+                range.as_secs_f64(),
+                ca_file.as_deref(),
+                json,
+                html.as_deref(),
+                last,
+            )
+        }
         Command::Baseline(crate::cli::BaselineCmd::Save { run, output }) => {
             report::baseline_save(state, &run, &output)
         }

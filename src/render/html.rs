@@ -516,6 +516,187 @@ th{{background:#f6f8fa}}figure{{margin:16px 0}}figcaption{{font-size:13px;color:
     Ok(h)
 }
 
+/// One rate across the nights as an SVG string: a point per night (x = the night's place, its
+/// date below), and when the rate changed, the two levels and a dashed line between the nights.
+/// `change`: index of the first night at the new level, level before, level after.
+pub fn nights_svg(
+    title: &str,
+    unit: &str,
+    points: &[(usize, f64)],
+    dates: &[String],
+    change: Option<(usize, f64, f64)>,
+) -> Result<String> {
+    let mut buf = String::new();
+    let n = dates.len().max(1) as f64;
+    let (mut y0, mut y1) = (0.0_f64, f64::NEG_INFINITY);
+    for (_, y) in points {
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    if !y1.is_finite() || y1 <= y0 {
+        y1 = y0 + 1.0;
+    }
+    let pad = (y1 - y0) * 0.08;
+    let (y0, y1) = (y0 - pad, y1 + pad);
+    let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {title}: {e}");
+    {
+        let root = SVGBackend::with_string(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .margin_right(LEGEND_W + 8)
+            .x_label_area_size(32)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..n - 0.5, y0..y1)
+            .map_err(|x| e(&x))?;
+        let date = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                dates.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc("night")
+            .y_desc(unit)
+            .x_labels(dates.len().clamp(2, 12))
+            .x_label_formatter(&date)
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(|x| e(&x))?;
+        let blue = RGBColor(31, 111, 235);
+        let pts: Vec<(f64, f64)> = points.iter().map(|(i, y)| (*i as f64, *y)).collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), blue.stroke_width(1)))
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 4, blue.filled())))
+            .map_err(|x| e(&x))?
+            .label(format!("last check, {unit}"))
+            .legend(move |(x, y)| Circle::new((x + 6, y), 4, blue.filled()));
+        if let Some((at, before, after)) = change {
+            let red = RGBColor(207, 34, 46);
+            let x = at as f64 - 0.5;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x, y0), (x, y1)],
+                    6,
+                    4,
+                    red.stroke_width(1),
+                ))
+                .map_err(|x| e(&x))?
+                .label("change")
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 12, y)], red));
+            chart
+                .draw_series([
+                    PathElement::new([(-0.5, before), (x, before)], red.stroke_width(2)),
+                    PathElement::new([(x, after), (n - 0.5, after)], red.stroke_width(2)),
+                ])
+                .map_err(|x| e(&x))?
+                .label("levels (medians)")
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 12, y)], red.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .margin(4)
+            .legend_area_size(16)
+            .border_style(RGBColor(208, 215, 222))
+            .background_style(WHITE.mix(0.9))
+            .draw()
+            .map_err(|x| e(&x))?;
+        root.present().map_err(|x| e(&x))?;
+    }
+    Ok(buf)
+}
+
+/// The `history --html` page: the nights' table, the changes in words, one chart per rate.
+/// `changes`: rate (`memory`, `fds`, `threads`), the run of the first night at the new level,
+/// the levels before and after.
+pub fn history_page(
+    tag: &str,
+    nights: &[crate::history::Night],
+    changes: &[(&'static str, String, f64, f64)],
+) -> Result<String> {
+    use crate::history::sig;
+    let mut h = String::with_capacity(64 * 1024);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>leak-sentinel history: {t}</title>\n<style>\
+body{{font-family:sans-serif;margin:24px;color:#24292f;max-width:1000px}}\
+table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #d0d7de;padding:4px 8px;text-align:left}}\
+th{{background:#f6f8fa}}figure{{margin:16px 0}}.leak{{color:#cf222e;font-weight:bold}}\
+</style></head><body>\n<h1>leak-sentinel history: {t}</h1>\n",
+        t = esc(tag)
+    );
+    h.push_str("<h2>Changes</h2>\n<ul id=\"changes\">\n");
+    if changes.is_empty() {
+        h.push_str("<li>no rate's level changed beyond the nights' scatter</li>\n");
+    }
+    for (what, run, before, after) in changes {
+        let _ = writeln!(
+            h,
+            "<li>{} growth changed from {} to {} at {}</li>",
+            esc(what),
+            sig(*before),
+            sig(*after),
+            esc(run)
+        );
+    }
+    h.push_str("</ul>\n<h2>Nights</h2>\n<table id=\"nights\"><tr><th>date</th><th>run</th><th>outcome</th><th>exit</th><th>MiB/min</th><th>FDs/min</th><th>threads/min</th><th>commit</th></tr>\n");
+    let o = |v: Option<f64>| v.map_or("-".to_string(), sig);
+    for n in nights {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&n.date),
+            esc(&n.run),
+            esc(&n.outcome),
+            esc(&n.outcome),
+            n.exit_code.map_or("-".into(), |c| c.to_string()),
+            o(n.memory_mib_per_min),
+            o(n.fds_per_min),
+            o(n.threads_per_min),
+            esc(n.commit.as_deref().unwrap_or("-"))
+        );
+    }
+    h.push_str("</table>\n<h2>Charts</h2>\n");
+    let dates: Vec<String> = nights.iter().map(|n| n.date.clone()).collect();
+    type Get = fn(&crate::history::Night) -> Option<f64>;
+    let rates: [(&str, &str, Get); 3] = [
+        ("memory", "MiB/min", |n| n.memory_mib_per_min),
+        ("fds", "FDs/min", |n| n.fds_per_min),
+        ("threads", "threads/min", |n| n.threads_per_min),
+    ];
+    for (what, unit, get) in rates {
+        let points: Vec<(usize, f64)> = nights
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| get(n).map(|v| (i, v)))
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        let change = changes.iter().find(|c| c.0 == what).and_then(|c| {
+            let at = nights.iter().position(|n| n.run == c.1)?;
+            Some((at, c.2, c.3))
+        });
+        let svg = nights_svg(
+            &format!("{what} growth per night"),
+            unit,
+            &points,
+            &dates,
+            change,
+        )?;
+        let _ = writeln!(h, "<figure id=\"chart-{what}\">{svg}</figure>");
+    }
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
