@@ -616,14 +616,16 @@ pub fn gate_of(choice: crate::settings::MemoryMetric, names: &[&str]) -> Gate {
 }
 
 /// The names that may gate, from each metric's number of readings: every metric read at least
-/// once, but `fds_surviving` only once it has the detector's minimum of readings
-/// ([`crate::detect::MIN_BLOCKS`]; the inventory comes at the detail cadence, so a short run may
-/// have one or two): until then the total decides (see [`gate_of`]). The live run and `analyze`
-/// both call it.
+/// once, but `fds_surviving` only once it has twice the detector's minimum of readings
+/// ([`crate::detect::MIN_BLOCKS`]): the inventory comes at the detail cadence, so a short run
+/// has few, and part of them fall in the warm-up; with fewer the survivors could not be judged
+/// and the total decides (see [`gate_of`]). The live run and `analyze` both call it.
 pub fn gating_names<'a>(readings: impl IntoIterator<Item = (&'a str, usize)>) -> Vec<&'a str> {
     readings
         .into_iter()
-        .filter(|(name, n)| *n > 0 && (*name != "fds_surviving" || *n >= crate::detect::MIN_BLOCKS))
+        .filter(|(name, n)| {
+            *n > 0 && (*name != "fds_surviving" || *n >= 2 * crate::detect::MIN_BLOCKS)
+        })
         .map(|(name, _)| name)
         .collect()
 }
