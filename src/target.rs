@@ -76,6 +76,27 @@ pub struct TargetExit {
     pub description: String,
 }
 
+/// Processes the sentinel runs for itself on other threads (attribution summarisers, heaptrack
+/// tools): [`Target::reap_orphans`] leaves them to the thread that waits for them. Registered
+/// right after the spawn; a helper exits after milliseconds at the earliest.
+static HELPERS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// A helper process was started (see [`HELPERS`]).
+pub fn helper_started(pid: u32) {
+    HELPERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(pid as i32);
+}
+
+/// A helper process was waited for.
+pub fn helper_done(pid: u32) {
+    HELPERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|p| *p != pid as i32);
+}
+
 /// A live target.
 pub struct Target {
     /// What it is.
@@ -590,7 +611,7 @@ impl Target {
     }
 
     /// Reaps every exited process the sentinel is parent or subreaper of, except the main
-    /// child (whose status `try_wait` must get). Orphans that lived less than a tree refresh were
+    /// child and the sentinel's own helpers ([`helper_started`]: their threads wait for them) (whose status `try_wait` must get). Orphans that lived less than a tree refresh were
     /// never tracked, so this asks the kernel (`waitid(P_ALL, WNOWAIT)` to peek, then a reap by
     /// PID) rather than walking the tracked processes.
     fn reap_orphans(&mut self) {
@@ -608,6 +629,13 @@ impl Target {
             };
             if Some(pid.as_raw()) == main {
                 return; // the main child's status is try_wait's; the run ends with it
+            }
+            if HELPERS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&pid.as_raw())
+            {
+                return; // a helper's status is its waiting thread's (peeked again next time)
             }
             let _ = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG);
             self.procs.remove(&pid.as_raw());

@@ -182,6 +182,9 @@ pub fn run_bounded(mut cmd: Command, what: &str, limit: Duration) -> Result<Outp
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
+    // The sampling thread reaps orphans (the sentinel is a subreaper): not this one.
+    let id = child.id();
+    crate::target::helper_started(id);
     let out = child.stdout.take();
     let err = child.stderr.take();
     let t_out = std::thread::spawn(move || {
@@ -218,9 +221,13 @@ pub fn run_bounded(mut cmd: Command, what: &str, limit: Duration) -> Result<Outp
                 break None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(anyhow::anyhow!("waiting for {what}: {e}")),
+            Err(e) => {
+                crate::target::helper_done(id);
+                return Err(anyhow::anyhow!("waiting for {what}: {e}"));
+            }
         }
     };
+    crate::target::helper_done(id);
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
     let Some(status) = status else {

@@ -204,6 +204,16 @@ fn copy_trace(dir: &Dir, name: &str) -> Result<()> {
 fn wait_bounded(mut cmd: Command, what: &str, limit: Duration) -> Result<()> {
     cmd.process_group(0);
     let mut child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
+    // The sampling thread reaps orphans (the sentinel is a subreaper): not this one.
+    let id = child.id();
+    crate::target::helper_started(id);
+    let done = wait_child(&mut child, what, limit);
+    crate::target::helper_done(id);
+    done
+}
+
+/// Waits for `child` at most `limit` (then kills its group); an error unless it exits 0.
+fn wait_child(child: &mut std::process::Child, what: &str, limit: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
         match child.try_wait()? {
