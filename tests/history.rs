@@ -260,7 +260,7 @@ fn runs_pushed_to_prometheus_are_read_back_by_tag() {
     for (name, commit, code, secs, want) in [
         ("hist-a", "c1", IDLE, "4s", 0),
         ("hist-b", "c2", IDLE, "4s", 0),
-        ("hist-c", "c3", LEAK, "10s", 1),
+        ("hist-c", "c3", LEAK, "20s", 1),
     ] {
         let out = ls(&state)
             .args(["run", "--name", name, "--plain", "--sample-every", "200ms"])

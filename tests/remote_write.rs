@@ -169,7 +169,7 @@ fn two_runs_push_to_prometheus_and_victoria_metrics_and_promql_finds_them() {
         let mut a = rw.clone();
         a.extend([
             "--duration",
-            "10s",
+            "20s",
             "--label",
             "commit=abc123",
             "--tag",
