@@ -409,7 +409,9 @@ impl MetricKind {
     /// Classifies a column by its name: memory by a unit suffix ([`memory_unit`]), `fds` and
     /// `fds_*`, `threads`, else other.
     pub fn of(name: &str) -> MetricKind {
-        if memory_unit(name).is_some() {
+        if let Some(k) = crate::gauges::kind_of(name) {
+            k
+        } else if memory_unit(name).is_some() {
             MetricKind::Memory
         } else if name == "fds" || name.starts_with("fds_") {
             MetricKind::Fds
@@ -603,6 +605,13 @@ pub fn gate_of(choice: crate::settings::MemoryMetric, names: &[&str]) -> Gate {
             .filter(|c| has(c))
             .map(str::to_string),
     );
+    // The target's own gauges (`gauge:…`), asked for by name, always gate.
+    metrics.extend(
+        names
+            .iter()
+            .filter(|n| crate::gauges::is_gauge(n))
+            .map(|n| n.to_string()),
+    );
     if metrics.is_empty() {
         metrics = names.iter().map(|n| n.to_string()).collect();
     }
@@ -718,6 +727,36 @@ mod tests {
             .find(|(n, _)| n == name)
             .unwrap_or_else(|| panic!("no column {name}"))
             .1
+    }
+
+    #[test]
+    fn the_targets_gauges_always_gate_with_their_own_kind() {
+        let g = gate_of(
+            crate::settings::MemoryMetric::Private,
+            &[
+                "rss_anon_bytes",
+                "fds",
+                "threads",
+                "cpu_percent",
+                "gauge:go_goroutines",
+            ],
+        );
+        assert_eq!(
+            g.metrics,
+            vec!["rss_anon_bytes", "fds", "threads", "gauge:go_goroutines"]
+        );
+        assert_eq!(MetricKind::of("gauge:go_goroutines"), MetricKind::Threads);
+        assert_eq!(
+            MetricKind::of(r#"gauge:jvm_memory_used_bytes{area="heap"}"#),
+            MetricKind::Memory
+        );
+        // A recording with only gauges is decided by them, as the run was.
+        let t = table(
+            "t_seconds,cpu_percent,\"gauge:app_pool{pool=\"\"main\"\"}\"\n0,1,5\n1,2,5\n2,1,5\n3,2,5\n4,1,5\n",
+        );
+        let names: Vec<&str> = t.columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["cpu_percent", "gauge:app_pool{pool=\"main\"}"]);
+        assert_eq!(gate_columns(&names), vec!["gauge:app_pool{pool=\"main\"}"]);
     }
 
     #[test]

@@ -316,6 +316,15 @@ pub struct RunArgs {
     /// Time limit of one attribution snapshot (default 60s).
     #[arg(long, value_name = "DUR")]
     pub attribute_timeout: Option<String>,
+    /// The target's own Prometheus/OpenMetrics endpoint, read every sample: its gauges are
+    /// judged with the same gate (go_goroutines, process_open_fds, nodejs_heap_size_used_bytes
+    /// and jvm_memory_used_bytes{area="heap"} when it has them, or those of --target-gauge).
+    #[arg(long, value_name = "URL")]
+    pub target_metrics: Option<String>,
+    /// A gauge of --target-metrics to judge: NAME, NAME{label="value"}, with =RATE for its
+    /// threshold per minute (e.g. app_sessions=2, cache_bytes=1MiB/min); repeatable.
+    #[arg(long = "target-gauge", value_name = "SELECTOR[=RATE]")]
+    pub target_gauge: Vec<String>,
     /// Serve Prometheus metrics on ADDR (127.0.0.1:9464 when given without a value).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
     pub metrics_addr: Option<String>,

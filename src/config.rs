@@ -91,6 +91,10 @@ pub struct FileConfig {
     pub attribute: Option<bool>,
     /// Time limit of one attribution snapshot.
     pub attribute_timeout: Option<String>,
+    /// The target's own metrics endpoint.
+    pub target_metrics: Option<String>,
+    /// The target's gauges judged there.
+    pub target_gauges: Option<Vec<String>>,
     /// JUnit XML file written at the end.
     pub junit: Option<PathBuf>,
     /// Markdown summary file written at the end.
@@ -353,6 +357,32 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
                 _ => return Err(usage("--attribute-timeout must be at least 1s")),
             },
             None => crate::settings::default_attribute_timeout(),
+        },
+        target_metrics: match pick(&args.target_metrics, &file.target_metrics) {
+            Some(u) => {
+                crate::probe::scrape::validate_url(&u).map_err(usage)?;
+                Some(u)
+            }
+            None => None,
+        },
+        target_gauges: {
+            let mut named = file.target_gauges.clone().unwrap_or_default();
+            named.extend(args.target_gauge.iter().cloned());
+            if pick(&args.target_metrics, &file.target_metrics).is_none() {
+                if !named.is_empty() {
+                    return Err(usage(
+                        "--target-gauge needs --target-metrics URL (the endpoint to read it from)",
+                    ));
+                }
+                Vec::new()
+            } else {
+                let t = crate::gauges::KindThresholds {
+                    memory: memory_threshold,
+                    fds: fd_threshold,
+                    threads: thread_threshold,
+                };
+                crate::gauges::specs(&named, t).map_err(usage)?
+            }
         },
         metrics_addr: pick(&args.metrics_addr, &file.metrics_addr),
         notify: {

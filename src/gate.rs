@@ -30,6 +30,7 @@
 use crate::analyze::{self, MetricResult, Settings};
 use crate::detect::stats::normal_quantile;
 use crate::detect::{Judgement, Verdict, fmt_bound, human_secs};
+use crate::gauges::Series;
 use crate::observed::{Gap, Observed, max_gap};
 use crate::sample::{Metric, Readings, Sample};
 use crate::settings::{MemoryMetric, RunSettings};
@@ -84,10 +85,16 @@ pub fn gate_metrics(s: &RunSettings, readings: &Readings) -> Vec<Metric> {
         .collect()
 }
 
-/// Judges the gate metrics; one without any reading yet (a JVM's live set before its first
-/// old-space collection) is `inconclusive`, never left out — a run cannot pass on what it did
+/// Judges the gate metrics, then the target's gauges ([`judge_gauges`]); one without any
+/// reading yet (a JVM's live set before its first old-space collection, a named gauge the
+/// endpoint has not shown) is `inconclusive`, never left out — a run cannot pass on what it did
 /// not see.
-pub fn judge_gate(samples: &[Sample], start: f64, s: &RunSettings) -> Vec<MetricResult> {
+pub fn judge_gate(
+    samples: &[Sample],
+    gauges: &[Series],
+    start: f64,
+    s: &RunSettings,
+) -> Vec<MetricResult> {
     let gate = gate_metrics(s, &Readings::of(samples));
     let mut results = judge_run(samples, start, s, &gate);
     let settings = analyze_settings(s);
@@ -100,7 +107,43 @@ pub fn judge_gate(samples: &[Sample], start: f64, s: &RunSettings) -> Vec<Metric
             results.insert(i.min(results.len()), r);
         }
     }
+    results.extend(judge_gauges(gauges, start, s));
     results
+}
+
+/// Judges the target's gauges of a run (`s.target_gauges`), each with its own threshold: a
+/// gauge the user named without a reading yet is `inconclusive`; a default one the endpoint
+/// does not have is left out (it is not the target's runtime).
+pub fn judge_gauges(gauges: &[Series], start: f64, s: &RunSettings) -> Vec<MetricResult> {
+    let settings = analyze_settings(s);
+    let mut out = Vec::new();
+    for g in &s.target_gauges {
+        let column = g.column();
+        match gauges.iter().find(|x| x.column == column) {
+            Some(x) if !x.t.is_empty() => {
+                let t: Vec<f64> = x.t.iter().map(|t| t - start).collect();
+                out.push(analyze::judge_column(
+                    &column, &t, &x.v, &settings, s.warmup_s,
+                ));
+            }
+            _ if g.named => {
+                let mut r =
+                    analyze::judge_column(&column, &[0.0], &[f64::NAN], &settings, s.warmup_s);
+                r.judgement.reason = format!(
+                    "no reading of {column} yet (the endpoint has no such series, or could not be read)"
+                );
+                out.push(r);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether the result named `name` is part of the gate: one of `gate`'s metrics, or a target
+/// gauge (every gauge judged gates).
+pub fn in_gate(gate: &[Metric], name: &str) -> bool {
+    crate::gauges::is_gauge(name) || gate.iter().any(|g| g.name() == name)
 }
 
 /// Detector settings of a run.
@@ -110,7 +153,11 @@ pub fn analyze_settings(s: &RunSettings) -> Settings {
         fd_threshold: s.fd_threshold,
         thread_threshold: s.thread_threshold,
         other_threshold: s.fd_threshold,
-        column_thresholds: Vec::new(),
+        column_thresholds: s
+            .target_gauges
+            .iter()
+            .map(|g| (g.column(), g.threshold_per_min))
+            .collect(),
         warmup_s: Some(s.warmup_s),
         confidence: s.confidence,
     }

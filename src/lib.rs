@@ -25,6 +25,7 @@ pub mod detect;
 pub mod diagnose;
 pub mod exit;
 pub mod gate;
+pub mod gauges;
 pub mod history;
 pub mod observed;
 pub mod sample;

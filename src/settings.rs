@@ -217,6 +217,13 @@ pub struct RunSettings {
     /// File with the remote-write `user:password` (never stored itself).
     #[serde(default)]
     pub remote_write_basic_auth_file: Option<PathBuf>,
+    /// The target's own metrics endpoint, read at the sample cadence (`--target-metrics`).
+    #[serde(default)]
+    pub target_metrics: Option<String>,
+    /// The target's gauges judged there (`--target-gauge`, or the defaults), each with its
+    /// threshold resolved.
+    #[serde(default)]
+    pub target_gauges: Vec<crate::gauges::GaugeSpec>,
     /// JUnit XML written at the end of the run (absolute, so `resume` elsewhere writes the same).
     #[serde(default)]
     pub junit: Option<PathBuf>,
@@ -311,6 +318,8 @@ impl RunSettings {
             remote_write_queue: None,
             remote_write_token_file: None,
             remote_write_basic_auth_file: None,
+            target_metrics: None,
+            target_gauges: Vec::new(),
             junit: None,
             summary_md: None,
         }

@@ -39,7 +39,7 @@ fn night(store: &Store, name: &str, t0: f64, mib_per_min: f64, commit: &str) {
         store.append_sample(id, &x).expect("sample");
         if i >= 120 && i % 60 == 0 {
             let samples = store.samples(id).expect("samples");
-            let results = judge_gate(&samples, t0, &s);
+            let results = judge_gate(&samples, &[], t0, &s);
             let detail: serde_json::Map<String, serde_json::Value> = results
                 .iter()
                 .map(|r| {

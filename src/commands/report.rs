@@ -52,7 +52,8 @@ pub fn report(
     };
     if let Some(path) = csv {
         let samples = store.samples(row.id)?;
-        let text = render::report::samples_csv(&samples, row.started_at);
+        let gauges = store.gauges(row.id)?;
+        let text = render::report::samples_csv(&samples, &gauges, row.started_at);
         write_user_file(path, text.as_bytes())?;
         eprintln!("wrote {} samples to {}", samples.len(), path.display());
         if !json {
@@ -293,7 +294,8 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
     let samples = store.samples(row.id)?;
     let readings = crate::sample::Readings::of(&samples);
     let gate = crate::gate::gate_metrics(&s, &readings);
-    let mut results = crate::gate::judge_gate(&samples, row.started_at, &s);
+    let gauges = store.gauges(row.id)?;
+    let mut results = crate::gate::judge_gate(&samples, &gauges, row.started_at, &s);
     // The run-level rule as a check would apply it now: a leak it holds back is not reported
     // as a leak here either, and the clean streak is the gate's own.
     let checks = store.checks(row.id)?;
@@ -325,7 +327,7 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
     let verdict = Verdict::combine(
         results
             .iter()
-            .filter(|r| gate.iter().any(|g| g.name() == r.name))
+            .filter(|r| crate::gate::in_gate(&gate, &r.name))
             .map(|r| r.judgement.verdict),
     );
     let mut metrics = render::report::metrics_json(&results);
@@ -333,7 +335,7 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
         if let Some(o) = v.as_object_mut() {
             o.insert(
                 "gate".into(),
-                serde_json::json!(gate.iter().any(|g| g.name() == name)),
+                serde_json::json!(crate::gate::in_gate(&gate, name)),
             );
         }
     }

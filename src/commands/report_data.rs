@@ -189,6 +189,34 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         stacked: Vec::new(),
         judgement: find(Metric::Threads),
     });
+    // The target's own gauges (--target-metrics), each judged as the checks judge it.
+    let gauges = store.gauges(row.id)?;
+    for r in crate::gate::judge_gauges(&gauges, start, &s) {
+        let Some(g) = gauges.iter().find(|g| g.column == r.name) else {
+            continue;
+        };
+        let memory = r.kind == crate::analyze::MetricKind::Memory;
+        let scale = r.kind.scale();
+        charts.push(Chart {
+            metric: r.name.clone(),
+            title: format!(
+                "{} (the target's own gauge)",
+                r.name.trim_start_matches(crate::gauges::PREFIX)
+            ),
+            unit: if memory { "MiB" } else { "" }.into(),
+            series: vec![Series {
+                name: r.name.clone(),
+                points: g
+                    .t
+                    .iter()
+                    .zip(&g.v)
+                    .map(|(t, v)| (t - start, v * scale))
+                    .collect(),
+            }],
+            stacked: Vec::new(),
+            judgement: Some(r.judgement),
+        });
+    }
     // The final report the store holds; a run ended by an older version has only the file.
     let stored = match row.status {
         crate::store::RunStatus::Running => None,

@@ -10,5 +10,6 @@ pub mod jvm;
 pub mod maps;
 pub mod process;
 pub mod runtime;
+pub mod scrape;
 
 pub use crate::sample::{Metric, Sample};

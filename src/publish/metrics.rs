@@ -54,6 +54,13 @@ pub const JVM_METRIC_NAMES: &[&str] = &[
     "leak_sentinel_jvm_gc_seconds_total",
 ];
 
+/// Families served only when the run reads the target's own gauges (`--target-metrics`).
+pub const GAUGE_METRIC_NAMES: &[&str] = &[
+    "leak_sentinel_target_gauge",
+    "leak_sentinel_target_gauge_growth_per_second",
+    "leak_sentinel_target_gauge_growth_threshold_per_second",
+];
+
 /// Run states exported by `leak_sentinel_run_state`.
 /// Verdicts exported by `leak_sentinel_metric_verdict`.
 const VERDICTS: [&str; 3] = ["leak", "clean", "inconclusive"];
@@ -168,6 +175,8 @@ pub(crate) enum Resource {
     Threads,
     /// Processes of the tree.
     Processes,
+    /// One of the target's own gauges; `kind` is its selector (`go_goroutines`).
+    Gauge,
 }
 
 impl Resource {
@@ -177,6 +186,7 @@ impl Resource {
             Resource::Fds => "fds",
             Resource::Threads => "threads",
             Resource::Processes => "processes",
+            Resource::Gauge => "gauge",
         }
     }
 }
@@ -185,6 +195,9 @@ impl Resource {
 /// `probe::Metric` so that a field added to the sampler (e.g. the tree's private memory) is
 /// exported without touching this file.
 pub(crate) fn classify(name: &str) -> Option<(Resource, String)> {
+    if let Some(selector) = name.strip_prefix(crate::gauges::PREFIX) {
+        return Some((Resource::Gauge, selector.to_string()));
+    }
     if let Some(stem) = name.strip_suffix("_bytes") {
         let kind = match stem {
             "cgroup_memory" => "cgroup",
@@ -342,6 +355,13 @@ impl Shared {
             values(Resource::Processes, false),
         );
         fam(
+            "leak_sentinel_target_gauge",
+            "Latest value of each of the target's own gauges read from its metrics endpoint (--target-metrics), by kind (the gauge's selector)",
+            Type::Gauge,
+            None,
+            values(Resource::Gauge, true),
+        );
+        fam(
             "leak_sentinel_last_sample_timestamp_seconds",
             "Unix time of the latest sample, seconds",
             Type::Gauge,
@@ -457,6 +477,20 @@ impl Shared {
             None,
             threshold(Resource::Threads, false),
         );
+        fam(
+            "leak_sentinel_target_gauge_growth_per_second",
+            "Growth rate of each of the target's gauges at the last check, per second in the gauge's unit, by kind (its selector); bound=estimate|low|high",
+            Type::Gauge,
+            None,
+            growth(Resource::Gauge, true),
+        );
+        fam(
+            "leak_sentinel_target_gauge_growth_threshold_per_second",
+            "Largest acceptable growth of each of the target's gauges, per second, by kind",
+            Type::Gauge,
+            None,
+            threshold(Resource::Gauge, true),
+        );
         let mut verdicts = Vec::new();
         for ((r, k), g) in &s.growth {
             for v in VERDICTS {
@@ -472,7 +506,7 @@ impl Shared {
         }
         fam(
             "leak_sentinel_metric_verdict",
-            "1 for each gate metric's verdict at the last check (verdict=leak|clean|inconclusive), else 0; resource=memory|fds|threads",
+            "1 for each gate metric's verdict at the last check (verdict=leak|clean|inconclusive), else 0; resource=memory|fds|threads|gauge",
             Type::Gauge,
             None,
             verdicts,
@@ -679,6 +713,16 @@ impl Exporter {
         }
         st.last_sample_t = Some(s.t);
         st.samples += 1;
+    }
+
+    /// The target's gauges read with the latest sample (`(column, value)`).
+    pub fn gauges(&self, values: &[(String, f64)]) {
+        let mut st = self.shared.lock();
+        for (column, v) in values {
+            if let Some(key) = classify(column) {
+                st.values.insert(key, *v);
+            }
+        }
     }
 
     /// After each check: the gate metrics' rates and thresholds per second in their own unit

@@ -84,13 +84,7 @@ pub struct Notifier {
 /// redirects — a redirected POST would arrive as a GET without its body (or go to another
 /// host), so a 3xx is reported as a failed delivery instead — and the shared TLS setup.
 fn agent(ca: Option<&CaBundle>) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .tls_config(tls::config(ca))
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into()
+    tls::agent(ca, TIMEOUT)
 }
 
 /// `url` with its credentials (`user:password@`) replaced by `***@`, for messages and events.

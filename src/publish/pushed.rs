@@ -65,6 +65,13 @@ pub const EXIT_CODE: &str = "leak_sentinel_run_exit_code";
 /// At the end: the run's length, seconds.
 pub const ELAPSED: &str = "leak_sentinel_run_elapsed_seconds";
 
+/// The target's own gauges (`--target-metrics`), by `kind` (the gauge's selector).
+pub const TARGET_GAUGE: &str = "leak_sentinel_target_gauge";
+/// Growth of a target gauge at a check, per second in its unit, by `kind` and `bound`.
+pub const GAUGE_GROWTH: &str = "leak_sentinel_target_gauge_growth_per_second";
+/// A target gauge's threshold, per second, by `kind`.
+pub const GAUGE_THRESHOLD: &str = "leak_sentinel_target_gauge_growth_threshold_per_second";
+
 /// Every family name a run can push, for the dashboard's checks and the docs.
 pub const NAMES: &[&str] = &[
     MEMORY,
@@ -88,6 +95,9 @@ pub const NAMES: &[&str] = &[
     RUN_VERDICT,
     EXIT_CODE,
     ELAPSED,
+    TARGET_GAUGE,
+    GAUGE_GROWTH,
+    GAUGE_THRESHOLD,
 ];
 
 /// One value of one family: its name and its own labels (the run's are added when sent).
@@ -123,11 +133,22 @@ pub fn sample(s: &Sample) -> Vec<Value> {
                 Some((Resource::Fds, k)) => out.push(value(FDS, vec![("kind", k)], v)),
                 Some((Resource::Threads, _)) => out.push(value(THREADS, vec![], v)),
                 Some((Resource::Processes, _)) => out.push(value(PROCESSES, vec![], v)),
-                None => {}
+                Some((Resource::Gauge, _)) | None => {}
             },
         }
     }
     out
+}
+
+/// The series of the target's gauges read with a sample (`(column, value)`).
+pub fn gauges(values: &[(String, f64)]) -> Vec<Value> {
+    values
+        .iter()
+        .filter_map(|(column, v)| match classify(column) {
+            Some((Resource::Gauge, k)) => Some(value(TARGET_GAUGE, vec![("kind", k)], *v)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The series of the judgements of a check (or of the end): growth with its bounds, the
@@ -142,6 +163,7 @@ pub fn judgements(results: &[MetricResult]) -> Vec<Value> {
             Resource::Memory => (MEMORY_GROWTH, MEMORY_THRESHOLD, crate::units::MIB / 60.0),
             Resource::Fds => (FD_GROWTH, FD_THRESHOLD, 1.0 / 60.0),
             Resource::Threads => (THREAD_GROWTH, THREAD_THRESHOLD, 1.0 / 60.0),
+            Resource::Gauge => (GAUGE_GROWTH, GAUGE_THRESHOLD, crate::units::MIB / 60.0),
             Resource::Processes => continue,
         };
         // Judgements are per minute in the judged unit (MiB for memory).

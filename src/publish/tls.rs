@@ -98,6 +98,20 @@ pub fn config(ca: Option<&CaBundle>) -> TlsConfig {
     TlsConfig::builder().root_certs(roots).build()
 }
 
+/// An agent for one kind of request: the shared TLS setup, everything done within `timeout`,
+/// no redirects (a redirected POST would arrive as a GET without its body, or go to another
+/// host; a scraped endpoint that moves is misconfigured) and an HTTP error status returned as
+/// an answer for the caller to report.
+pub fn agent(ca: Option<&CaBundle>, timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .tls_config(config(ca))
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
 /// A server whose certificate was not trusted: what to show instead of the TLS library's error.
 #[derive(Debug, thiserror::Error)]
 #[error("the certificate of {origin} was not trusted: {why}; {hint}")]

@@ -207,8 +207,9 @@ pub fn metrics_json(results: &[MetricResult]) -> serde_json::Map<String, Value> 
 }
 
 /// The samples as CSV in the `analyze` format: `t_seconds` from the run start and one column per
-/// metric that has any value (empty cell where a sample lacks it).
-pub fn samples_csv(samples: &[Sample], start: f64) -> String {
+/// metric that has any value (empty cell where a sample lacks it), then one per target gauge
+/// (read with the samples, at their times; a selector with labels is quoted).
+pub fn samples_csv(samples: &[Sample], gauges: &[crate::gauges::Series], start: f64) -> String {
     let cols: Vec<Metric> = Metric::ALL
         .into_iter()
         .filter(|m| samples.iter().any(|s| s.get(*m).is_some()))
@@ -218,7 +219,13 @@ pub fn samples_csv(samples: &[Sample], start: f64) -> String {
         out.push(',');
         out.push_str(m.name());
     }
+    for g in gauges {
+        out.push(',');
+        out.push_str(&csv_field(&g.column));
+    }
     out.push('\n');
+    // Each gauge's next unread value (its times are a subset of the samples', in order).
+    let mut at = vec![0usize; gauges.len()];
     for s in samples {
         out.push_str(&format!("{:.3}", s.t - start));
         for m in &cols {
@@ -227,9 +234,27 @@ pub fn samples_csv(samples: &[Sample], start: f64) -> String {
                 out.push_str(&format!("{v}"));
             }
         }
+        for (g, i) in gauges.iter().zip(at.iter_mut()) {
+            out.push(',');
+            while *i < g.t.len() && g.t[*i] < s.t {
+                *i += 1;
+            }
+            if *i < g.t.len() && g.t[*i] == s.t {
+                out.push_str(&format!("{}", g.v[*i]));
+            }
+        }
         out.push('\n');
     }
     out
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Checks as JSON (detail parsed back).

@@ -13,7 +13,8 @@ impl<C: Clock> Session<'_, C> {
     /// Judges the gate metrics at `now` (wall time); `Some` when the run ends here.
     pub(super) fn check(&mut self, now: f64) -> Result<Option<Outcome>> {
         let samples = self.store.samples(self.run_id)?;
-        let mut results = judge_gate(&samples, self.started_at, &self.s);
+        let gauges = self.store.gauges(self.run_id)?;
+        let mut results = judge_gate(&samples, &gauges, self.started_at, &self.s);
         let decision = self.gate.record(now, &results);
         // A leak the run-level rule holds back shows as inconclusive, with its reason.
         decision.apply(&mut results);

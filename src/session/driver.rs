@@ -150,6 +150,10 @@ pub(super) struct Session<'a, C: Clock> {
     pub(super) was_running: bool,
     /// The next gap ends the sentinel's own absence (set on resume).
     pub(super) resumed: bool,
+    /// The thread reading the target's own metrics endpoint (`--target-metrics`).
+    pub(super) scraper: Option<crate::probe::scrape::Scraper>,
+    /// The target's gauges as last read (`(column, value)`), for the status file.
+    pub(super) last_gauges: Vec<(String, f64)>,
 }
 
 impl<C: Clock> Session<'_, C> {

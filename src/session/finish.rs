@@ -8,7 +8,7 @@ use crate::analyze::MetricResult;
 use crate::clock::Clock;
 use crate::detect::Verdict;
 use crate::exit::Exit;
-use crate::gate::{Outcome, gate_metrics, judge_gate, judge_run};
+use crate::gate::{Outcome, gate_metrics, in_gate, judge_gate, judge_run};
 use crate::render::report as rr;
 use crate::rundir::{report_path, run_dir, status_path};
 use crate::sample::Metric;
@@ -41,7 +41,12 @@ impl<C: Clock> Session<'_, C> {
         let gate = gate_metrics(&self.s, &readings);
         // The gate as the checks judge it (a gate metric without readings is inconclusive),
         // then every other metric as information — counts, flags and counters are never judged.
-        let mut results = judge_gate(&samples, self.started_at, &self.s);
+        let gauges = self.store.gauges(self.run_id).unwrap_or_else(|e| {
+            self.view
+                .log(&format!("warning: reading the target's gauges back: {e:#}"));
+            Vec::new()
+        });
+        let mut results = judge_gate(&samples, &gauges, self.started_at, &self.s);
         // What grows, held back or not, is what the diagnosis looks at.
         let leaking: Vec<String> = results
             .iter()
@@ -59,10 +64,8 @@ impl<C: Clock> Session<'_, C> {
             .filter(|m| !gate.contains(m) && m.judged())
             .collect();
         results.extend(judge_run(&samples, self.started_at, &self.s, &others));
-        let gate_results: Vec<&MetricResult> = results
-            .iter()
-            .filter(|r| gate.iter().any(|g| g.name() == r.name))
-            .collect();
+        let gate_results: Vec<&MetricResult> =
+            results.iter().filter(|r| in_gate(&gate, &r.name)).collect();
         let verdict = Verdict::combine(gate_results.iter().map(|r| r.judgement.verdict));
         // Diagnosis and snapshot hook while the target still runs; then stop it.
         let alive = !matches!(end, End::TargetExited(_)) && !self.target.pids().is_empty();
@@ -127,7 +130,7 @@ impl<C: Clock> Session<'_, C> {
         let mut metrics = rr::metrics_json(&results);
         for (name, v) in metrics.iter_mut() {
             if let Some(o) = v.as_object_mut() {
-                o.insert("gate".into(), json!(gate.iter().any(|g| g.name() == name)));
+                o.insert("gate".into(), json!(in_gate(&gate, name)));
             }
         }
         let checks = self.store.checks(self.run_id)?;
@@ -167,6 +170,15 @@ impl<C: Clock> Session<'_, C> {
                 "metric": fd_metric.name(),
                 "reason": fd_why,
             },
+            "target_metrics": self.s.target_metrics.as_ref().map(|u| json!({
+                "url": crate::publish::notify::redact_url(u),
+                "gauges": self.s.target_gauges.iter().map(|g| json!({
+                    "column": g.column(),
+                    "threshold_per_min": g.threshold_per_min,
+                    "named": g.named,
+                    "read": gauges.iter().any(|x| x.column == g.column()),
+                })).collect::<Vec<_>>(),
+            })),
             "settings": self.s,
             "target": {
                 "kind": self.target.info.kind,

@@ -46,6 +46,7 @@ impl<C: Clock> Session<'_, C> {
                 }
             }
         }
+        self.record_gauges(s.t);
         if let Some(e) = &self.publishers.exporter {
             e.sample(&s);
         }
@@ -84,6 +85,54 @@ impl<C: Clock> Session<'_, C> {
             ),
         );
         Ok(maps_cost)
+    }
+
+    /// Records the target's gauges read since the last sample (if any) at the sample's time
+    /// `t`. An endpoint that cannot be read, or a gauge the user named that it lacks, costs a
+    /// warning (once), never the sample.
+    fn record_gauges(&mut self, t: f64) {
+        use crate::probe::scrape::Reading;
+        let Some(reading) = self.scraper.as_ref().and_then(|sc| sc.take()) else {
+            return;
+        };
+        let values = match reading {
+            Reading::Failed(why) => {
+                // A service still starting is not yet listening: said once the warm-up is over
+                // or after the endpoint has answered before.
+                if !self.last_gauges.is_empty() || t >= self.warmup_end() {
+                    self.warn_once("target-metrics", &why);
+                }
+                return;
+            }
+            Reading::Values(v) => v,
+        };
+        let mut read = Vec::new();
+        for (g, v) in self.s.target_gauges.clone().iter().zip(values) {
+            match v {
+                Some(v) => read.push((g.column(), v)),
+                None if g.named => {
+                    let column = g.column();
+                    self.warn_once(
+                        &column,
+                        &format!(
+                            "the target's metrics have no {} (or not a finite value): not read",
+                            column.trim_start_matches(crate::gauges::PREFIX)
+                        ),
+                    );
+                }
+                None => {}
+            }
+        }
+        if let Err(e) = self.store.append_gauges(self.run_id, t, &read) {
+            self.view
+                .log(&format!("warning: the target's gauges not recorded: {e:#}"));
+        }
+        if let Some(e) = &self.publishers.exporter {
+            e.gauges(&read);
+        }
+        self.publishers
+            .push(t, &crate::publish::pushed::gauges(&read));
+        self.last_gauges = read;
     }
 
     /// Observed time: feeds the gate, records the gaps (and what caused them), a target that

@@ -92,6 +92,8 @@ impl<'a, C: Clock> Session<'a, C> {
             stop_signal: nix::sys::signal::Signal::SIGTERM,
             write_failures: 0,
             reserve: None,
+            scraper: None,
+            last_gauges: Vec::new(),
         }
     }
 
@@ -112,6 +114,25 @@ impl<'a, C: Clock> Session<'a, C> {
     /// Starts the publishers the settings ask for.
     fn start_publishers(&mut self) -> Result<()> {
         self.publishers = Publishers::start(&self.s, self.state, &self.target.info)?;
+        if let Some(url) = &self.s.target_metrics {
+            let ca = crate::publish::tls::CaBundle::load_opt(self.s.ca_file.as_deref())?;
+            let every = std::time::Duration::from_secs_f64(self.s.sample_every_s);
+            self.scraper = Some(
+                crate::probe::scrape::Scraper::start(
+                    url,
+                    self.s.target_gauges.clone(),
+                    every,
+                    ca.as_ref(),
+                )
+                .context("starting the thread that reads --target-metrics")?,
+            );
+            let names: Vec<String> = self.s.target_gauges.iter().map(|g| g.column()).collect();
+            self.view.log(&format!(
+                "target gauges from {}: {}",
+                crate::publish::notify::redact_url(url),
+                names.join(", ")
+            ));
+        }
         if let Some(e) = &self.publishers.exporter {
             self.view
                 .log(&format!("metrics on http://{}/metrics", e.addr));

@@ -48,7 +48,13 @@ impl<C: Clock> Session<'_, C> {
             checks_failed: self.gate.failed,
             max_failed_checks: self.s.max_failed_checks,
             samples: self.recent.count,
-            current: rr::current_values(&self.recent.last),
+            current: {
+                let mut c = rr::current_values(&self.recent.last);
+                for (column, v) in &self.last_gauges {
+                    c.insert(column.clone(), serde_json::json!(v));
+                }
+                c
+            },
             metrics: rr::metrics_json(&self.last_results),
             verdict: None,
             exit_code: None,

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Version of the schema this build writes; older databases are migrated forward on open.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Where a run stands: `runs.status` in the store, `status` in status.json, the report and
 /// `list --json`, the `state` label of `/metrics`.
@@ -552,6 +552,17 @@ impl Store {
             // v7: fds_surviving (descriptors that outlived their group's churn) gets its column.
             add_missing_metric_columns(&tx, 7).context("migrating the store to schema 7")?;
         }
+        if version < 8 {
+            // v8: the target's own gauges (--target-metrics), one row per gauge and sample: the
+            // gauges are the run's, not a fixed set of columns.
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS gauge_samples (
+                     run_id INTEGER NOT NULL, t REAL NOT NULL, name TEXT NOT NULL, value REAL NOT NULL);
+                 CREATE INDEX IF NOT EXISTS gauge_samples_run ON gauge_samples(run_id, t);
+                 PRAGMA user_version = 8;",
+            )
+            .context("migrating the store to schema 8")?;
+        }
         tx.commit().context("committing the store schema")?;
         Ok(())
     }
@@ -718,7 +729,14 @@ impl Store {
     /// Deletes a run and everything recorded for it.
     pub fn delete_run(&self, id: i64) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        for table in ["samples", "checks", "events", "fd_changes", "snapshots"] {
+        for table in [
+            "samples",
+            "checks",
+            "events",
+            "fd_changes",
+            "snapshots",
+            "gauge_samples",
+        ] {
             tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
         }
         tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;
@@ -894,6 +912,51 @@ impl Store {
         Ok(rows)
     }
 
+    /// Appends the target's gauges read at `t` (`(column, value)`, one transaction).
+    pub fn append_gauges(&self, id: i64, t: f64, values: &[(String, f64)]) -> Result<()> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO gauge_samples (run_id, t, name, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (name, v) in values {
+                st.execute(params![id, t, name, v])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The target's gauges of a run, one series per column in the order first read.
+    pub fn gauges(&self, id: i64) -> Result<Vec<crate::gauges::Series>> {
+        let mut st = self.conn.prepare(
+            "SELECT t, name, value FROM gauge_samples WHERE run_id = ?1 ORDER BY t, rowid",
+        )?;
+        let mut out: Vec<crate::gauges::Series> = Vec::new();
+        let mut rows = st.query([id])?;
+        while let Some(r) = rows.next()? {
+            let (t, name, v): (f64, String, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let i = match out.iter().position(|s| s.column == name) {
+                Some(i) => i,
+                None if out.len() < crate::gauges::MAX_GAUGES => {
+                    out.push(crate::gauges::Series {
+                        column: name,
+                        ..Default::default()
+                    });
+                    out.len() - 1
+                }
+                // A store written by hand with more gauges than a run reads: the rest ignored.
+                None => continue,
+            };
+            out[i].t.push(t);
+            out[i].v.push(v);
+        }
+        Ok(out)
+    }
+
     /// Appends a check.
     pub fn append_check(&self, id: i64, t: f64, failed: bool, detail: &str) -> Result<()> {
         self.conn.execute(
@@ -982,6 +1045,35 @@ fn uri_path(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gauges_round_trip_per_column_and_go_with_their_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        let id = s.create_run("r", "{}", "{}", 0.0).expect("create");
+        let other = s.create_run("o", "{}", "{}", 0.0).expect("create");
+        let a = "gauge:go_goroutines".to_string();
+        let b = r#"gauge:jvm_memory_used_bytes{area="heap"}"#.to_string();
+        s.append_gauges(id, 1.0, &[(a.clone(), 10.0), (b.clone(), 5e6)])
+            .expect("append");
+        s.append_gauges(id, 2.0, &[(b.clone(), 6e6)])
+            .expect("append");
+        s.append_gauges(other, 1.0, &[(a.clone(), 99.0)])
+            .expect("append");
+        let g = s.gauges(id).expect("read");
+        assert_eq!(g.len(), 2);
+        assert_eq!(
+            (g[0].column.as_str(), &g[0].t[..], &g[0].v[..]),
+            (a.as_str(), &[1.0][..], &[10.0][..])
+        );
+        assert_eq!(
+            (g[1].column.as_str(), &g[1].t[..], &g[1].v[..]),
+            (b.as_str(), &[1.0, 2.0][..], &[5e6, 6e6][..])
+        );
+        s.delete_run(id).expect("delete");
+        assert!(s.gauges(id).expect("read").is_empty());
+        assert_eq!(s.gauges(other).expect("read")[0].v, vec![99.0]);
+    }
 
     #[test]
     fn run_states_round_trip_and_an_unknown_one_is_a_clear_error() {

@@ -293,13 +293,7 @@ pub fn request(
 }
 
 fn agent(ca: Option<&CaBundle>) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .tls_config(tls::config(ca))
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into()
+    tls::agent(ca, REQUEST_TIMEOUT)
 }
 
 /// One POST of a body; how it went.
