@@ -316,6 +316,11 @@ pub struct RunArgs {
     /// Time limit of one attribution snapshot (default 60s).
     #[arg(long, value_name = "DUR")]
     pub attribute_timeout: Option<String>,
+    /// A Go target's heap profile: its base URL (http://127.0.0.1:6060, the path
+    /// /debug/pprof/heap is added) or the profile's own URL. Attribution (implied) diffs its
+    /// in-use space by allocation site; the program must import net/http/pprof.
+    #[arg(long, value_name = "URL")]
+    pub pprof: Option<String>,
     /// Serve Prometheus metrics on ADDR (127.0.0.1:9464 when given without a value).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
     pub metrics_addr: Option<String>,

@@ -91,6 +91,8 @@ pub struct FileConfig {
     pub attribute: Option<bool>,
     /// Time limit of one attribution snapshot.
     pub attribute_timeout: Option<String>,
+    /// A Go target's heap profile URL (`--pprof`).
+    pub pprof: Option<String>,
     /// JUnit XML file written at the end.
     pub junit: Option<PathBuf>,
     /// Markdown summary file written at the end.
@@ -306,6 +308,10 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         ),
     };
     validate_name(&name)?;
+    let pprof = match pick(&args.pprof, &file.pprof) {
+        Some(u) => Some(crate::profiler::go::heap_url(&u).map_err(usage)?),
+        None => None,
+    };
     Ok(RunSettings {
         name,
         profile,
@@ -346,7 +352,9 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             None => default_hook_timeout(),
         },
         on_leak: pick(&args.on_leak, &file.on_leak),
-        attribute: args.attribute || file.attribute.unwrap_or(false),
+        // A heap profile to read is a request for attribution: `--pprof` alone is enough.
+        attribute: args.attribute || file.attribute.unwrap_or(false) || pprof.is_some(),
+        pprof,
         attribute_timeout_s: match pick(&args.attribute_timeout, &file.attribute_timeout) {
             Some(s) => match dur("attribute-timeout", &s)? {
                 d if d >= 1.0 => d,
