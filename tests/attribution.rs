@@ -1,8 +1,9 @@
 //! Attribution (`--attribute`) with real runtimes: a Java service whose `OrderCache` keeps every
 //! `Order` (class histograms through jcmd) and a Python handler whose `record_request` keeps
 //! every record (tracemalloc through the injected sitecustomize) and a C server whose
-//! `remember_request` keeps every record (heaptrack's preload library) are named among the top
-//! three growing sites of their reports — terminal, JSON and HTML — while their clean twins show
+//! `remember_request` keeps every record (heaptrack's preload library) and a Go service whose
+//! `rememberOrder` keeps 64 KiB a call (its own pprof heap profile, `--pprof`) are named among
+//! the top three growing sites of their reports — terminal, JSON and HTML — while their clean twins show
 //! no site above the run's threshold; a native run with `--attribute` is judged as without it; `analyze` of a recording says it has no attribution.
 
 mod common;
@@ -46,6 +47,17 @@ fn attributed_run(
     duration: &str,
     target: &[&str],
 ) -> (Option<i32>, String, Value) {
+    attributed_run_with(state, name, (warmup, duration, "1MiB/min"), &[], target)
+}
+
+/// [`attributed_run`] with a memory threshold of its own and more options before the target.
+fn attributed_run_with(
+    state: &Path,
+    name: &str,
+    (warmup, duration, threshold): (&str, &str, &str),
+    options: &[&str],
+    target: &[&str],
+) -> (Option<i32>, String, Value) {
     let out = ls(state)
         .args(["run", "--name", name, "--plain", "--attribute"])
         .args([
@@ -56,7 +68,8 @@ fn attributed_run(
             "--sample-every",
             "250ms",
         ])
-        .args(["--duration", duration, "--memory-threshold", "1MiB/min"])
+        .args(["--duration", duration, "--memory-threshold", threshold])
+        .args(options)
         .arg("--")
         .args(target)
         .output()
@@ -628,4 +641,192 @@ fn a_bounded_native_server_shows_no_site_above_the_threshold() {
         sites(&r).iter().all(|s| s["above_threshold"] == false),
         "{a}"
     );
+}
+
+/// Whether go is here (asserted when LEAK_SENTINEL_REQUIRE_GO is set, or
+/// LEAK_SENTINEL_REQUIRE_JAVA as in CI, whose .ci/run installs golang-go).
+fn go_available() -> bool {
+    let ok = Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || (std::env::var_os("LEAK_SENTINEL_REQUIRE_GO").is_none()
+            && std::env::var_os("LEAK_SENTINEL_REQUIRE_JAVA").is_none()),
+        "go is required here (LEAK_SENTINEL_REQUIRE_GO or _JAVA is set); .ci/run installs golang-go"
+    );
+    if !ok {
+        eprintln!("note: no go on this machine; the Go attribution tests did not run");
+    }
+    ok
+}
+
+/// tests/data/go/service.go built into `dir` offline (`GOPROXY=off`: standard library only),
+/// with its build cache in `dir` when the environment has no writable home or cache (a CI user
+/// without a home).
+fn go_service(dir: &Path) -> String {
+    let writable = |p: &Path| tempfile::tempdir_in(p).is_ok();
+    let home_ok = std::env::var_os("HOME").is_some_and(|h| writable(Path::new(&h)));
+    let cache_ok = match std::env::var_os("GOCACHE") {
+        Some(c) => writable(Path::new(&c)),
+        None => home_ok,
+    };
+    let exe = dir.join("service");
+    let mut cmd = Command::new("go");
+    cmd.arg("build")
+        .arg("-o")
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/go/service.go"))
+        .env("GOPROXY", "off");
+    if !home_ok {
+        cmd.env("HOME", dir);
+    }
+    if !cache_ok {
+        cmd.env("GOCACHE", dir.join("gocache"));
+    }
+    let out = cmd.output().expect("go runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe.display().to_string()
+}
+
+/// `run --pprof` of the Go service on a port chosen here (the service listens where `ADDR`
+/// says): 5 s of warm-up, 50 s in all. The memory threshold is 8 MiB/min: the service's churn
+/// keeps 20 to 60 goroutines alive holding 16–80 KiB each, and its sampled estimate in one
+/// profile swings between 0 and ~6 MiB (90 profiles a second apart here), up to 8 MiB/min over
+/// the 45-s span — while the leak of 64 KiB every 200 ms is 18.75 MiB/min.
+fn go_run(
+    state: &Path,
+    name: &str,
+    service: &str,
+    heap_leak_every: &str,
+) -> (Option<i32>, String, Value) {
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let url = format!("http://{addr}");
+    let env = format!("ADDR={addr}");
+    attributed_run_with(
+        state,
+        name,
+        ("5s", "50s", "8MiB/min"),
+        &["--pprof", &url, "--env", &env],
+        &[service, "0", heap_leak_every],
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
+fn a_go_remember_order_leak_is_named_by_the_pprof_heap_profile() {
+    if !go_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let build = tempfile::tempdir().expect("tempdir");
+    let service = go_service(build.path());
+    let (code, text, r) = go_run(state.path(), "go-leak", &service, "200ms");
+    assert!(matches!(code, Some(1) | Some(3)), "exit {code:?}\n{text}");
+    let a = &r["attribution"];
+    assert_eq!(a["mechanism"], "pprof inuse_space", "{a}");
+    assert_eq!(a["pid"], r["target"]["pid"], "{a}");
+    assert!(a["note"].is_null(), "{a}");
+    let top: Vec<Value> = sites(&r).into_iter().take(3).collect();
+    let site = top
+        .iter()
+        .find(|s| {
+            s["site"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("main.rememberOrder (service.go:"))
+        })
+        .unwrap_or_else(|| panic!("main.rememberOrder is not among the top three: {a}"));
+    // 18.75 MiB/min kept; about 26 of the ~225 allocations of the span are sampled (one in
+    // 8.5), so the estimate's spread is ~20 %. Unscaled counts would give ~2.2 MiB/min.
+    let rate = site["rate_per_min"].as_f64().unwrap_or(0.0);
+    assert!(
+        (4.0 * 1_048_576.0..60.0 * 1_048_576.0).contains(&rate),
+        "{site}"
+    );
+    assert!(site["grown_objects"].as_i64().unwrap_or(0) > 20, "{site}");
+    assert_shown(state.path(), "go-leak", "main.rememberOrder (service.go:");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
+fn a_clean_go_service_shows_no_site_above_the_threshold() {
+    if !go_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let build = tempfile::tempdir().expect("tempdir");
+    let service = go_service(build.path());
+    let (code, text, r) = go_run(state.path(), "go-clean", &service, "0");
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{text}");
+    let a = &r["attribution"];
+    assert_eq!(a["mechanism"], "pprof inuse_space", "{a}");
+    assert!(a["note"].is_null(), "{a}");
+    assert!(a["span_s"].as_f64().unwrap_or(0.0) >= 40.0, "{a}");
+    assert!(
+        sites(&r).iter().all(|s| s["above_threshold"] == false),
+        "{a}"
+    );
+}
+
+#[test]
+fn a_bad_pprof_url_is_a_usage_error() {
+    let state = tempfile::tempdir().expect("tempdir");
+    for (url, shown) in [
+        ("localhost:6060", "not an http(s) URL"),
+        ("http://127.0.0.1:6060/metrics", "neither a base URL"),
+    ] {
+        let out = ls(state.path())
+            .args(["run", "--pprof", url, "--", "true"])
+            .output()
+            .expect("runs");
+        let err = common::assert_error(&out, 2, &format!("--pprof {url}"));
+        assert!(err.contains(shown), "{err}");
+    }
+    let cfg = state.path().join("c.toml");
+    std::fs::write(&cfg, "pprof = \"http://u:pw@h:6060\"\n").expect("write");
+    let out = ls(state.path())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--", "true"])
+        .output()
+        .expect("runs");
+    let err = common::assert_error(&out, 2, "pprof with credentials");
+    assert!(err.contains("credentials") && !err.contains("pw"), "{err}");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "live"),
+    ignore = "live tier: cargo test --features live"
+)]
+fn a_go_target_without_pprof_gets_a_note_that_says_to_pass_it() {
+    if !go_available() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let build = tempfile::tempdir().expect("tempdir");
+    let service = go_service(build.path());
+    let (code, text, r) = attributed_run(
+        state.path(),
+        "go-nopprof",
+        "2s",
+        "4s",
+        &[&service, "0", "0"],
+    );
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{text}");
+    let a = &r["attribution"];
+    assert_eq!(a["mechanism"], "none", "{a}");
+    let note = a["note"].as_str().unwrap_or("");
+    assert!(note.contains("--pprof"), "{a}");
+    assert_eq!(note.lines().count(), 1, "{a}");
 }

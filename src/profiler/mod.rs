@@ -117,17 +117,19 @@ pub fn prepare(state: &std::path::Path, name: &str) -> Result<std::path::PathBuf
 /// The environment a spawned target gets for attribution (the user's `--env` with ours added):
 /// CPython's hook ([`python::spawn_env`]) and Node's snapshot signal ([`node::node_options`]),
 /// which other programs ignore, and heaptrack's preload when `program` (the command's first
-/// word) is not an interpreter with a mechanism of its own ([`native::spawn_env`]).
+/// word) is not an interpreter with a mechanism of its own ([`native::spawn_env`]) and the run
+/// reads no Go heap profile (`pprof`: the program is Go, whose allocator bypasses malloc).
 pub fn spawn_env(
     dir: &std::path::Path,
     env: &[(String, String)],
     program: &str,
+    pprof: bool,
 ) -> Vec<(String, String)> {
     let mut out = python::spawn_env(dir, env);
     let opts = node::node_options(dir, env);
     out.retain(|(k, _)| k != "NODE_OPTIONS");
     out.push(("NODE_OPTIONS".into(), opts));
-    if let Some(native) = native::spawn_env(dir, env, program) {
+    if !pprof && let Some(native) = native::spawn_env(dir, env, program) {
         out.retain(|(k, _)| k != "LD_PRELOAD" && k != "DUMP_HEAPTRACK_OUTPUT");
         out.extend(native);
     }
