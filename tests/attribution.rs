@@ -90,6 +90,16 @@ fn sites(r: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The first of the report's three largest growers whose site `matches` (`what` names it in
+/// the failure message).
+fn in_top_three(r: &Value, matches: impl Fn(&str) -> bool, what: &str) -> Value {
+    sites(r)
+        .into_iter()
+        .take(3)
+        .find(|s| s["site"].as_str().is_some_and(&matches))
+        .unwrap_or_else(|| panic!("{what} is not among the top three: {}", r["attribution"]))
+}
+
 /// The report's terminal and HTML forms show the same attribution as its JSON.
 fn assert_shown(state: &Path, name: &str, site: &str) {
     let out = ls(state).args(["report", name]).output().expect("report");
@@ -144,11 +154,7 @@ fn a_java_order_cache_leak_names_the_order_class() {
     assert_eq!(a["mechanism"], "jcmd GC.class_histogram", "{a}");
     assert_eq!(a["pid"], r["target"]["pid"], "{a}");
     assert!(a["note"].is_null(), "{a}");
-    let top: Vec<Value> = sites(&r).into_iter().take(3).collect();
-    let order = top
-        .iter()
-        .find(|s| s["site"] == "Order")
-        .unwrap_or_else(|| panic!("Order is not among the top three: {a}"));
+    let order = in_top_three(&r, |s| s == "Order", "Order");
     // 5,000 orders a second of 72 bytes each: ~20 MiB/min, far above 1 MiB/min.
     assert!(
         order["grown_objects"].as_i64().unwrap_or(0) > 50_000,
@@ -216,15 +222,11 @@ fn a_python_record_request_leak_is_named_by_tracemalloc() {
     let a = &r["attribution"];
     assert_eq!(a["mechanism"], "tracemalloc", "{a}");
     assert!(a["note"].is_null(), "{a}");
-    let top: Vec<Value> = sites(&r).into_iter().take(3).collect();
-    let site = top
-        .iter()
-        .find(|s| {
-            s["site"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("record_request (service.py:"))
-        })
-        .unwrap_or_else(|| panic!("record_request is not among the top three: {a}"));
+    let site = in_top_three(
+        &r,
+        |s| s.starts_with("record_request (service.py:"),
+        "record_request",
+    );
     assert_eq!(site["above_threshold"], true, "{site}");
     assert!(
         site["grown_objects"].as_i64().unwrap_or(0) > 5_000,
@@ -489,11 +491,7 @@ fn a_node_worker_keeping_its_sessions_names_the_class() {
     let a = &r["attribution"];
     assert_eq!(a["mechanism"], "V8 heap snapshot", "{a}");
     assert!(a["note"].is_null(), "{a}");
-    let top: Vec<Value> = sites(&r).into_iter().take(3).collect();
-    let site = top
-        .iter()
-        .find(|s| s["site"] == "WorkerSession")
-        .unwrap_or_else(|| panic!("WorkerSession is not among the top three: {a}"));
+    let site = in_top_three(&r, |s| s == "WorkerSession", "WorkerSession");
     assert_eq!(site["above_threshold"], true, "{site}");
     assert!(
         site["grown_objects"].as_i64().unwrap_or(0) > 5_000,
@@ -591,15 +589,11 @@ fn a_native_remember_request_leak_is_named_by_heaptrack() {
     let a = &r["attribution"];
     assert_eq!(a["mechanism"], "heaptrack", "{a}");
     assert!(a["note"].is_null(), "{a}");
-    let top: Vec<Value> = sites(&r).into_iter().take(3).collect();
-    let site = top
-        .iter()
-        .find(|s| {
-            s["site"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("remember_request (server.c:"))
-        })
-        .unwrap_or_else(|| panic!("remember_request is not among the top three: {a}"));
+    let site = in_top_three(
+        &r,
+        |s| s.starts_with("remember_request (server.c:"),
+        "remember_request",
+    );
     assert_eq!(site["above_threshold"], true, "{site}");
     assert!(site["grown_objects"].as_i64().unwrap_or(0) > 500, "{site}");
     assert_shown(state.path(), "c-leak", "remember_request (server.c:");
@@ -661,10 +655,12 @@ fn go_available() -> bool {
     ok
 }
 
-/// tests/data/go/service.go built into `dir` offline (`GOPROXY=off`: standard library only),
-/// with its build cache in `dir` when the environment has no writable home or cache (a CI user
-/// without a home).
-fn go_service(dir: &Path) -> String {
+/// tests/data/go/service.go built offline (`GOPROXY=off`: standard library only) into a
+/// temporary directory, with its build cache there when the environment has no writable home or
+/// cache (a CI user without a home); the directory lives as long as what is returned with it.
+fn go_service() -> (tempfile::TempDir, String) {
+    let build = tempfile::tempdir().expect("tempdir");
+    let dir = build.path();
     let writable = |p: &Path| tempfile::tempdir_in(p).is_ok();
     let home_ok = std::env::var_os("HOME").is_some_and(|h| writable(Path::new(&h)));
     let cache_ok = match std::env::var_os("GOCACHE") {
@@ -690,30 +686,35 @@ fn go_service(dir: &Path) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    exe.display().to_string()
+    let exe = exe.display().to_string();
+    (build, exe)
 }
 
-/// `run --pprof` of the Go service on a port chosen here (the service listens where `ADDR`
-/// says): 5 s of warm-up, 50 s in all. The memory threshold is 8 MiB/min: the service's churn
-/// keeps 20 to 60 goroutines alive holding 16–80 KiB each, and its sampled estimate in one
-/// profile swings between 0 and ~6 MiB (90 profiles a second apart here), up to 8 MiB/min over
-/// the 45-s span — while the leak of 64 KiB every 200 ms is 18.75 MiB/min.
-fn go_run(
-    state: &Path,
-    name: &str,
-    service: &str,
-    heap_leak_every: &str,
-) -> (Option<i32>, String, Value) {
+/// `run --pprof` of the Go service (built here) on a port chosen here (the service listens where
+/// `ADDR` says): 5 s of warm-up, 50 s in all; the attribution is checked to be pprof's, without
+/// a note. The memory threshold is 8 MiB/min: the service's churn keeps 20 to 60 goroutines
+/// alive holding 16–80 KiB each, and its sampled estimate in one profile swings between 0 and
+/// ~6 MiB (90 profiles a second apart here), up to 8 MiB/min over the 45-s span — while the leak
+/// of 64 KiB every 200 ms is 18.75 MiB/min. Returns the state directory, the exit code, the
+/// output and the JSON report.
+fn go_run(name: &str, heap_leak_every: &str) -> (tempfile::TempDir, Option<i32>, String, Value) {
+    let state = tempfile::tempdir().expect("tempdir");
+    let (_build, service) = go_service();
     let addr = format!("127.0.0.1:{}", common::free_port());
     let url = format!("http://{addr}");
     let env = format!("ADDR={addr}");
-    attributed_run_with(
-        state,
+    let (code, text, r) = attributed_run_with(
+        state.path(),
         name,
         ("5s", "50s", "8MiB/min"),
         &["--pprof", &url, "--env", &env],
-        &[service, "0", heap_leak_every],
-    )
+        &[&service, "0", heap_leak_every],
+    );
+    let a = &r["attribution"];
+    assert_eq!(a["mechanism"], "pprof inuse_space", "{a}\n{text}");
+    assert!(a["note"].is_null(), "{a}\n{text}");
+    assert_eq!(a["pid"], r["target"]["pid"], "{a}");
+    (state, code, text, r)
 }
 
 #[test]
@@ -725,24 +726,13 @@ fn a_go_remember_order_leak_is_named_by_the_pprof_heap_profile() {
     if !go_available() {
         return;
     }
-    let state = tempfile::tempdir().expect("tempdir");
-    let build = tempfile::tempdir().expect("tempdir");
-    let service = go_service(build.path());
-    let (code, text, r) = go_run(state.path(), "go-leak", &service, "200ms");
+    let (state, code, text, r) = go_run("go-leak", "200ms");
     assert!(matches!(code, Some(1) | Some(3)), "exit {code:?}\n{text}");
-    let a = &r["attribution"];
-    assert_eq!(a["mechanism"], "pprof inuse_space", "{a}");
-    assert_eq!(a["pid"], r["target"]["pid"], "{a}");
-    assert!(a["note"].is_null(), "{a}");
-    let top: Vec<Value> = sites(&r).into_iter().take(3).collect();
-    let site = top
-        .iter()
-        .find(|s| {
-            s["site"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("main.rememberOrder (service.go:"))
-        })
-        .unwrap_or_else(|| panic!("main.rememberOrder is not among the top three: {a}"));
+    let site = in_top_three(
+        &r,
+        |s| s.starts_with("main.rememberOrder (service.go:"),
+        "main.rememberOrder",
+    );
     // 18.75 MiB/min kept; about 26 of the ~225 allocations of the span are sampled (one in
     // 8.5), so the estimate's spread is ~20 %. Unscaled counts would give ~2.2 MiB/min.
     let rate = site["rate_per_min"].as_f64().unwrap_or(0.0);
@@ -763,14 +753,9 @@ fn a_clean_go_service_shows_no_site_above_the_threshold() {
     if !go_available() {
         return;
     }
-    let state = tempfile::tempdir().expect("tempdir");
-    let build = tempfile::tempdir().expect("tempdir");
-    let service = go_service(build.path());
-    let (code, text, r) = go_run(state.path(), "go-clean", &service, "0");
+    let (_state, code, text, r) = go_run("go-clean", "0");
     assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{text}");
     let a = &r["attribution"];
-    assert_eq!(a["mechanism"], "pprof inuse_space", "{a}");
-    assert!(a["note"].is_null(), "{a}");
     assert!(a["span_s"].as_f64().unwrap_or(0.0) >= 40.0, "{a}");
     assert!(
         sites(&r).iter().all(|s| s["above_threshold"] == false),
@@ -814,8 +799,7 @@ fn a_go_target_without_pprof_gets_a_note_that_says_to_pass_it() {
         return;
     }
     let state = tempfile::tempdir().expect("tempdir");
-    let build = tempfile::tempdir().expect("tempdir");
-    let service = go_service(build.path());
+    let (_build, service) = go_service();
     let (code, text, r) = attributed_run(
         state.path(),
         "go-nopprof",
