@@ -512,6 +512,28 @@ mod tests {
     }
 
     #[test]
+    fn pprof_implies_attribution_and_names_the_heap_profile() {
+        let mut a = args(&["./server"]);
+        a.name = Some("go".into());
+        let s = resolve(&a).expect("valid");
+        assert!(!s.attribute && s.pprof.is_none());
+        a.pprof = Some("http://127.0.0.1:6060".into());
+        let s = resolve(&a).expect("valid");
+        assert!(s.attribute, "--pprof alone asks for attribution");
+        assert_eq!(
+            s.pprof.as_deref(),
+            Some("http://127.0.0.1:6060/debug/pprof/heap")
+        );
+        a.pprof = Some("6060".into());
+        let e = resolve(&a).expect_err("not a URL");
+        assert_eq!(
+            crate::exit::Exit::of_error(&e),
+            crate::exit::Exit::Usage,
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
         let mut a = args(&["sleep", "1"]);
         a.profile = Some("turbo".into());

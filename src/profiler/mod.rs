@@ -65,7 +65,7 @@ pub fn unsupported(rt: Runtime) -> String {
         return "a Go target is attributed from the heap profile it serves: pass --pprof URL (e.g. http://127.0.0.1:6060) of a program that imports net/http/pprof".into();
     }
     format!(
-        "no attribution mechanism for a {} target yet (JVM, spawned CPython, Node.js and native targets and Go with --pprof have one); the diagnosis's next steps say how to find the sites by hand",
+        "no attribution mechanism for a {} target yet (JVM, Go with --pprof, spawned CPython, Node.js and native targets have one); the diagnosis's next steps say how to find the sites by hand",
         rt.name()
     )
 }
