@@ -325,6 +325,11 @@ pub struct RunArgs {
     /// threshold per minute (e.g. app_sessions=2, cache_bytes=1MiB/min); repeatable.
     #[arg(long = "target-gauge", value_name = "SELECTOR[=RATE]")]
     pub target_gauge: Vec<String>,
+    /// A Go target's heap profile: its base URL (http://127.0.0.1:6060, the path
+    /// /debug/pprof/heap is added) or the profile's own URL. Attribution (implied) diffs its
+    /// in-use space by allocation site; the program must import net/http/pprof.
+    #[arg(long, value_name = "URL")]
+    pub pprof: Option<String>,
     /// Serve Prometheus metrics on ADDR (127.0.0.1:9464 when given without a value).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
     pub metrics_addr: Option<String>,

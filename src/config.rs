@@ -95,6 +95,8 @@ pub struct FileConfig {
     pub target_metrics: Option<String>,
     /// The target's gauges judged there.
     pub target_gauges: Option<Vec<String>>,
+    /// A Go target's heap profile URL (`--pprof`).
+    pub pprof: Option<String>,
     /// JUnit XML file written at the end.
     pub junit: Option<PathBuf>,
     /// Markdown summary file written at the end.
@@ -310,6 +312,10 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
         ),
     };
     validate_name(&name)?;
+    let pprof = match pick(&args.pprof, &file.pprof) {
+        Some(u) => Some(crate::profiler::go::heap_url(&u).map_err(usage)?),
+        None => None,
+    };
     Ok(RunSettings {
         name,
         profile,
@@ -350,7 +356,9 @@ pub fn resolve(args: &RunArgs) -> Result<RunSettings> {
             None => default_hook_timeout(),
         },
         on_leak: pick(&args.on_leak, &file.on_leak),
-        attribute: args.attribute || file.attribute.unwrap_or(false),
+        // A heap profile to read is a request for attribution: `--pprof` alone is enough.
+        attribute: args.attribute || file.attribute.unwrap_or(false) || pprof.is_some(),
+        pprof,
         attribute_timeout_s: match pick(&args.attribute_timeout, &file.attribute_timeout) {
             Some(s) => match dur("attribute-timeout", &s)? {
                 d if d >= 1.0 => d,
@@ -531,6 +539,28 @@ mod tests {
         let s = resolve(&a).expect("valid");
         assert_eq!(s.duration_s, 5400.0);
         assert!((s.memory_threshold - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pprof_implies_attribution_and_names_the_heap_profile() {
+        let mut a = args(&["./server"]);
+        a.name = Some("go".into());
+        let s = resolve(&a).expect("valid");
+        assert!(!s.attribute && s.pprof.is_none());
+        a.pprof = Some("http://127.0.0.1:6060".into());
+        let s = resolve(&a).expect("valid");
+        assert!(s.attribute, "--pprof alone asks for attribution");
+        assert_eq!(
+            s.pprof.as_deref(),
+            Some("http://127.0.0.1:6060/debug/pprof/heap")
+        );
+        a.pprof = Some("6060".into());
+        let e = resolve(&a).expect_err("not a URL");
+        assert_eq!(
+            crate::exit::Exit::of_error(&e),
+            crate::exit::Exit::Usage,
+            "{e}"
+        );
     }
 
     #[test]

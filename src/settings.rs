@@ -177,6 +177,10 @@ pub struct RunSettings {
     /// Time limit of one attribution snapshot, seconds.
     #[serde(default = "default_attribute_timeout")]
     pub attribute_timeout_s: f64,
+    /// The heap profile's URL of a Go target (`--pprof`, always ending in its path:
+    /// `http://127.0.0.1:6060/debug/pprof/heap`): attribution reads it. Implies `attribute`.
+    #[serde(default)]
+    pub pprof: Option<String>,
     /// Baseline file to compare the run with.
     #[serde(default)]
     pub baseline: Option<PathBuf>,
@@ -305,6 +309,7 @@ impl RunSettings {
             on_leak_timeout_s: default_hook_timeout(),
             attribute: false,
             attribute_timeout_s: default_attribute_timeout(),
+            pprof: None,
             baseline: None,
             metrics_addr: None,
             notify: Vec::new(),

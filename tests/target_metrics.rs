@@ -11,48 +11,9 @@ mod common;
 
 use common::{Kill, free_port, ls, report_json};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Whether `go` is here (asserted when LEAK_SENTINEL_REQUIRE_GO is set, as in CI).
-fn go_available() -> bool {
-    let ok = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok || std::env::var_os("LEAK_SENTINEL_REQUIRE_GO").is_none(),
-        "go is required here (LEAK_SENTINEL_REQUIRE_GO is set); .ci/run installs golang-go"
-    );
-    if !ok {
-        eprintln!("note: no Go toolchain on this machine; the Go service tests did not run");
-    }
-    ok
-}
-
-/// Builds the Go test service into `dir`.
-fn build_service(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/go/service.go");
-    let out = dir.join("service");
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-build-cache");
-    let built = Command::new("go")
-        .arg("build")
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .env("GOCACHE", &cache)
-        .env("GOPATH", dir.join("gopath"))
-        .env("GO111MODULE", "off")
-        .output()
-        .expect("go build runs");
-    assert!(
-        built.status.success(),
-        "go build: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    out
-}
 
 /// The service running, and the address it serves on.
 struct Service {
@@ -134,11 +95,12 @@ fn exported_gauge(port: u16, within: Duration) -> Option<String> {
     ignore = "live tier: cargo test --features live"
 )]
 fn a_goroutine_leak_fails_on_the_services_own_gauge() {
-    if !go_available() {
+    if !common::go_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let svc = start(&build_service(dir.path()), &["25ms", "0"]);
+    let (_build, service) = common::go_service();
+    let svc = start(Path::new(&service), &["25ms", "0"]);
     let port = free_port();
     let poll = std::thread::spawn(move || exported_gauge(port, Duration::from_secs(40)));
     let out = soak(dir.path(), "go-leak", &svc, "60s", port);
@@ -209,11 +171,12 @@ fn a_goroutine_leak_fails_on_the_services_own_gauge() {
     ignore = "live tier: cargo test --features live"
 )]
 fn the_same_service_without_the_leak_passes() {
-    if !go_available() {
+    if !common::go_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let svc = start(&build_service(dir.path()), &["0", "0"]);
+    let (_build, service) = common::go_service();
+    let svc = start(Path::new(&service), &["0", "0"]);
     let out = soak(dir.path(), "go-clean", &svc, "120s", free_port());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(

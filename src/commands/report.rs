@@ -181,6 +181,8 @@ pub fn live_attribution(state: &Path, name: &str, json: bool) -> Result<Exit> {
                     runtime,
                     dir: std::path::absolute(&dir).unwrap_or(dir),
                     spawned: target.kind == crate::target::TargetKind::Spawn,
+                    pprof: settings.pprof.clone(),
+                    ca_file: settings.ca_file.clone(),
                 };
                 let now = now_unix();
                 let tag = format!("report-{}", now.floor() as i64);

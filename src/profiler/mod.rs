@@ -2,10 +2,12 @@
 //! class histogram through `jcmd` ([`jvm`]), CPython's tracemalloc through a `sitecustomize`
 //! the sentinel puts on a spawned target's `PYTHONPATH` ([`python`]), a V8 heap snapshot of a
 //! spawned Node.js target on a signal its `NODE_OPTIONS` set up ([`node`]), heaptrack's preload
-//! library in a spawned native program ([`native`]). Each snapshot is bounded
+//! library in a spawned native program ([`native`]), the heap profile a Go program serves
+//! (`--pprof`, [`go`]). Each snapshot is bounded
 //! in time (a helper that overruns is killed) and in size (its output is read up to a limit);
 //! what it returns is parsed and diffed by [`crate::attribution`].
 
+pub mod go;
 pub mod jvm;
 pub mod native;
 pub mod node;
@@ -29,7 +31,19 @@ pub fn mechanism(rt: Runtime) -> Option<&'static str> {
         Runtime::Cpython => Some(python::MECHANISM),
         Runtime::Node => Some(node::MECHANISM),
         Runtime::Native => Some(native::MECHANISM),
+        // Only with the profile's URL (`--pprof`): [`usable`].
+        Runtime::Go => Some(go::MECHANISM),
         _ => None,
+    }
+}
+
+/// The mechanism that attributes a runtime when the run has what it needs (a Go program: the
+/// URL of its heap profile, `--pprof`); else the one-line note that says why there is none.
+pub fn usable(rt: Runtime, pprof: Option<&str>) -> Result<&'static str, String> {
+    match mechanism(rt) {
+        Some(_) if rt == Runtime::Go && pprof.is_none() => Err(unsupported(rt)),
+        Some(m) => Ok(m),
+        None => Err(unsupported(rt)),
     }
 }
 
@@ -40,14 +54,18 @@ pub fn runtime_of(mechanism: &str) -> Option<Runtime> {
         python::MECHANISM => Some(Runtime::Cpython),
         node::MECHANISM => Some(Runtime::Node),
         native::MECHANISM => Some(Runtime::Native),
+        go::MECHANISM => Some(Runtime::Go),
         _ => None,
     }
 }
 
 /// Why a runtime has no attribution, in one line.
 pub fn unsupported(rt: Runtime) -> String {
+    if rt == Runtime::Go {
+        return "a Go target is attributed from the heap profile it serves: pass --pprof URL (e.g. http://127.0.0.1:6060) of a program that imports net/http/pprof".into();
+    }
     format!(
-        "no attribution mechanism for a {} target yet (JVM, spawned CPython, Node.js and native targets have one); the diagnosis's next steps say how to find the sites by hand",
+        "no attribution mechanism for a {} target yet (JVM, Go with --pprof, spawned CPython, Node.js and native targets have one); the diagnosis's next steps say how to find the sites by hand",
         rt.name()
     )
 }
@@ -63,6 +81,10 @@ pub struct Place {
     pub dir: std::path::PathBuf,
     /// Whether the sentinel spawned the target (CPython's hook is only in spawned targets).
     pub spawned: bool,
+    /// The Go heap profile's URL (`--pprof`, resolved by [`go::heap_url`]).
+    pub pprof: Option<String>,
+    /// The run's CA file, trusted besides the built-in roots for an https `pprof`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Takes one snapshot of `place` named `tag` (letters, digits, `-`, `_`), within `limit`.
@@ -72,6 +94,7 @@ pub fn snapshot(place: &Place, tag: &str, t: f64, limit: Duration) -> Result<Sna
         Runtime::Cpython => python::snapshot(place, tag, limit)?,
         Runtime::Node => node::snapshot(place, limit)?,
         Runtime::Native => native::snapshot(place, tag, limit)?,
+        Runtime::Go => go::snapshot(place, limit)?,
         rt => anyhow::bail!(unsupported(rt)),
     };
     Ok(Snapshot {
@@ -94,17 +117,19 @@ pub fn prepare(state: &std::path::Path, name: &str) -> Result<std::path::PathBuf
 /// The environment a spawned target gets for attribution (the user's `--env` with ours added):
 /// CPython's hook ([`python::spawn_env`]) and Node's snapshot signal ([`node::node_options`]),
 /// which other programs ignore, and heaptrack's preload when `program` (the command's first
-/// word) is not an interpreter with a mechanism of its own ([`native::spawn_env`]).
+/// word) is not an interpreter with a mechanism of its own ([`native::spawn_env`]) and the run
+/// reads no Go heap profile (`pprof`: the program is Go, whose allocator bypasses malloc).
 pub fn spawn_env(
     dir: &std::path::Path,
     env: &[(String, String)],
     program: &str,
+    pprof: bool,
 ) -> Vec<(String, String)> {
     let mut out = python::spawn_env(dir, env);
     let opts = node::node_options(dir, env);
     out.retain(|(k, _)| k != "NODE_OPTIONS");
     out.push(("NODE_OPTIONS".into(), opts));
-    if let Some(native) = native::spawn_env(dir, env, program) {
+    if !pprof && let Some(native) = native::spawn_env(dir, env, program) {
         out.retain(|(k, _)| k != "LD_PRELOAD" && k != "DUMP_HEAPTRACK_OUTPUT");
         out.extend(native);
     }
@@ -112,13 +137,16 @@ pub fn spawn_env(
 }
 
 /// Whether `place` can be snapshot now without harm: a JVM handles SIGQUIT (jcmd's first
-/// attach), a Node.js process SIGUSR2 (its snapshot signal), a Python process loaded the hook.
+/// attach), a Node.js process SIGUSR2 (its snapshot signal), a Python process loaded the hook;
+/// a Go program's heap profile can be read at any time (it may refuse connections yet: the
+/// baseline's note then says so).
 pub fn ready(place: &Place) -> bool {
     match place.runtime {
         Runtime::Jvm => maps_libjvm(place.pid) && jvm::catches_sigquit(place.pid),
         Runtime::Node => jvm::catches_signal(place.pid, libc::SIGUSR2),
         Runtime::Cpython => place.dir.join(format!("ready-{}", place.pid)).is_file(),
         Runtime::Native => native::traced(place.pid),
+        Runtime::Go => true,
         _ => false,
     }
 }
@@ -129,8 +157,8 @@ pub fn ready(place: &Place) -> bool {
 pub fn prime(place: &Place, limit: Duration) {
     match place.runtime {
         Runtime::Jvm => jvm::prime(place.pid, limit),
-        // Reading a heaptrack trace changes nothing in the target.
-        Runtime::Native => {}
+        // Reading a heaptrack trace or a Go heap profile changes nothing in the target.
+        Runtime::Native | Runtime::Go => {}
         _ => {
             let _ = snapshot(place, "prime", 0.0, limit);
         }

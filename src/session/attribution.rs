@@ -10,7 +10,7 @@ use super::driver::Session;
 use crate::attribution::{Attribution, Snapshot};
 use crate::clock::Clock;
 use crate::diagnose::Runtime;
-use crate::profiler::{Place, mechanism, pick_process, unsupported};
+use crate::profiler::{Place, pick_process, usable};
 use crate::target::TargetKind;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -24,12 +24,22 @@ impl<C: Clock> Session<'_, C> {
         std::path::absolute(&d).unwrap_or(d)
     }
 
+    /// The runtime attribution works with, once the target's is known: Go when the run names a
+    /// heap profile (`--pprof`: the user said where to read it, whatever the detection saw),
+    /// else the detected one.
+    fn attribution_runtime(&self) -> Option<Runtime> {
+        let rt = self.diag.runtime()?;
+        Some(if self.s.pprof.is_some() {
+            Runtime::Go
+        } else {
+            rt
+        })
+    }
+
     /// Where to take a snapshot now: the first process of the tree (the root first) running
     /// the target's runtime; a one-line note when there is none or no mechanism for it.
     fn attribution_place(&self, rt: Runtime) -> Result<Place, String> {
-        if mechanism(rt).is_none() {
-            return Err(unsupported(rt));
-        }
+        usable(rt, self.s.pprof.as_deref())?;
         let mut pids = self.target.pids();
         if let Some(root) = self.target.info.pid {
             pids.retain(|p| *p != root);
@@ -42,6 +52,8 @@ impl<C: Clock> Session<'_, C> {
             runtime: rt,
             dir: self.attribution_dir(),
             spawned: self.target.info.kind == TargetKind::Spawn,
+            pprof: self.s.pprof.clone(),
+            ca_file: self.s.ca_file.clone(),
         })
     }
 
@@ -69,11 +81,12 @@ impl<C: Clock> Session<'_, C> {
                 }
             }
         }
-        let Some(rt) = self.diag.runtime() else {
+        let Some(rt) = self.attribution_runtime() else {
             return;
         };
         let now = self.now();
-        if !self.attrib.primed && now < self.warmup_end() && mechanism(rt).is_some() {
+        let has_mechanism = usable(rt, self.s.pprof.as_deref()).is_ok();
+        if !self.attrib.primed && now < self.warmup_end() && has_mechanism {
             self.prime(rt);
         }
         if let Some(rx) = &self.attrib.priming {
@@ -174,19 +187,14 @@ impl<C: Clock> Session<'_, C> {
                 Err(_) => self.attrib.note = Some("the baseline snapshot did not finish".into()),
             }
         }
-        let rt = self.diag.runtime().unwrap_or(Runtime::Native);
-        let mech = mechanism(rt).unwrap_or("none");
+        let rt = self.attribution_runtime().unwrap_or(Runtime::Native);
+        let usable = usable(rt, self.s.pprof.as_deref());
+        let mech = *usable.as_ref().unwrap_or(&"none");
         let Some(base) = self.attrib.baseline.clone() else {
-            let note = self
-                .attrib
-                .note
-                .clone()
-                .unwrap_or_else(|| match mechanism(rt) {
-                    None => unsupported(rt),
-                    Some(_) => {
-                        "the run ended before the end of warm-up: no baseline snapshot".into()
-                    }
-                });
+            let note = self.attrib.note.clone().unwrap_or_else(|| match usable {
+                Err(why) => why,
+                Ok(_) => "the run ended before the end of warm-up: no baseline snapshot".into(),
+            });
             return Some(Attribution::failed(mech, note, threshold));
         };
         let mech = base.mechanism.clone();
@@ -219,6 +227,8 @@ impl<C: Clock> Session<'_, C> {
             runtime: rt,
             dir: self.attribution_dir(),
             spawned: self.target.info.kind == TargetKind::Spawn,
+            pprof: self.s.pprof.clone(),
+            ca_file: self.s.ca_file.clone(),
         };
         self.view.log(&format!(
             "{}: attribution: second snapshot by {mech}",

@@ -196,6 +196,7 @@ pub fn run_with<C: Clock>(
                 &dir,
                 &s.env,
                 cmd.first().map(String::as_str).unwrap_or(""),
+                s.pprof.is_some(),
             ),
             Err(e) => {
                 hook_note = Some(format!(

@@ -213,3 +213,56 @@ pub fn assert_error(o: &Output, code: i32, what: &str) -> String {
     assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
     err
 }
+
+/// Whether go is here (asserted when LEAK_SENTINEL_REQUIRE_GO is set, or
+/// LEAK_SENTINEL_REQUIRE_JAVA as in CI, whose .ci/run installs golang-go).
+pub fn go_available() -> bool {
+    let ok = Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || (std::env::var_os("LEAK_SENTINEL_REQUIRE_GO").is_none()
+            && std::env::var_os("LEAK_SENTINEL_REQUIRE_JAVA").is_none()),
+        "go is required here (LEAK_SENTINEL_REQUIRE_GO or _JAVA is set); .ci/run installs golang-go"
+    );
+    if !ok {
+        eprintln!("note: no go on this machine; the Go service tests did not run");
+    }
+    ok
+}
+
+/// tests/data/go/service.go built offline (`GOPROXY=off`: standard library only) into a
+/// temporary directory, with its build cache there when the environment has no writable home or
+/// cache (a CI user without a home); the directory lives as long as what is returned with it.
+pub fn go_service() -> (tempfile::TempDir, String) {
+    let build = tempfile::tempdir().expect("tempdir");
+    let dir = build.path();
+    let writable = |p: &Path| tempfile::tempdir_in(p).is_ok();
+    let home_ok = std::env::var_os("HOME").is_some_and(|h| writable(Path::new(&h)));
+    let cache_ok = match std::env::var_os("GOCACHE") {
+        Some(c) => writable(Path::new(&c)),
+        None => home_ok,
+    };
+    let exe = dir.join("service");
+    let mut cmd = Command::new("go");
+    cmd.arg("build")
+        .arg("-o")
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/go/service.go"))
+        .env("GOPROXY", "off");
+    if !home_ok {
+        cmd.env("HOME", dir);
+    }
+    if !cache_ok {
+        cmd.env("GOCACHE", dir.join("gocache"));
+    }
+    let out = cmd.output().expect("go runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exe = exe.display().to_string();
+    (build, exe)
+}

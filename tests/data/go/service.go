@@ -1,7 +1,9 @@
 // A small Go HTTP service for the live tests, standard library only: it serves its own gauges in
 // the Prometheus text format on /metrics (go_goroutines, go_memstats_heap_inuse_bytes,
 // process_open_fds, app_sessions{pool="main"}) and Go's heap profile on /debug/pprof/heap.
-// It prints its address ("listening 127.0.0.1:PORT") on standard output once it serves.
+// It prints its address ("listening 127.0.0.1:PORT") on standard output once it serves: a free
+// port of its own, or the address in the environment variable ADDR (for a test that must know
+// the port before the service starts, such as one that passes --pprof to the sentinel).
 //
 // Usage: service [goroutine-leak-every] [heap-leak-every]
 //
@@ -103,7 +105,11 @@ func parse(i int) time.Duration {
 func main() {
 	goroutineLeak, heapLeak := parse(1), parse(2)
 	http.HandleFunc("/metrics", metrics)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := os.Getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
