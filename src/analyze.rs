@@ -409,8 +409,14 @@ impl MetricKind {
     /// Classifies a column by its name: memory by a unit suffix ([`memory_unit`]), `fds` and
     /// `fds_*`, `threads`, else other.
     pub fn of(name: &str) -> MetricKind {
+        use crate::gauges::Kind;
         if let Some(k) = crate::gauges::kind_of(name) {
-            k
+            match k {
+                Kind::Memory => MetricKind::Memory,
+                Kind::Fds => MetricKind::Fds,
+                Kind::Threads => MetricKind::Threads,
+                Kind::Other => MetricKind::Other,
+            }
         } else if memory_unit(name).is_some() {
             MetricKind::Memory
         } else if name == "fds" || name.starts_with("fds_") {

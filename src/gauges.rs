@@ -9,7 +9,6 @@
 //! `jvm_memory_used_bytes{area="heap"}` sums the JVM's heap pools). Its column in the store,
 //! reports, CSV and JSON is `gauge:` followed by the selector.
 
-use crate::analyze::MetricKind;
 use serde::{Deserialize, Serialize};
 
 /// What starts the column of a gauge: `gauge:go_goroutines`.
@@ -81,10 +80,10 @@ impl GaugeSpec {
         };
         let (name, labels) =
             parse_selector(selector).map_err(|e| format!("'{s}' is not a gauge selector: {e}"))?;
-        let kind = MetricKind::of(&format!("{PREFIX}{name}"));
+        let kind = kind_of(&format!("{PREFIX}{name}")).unwrap_or(Kind::Other);
         let threshold_per_min = match rate {
             Some(r) => {
-                let rk = if kind == MetricKind::Memory {
+                let rk = if kind == Kind::Memory {
                     crate::units::RateKind::Memory
                 } else {
                     crate::units::RateKind::Count
@@ -92,10 +91,10 @@ impl GaugeSpec {
                 crate::units::parse_rate(r, rk).map_err(|e| format!("gauge {selector}: {e}"))?
             }
             None => match kind {
-                MetricKind::Memory => t.memory,
-                MetricKind::Fds => t.fds,
-                MetricKind::Threads => t.threads,
-                MetricKind::Other => {
+                Kind::Memory => t.memory,
+                Kind::Fds => t.fds,
+                Kind::Threads => t.threads,
+                Kind::Other => {
                     return Err(format!(
                         "gauge {selector}: give its threshold per minute, e.g. {selector}=1 (only *_bytes, *_fds, goroutines and *_threads have a default)"
                     ));
@@ -160,20 +159,33 @@ pub fn specs(named: &[String], t: KindThresholds) -> Result<Vec<GaugeSpec>, Stri
     Ok(out)
 }
 
-/// The kind of a gauge column (`gauge:NAME{…}`) by its metric name: `*_bytes` (and other memory
-/// units) is memory, `*_fds` descriptors, goroutines and `*_threads` threads, anything else a
-/// count; `None` for a column that is not a gauge.
-pub fn kind_of(column: &str) -> Option<MetricKind> {
+/// What a gauge measures, which decides its unit and default threshold (`analyze` maps it to
+/// its own kinds; this module stays below it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `*_bytes` (Prometheus names carry base units): judged in MiB/min.
+    Memory,
+    /// `*_fds`: descriptors.
+    Fds,
+    /// Goroutines and `*_threads`.
+    Threads,
+    /// Anything else: a count of its own.
+    Other,
+}
+
+/// The kind of a gauge column (`gauge:NAME{…}`) by its metric name; `None` for a column that is
+/// not a gauge.
+pub fn kind_of(column: &str) -> Option<Kind> {
     let rest = column.strip_prefix(PREFIX)?;
     let name = rest.split('{').next().unwrap_or(rest);
-    Some(if crate::analyze::memory_unit(name).is_some() {
-        MetricKind::Memory
+    Some(if name.ends_with("_bytes") {
+        Kind::Memory
     } else if name.ends_with("_fds") {
-        MetricKind::Fds
+        Kind::Fds
     } else if name.ends_with("goroutines") || name.ends_with("_threads") {
-        MetricKind::Threads
+        Kind::Threads
     } else {
-        MetricKind::Other
+        Kind::Other
     })
 }
 
@@ -392,8 +404,8 @@ weird_nan NaN
             specs[1].column(),
             r#"gauge:jvm_memory_used_bytes{area="heap"}"#
         );
-        assert_eq!(kind_of(&specs[1].column()), Some(MetricKind::Memory));
-        assert_eq!(kind_of("gauge:process_open_fds"), Some(MetricKind::Fds));
+        assert_eq!(kind_of(&specs[1].column()), Some(Kind::Memory));
+        assert_eq!(kind_of("gauge:process_open_fds"), Some(Kind::Fds));
         assert_eq!(kind_of("rss_bytes"), None);
     }
 

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "history",
             "diagnose",
             "attribution",
+            "gauges",
         ],
     ),
     (

@@ -120,6 +120,10 @@ pub struct Tracker {
     first_seen: HashMap<(i32, i32, String), f64>,
     /// Per group, the longest life of a descriptor seen open and then closed.
     churn_age: HashMap<String, f64>,
+    /// When the first inventory was taken (the earliest a descriptor can be first seen).
+    since: Option<f64>,
+    /// Whether survivors are counted yet (see [`Tracker::surviving`]).
+    counting: bool,
 }
 
 /// What changed between two inventories.
@@ -134,6 +138,7 @@ pub struct Changes {
 impl Tracker {
     /// Records an inventory taken at `t` (Unix seconds) and returns what changed.
     pub fn update(&mut self, t: f64, inv: &Inventory, last: &Inventory) -> Changes {
+        self.since.get_or_insert(t);
         let now: HashMap<_, _> = inv.entries.iter().map(|e| (e.key(), e)).collect();
         let before: HashMap<_, _> = last.entries.iter().map(|e| (e.key(), e)).collect();
         let mut ch = Changes::default();
@@ -165,6 +170,7 @@ impl Tracker {
     /// Seeds the tracker from stored history (on resume).
     pub fn seed(&mut self, e: &FdEntry, t: f64) {
         self.first_seen.entry(e.key()).or_insert(t);
+        self.since = Some(self.since.map_or(t, |s| s.min(t)));
     }
 
     /// Records that a descriptor of `group` lived `age` seconds before it was closed (from
@@ -183,14 +189,31 @@ impl Tracker {
     /// longer than any closed descriptor of the same group lived. A leaked descriptor joins this
     /// count once it is older than the group's longest-lived closed one and stays; a churned one
     /// closes before. A group that never closed anything counts whole (nothing to tell it by).
-    pub fn surviving(&self, inv: &Inventory, t: f64) -> usize {
-        inv.entries
-            .iter()
-            .filter(|e| {
-                self.first_seen(e)
-                    .is_some_and(|seen| t - seen > self.churn_age(&e.group))
-            })
-            .count()
+    ///
+    /// `None` until the count means something: some descriptor has closed, and the inventories
+    /// have watched for twice the longest life of a closed one. Before that, the descriptors
+    /// open at the first inventory (their age unknown, counted from it) are all younger than
+    /// the churn still being learned, and the count would climb from nothing to the long-lived
+    /// ones — growth that is only the watch getting longer (seen with workers living 3–10 s
+    /// judged after a 5-s warm-up). Once counted, always counted.
+    pub fn surviving(&mut self, inv: &Inventory, t: f64) -> Option<usize> {
+        if !self.counting {
+            let longest = self.churn_age.values().copied().fold(0.0, f64::max);
+            let watched = t - self.since?;
+            if longest <= 0.0 || watched < 2.0 * longest {
+                return None;
+            }
+            self.counting = true;
+        }
+        Some(
+            inv.entries
+                .iter()
+                .filter(|e| {
+                    self.first_seen(e)
+                        .is_some_and(|seen| t - seen > self.churn_age(&e.group))
+                })
+                .count(),
+        )
     }
 }
 
@@ -276,11 +299,12 @@ mod tests {
         }
         assert_eq!(tr.churn_age("tcp → 127.0.0.1:6379"), 30.0);
         assert_eq!(tr.churn_age("files under /var/log/"), 0.0);
-        // Before any close every descriptor seen before counts; once the churn is known, the
-        // log file and the leaked connection (older than 30 s from 100 s on) are what survives.
-        assert_eq!(counts[2], 3, "{counts:?}");
-        assert_eq!(&counts[10..], &[2; 11], "{counts:?}");
-        assert_eq!(counts[8], 1, "{counts:?}");
+        // Nothing is counted before the first close (30 s) and twice the longest life watched
+        // (60 s); then the log file and, from 100 s on (older than 30 s), the leaked connection.
+        assert!(counts[..6].iter().all(Option::is_none), "{counts:?}");
+        assert_eq!(counts[6], Some(1), "{counts:?}");
+        assert_eq!(counts[8], Some(1), "{counts:?}");
+        assert_eq!(&counts[10..], &[Some(2); 11], "{counts:?}");
     }
 
     fn entry(pid: i32, fd: i32, kind: FdKind, target: &str) -> FdEntry {

@@ -111,7 +111,7 @@ impl DiagnosisTracker {
         if !inv.partial {
             s.set(
                 Metric::FdsSurviving,
-                Some(self.tracker.surviving(&inv, s.t) as f64),
+                self.tracker.surviving(&inv, s.t).map(|n| n as f64),
             );
         }
         if inv.partial {
