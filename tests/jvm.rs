@@ -265,7 +265,7 @@ fn a_leak_that_no_collection_shows_fails_with_a_gc_before_each_check() {
         &["--check-every", "2s", "--jvm-gc-before-check"],
         &flags,
         &["leak", "20", "1000000"],
-        "60s",
+        "120s",
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -282,19 +282,11 @@ fn a_leak_that_no_collection_shows_fails_with_a_gc_before_each_check() {
         live["evidence"]["samples"].as_u64().unwrap_or(0) >= 8,
         "a live-set point at (nearly) every check: {live}"
     );
-    // The growth is seen; whether ~30 s of points also clear the run-level boundary depends on
-    // when the JVM started on a busy machine: failed, or the live set named as a leak the rule
-    // held back — never a pass, never another metric.
+    // The run fails on the live set, within the two minutes it was given (30 s of points found
+    // the growth but could not clear the run-level boundary on a busy machine: z 2.07 < 2.58).
     let reason = r["failure_reason"].as_str().unwrap_or("");
-    match out.status.code() {
-        Some(1) => assert!(reason.contains("jvm_live_after_gc_bytes"), "{reason}"),
-        Some(3) => assert!(
-            reason.contains("jvm_live_after_gc_bytes: growing at")
-                && reason.contains("held by the run-level rule"),
-            "{reason}\n{text}"
-        ),
-        other => panic!("exit {other:?}: {text}"),
-    }
+    assert_eq!(out.status.code(), Some(1), "{reason}\n{text}");
+    assert!(reason.contains("jvm_live_after_gc_bytes"), "{reason}");
 }
 
 #[test]
