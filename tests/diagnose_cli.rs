@@ -13,7 +13,7 @@ use std::process::Command;
 
 /// Runs the `single` workload leaking `what` under a fast soak run; returns the report.
 fn leak_run(state: &Path, name: &str, what: &str, extra: &[&str]) -> Value {
-    let mut extra_flags = vec!["--detail-every", "500ms", "--duration", "60s"];
+    let mut extra_flags = vec!["--detail-every", "500ms", "--duration", "30s"];
     extra_flags.extend_from_slice(extra);
     let out = fast_run(
         state,
@@ -267,7 +267,7 @@ fn the_one_leaking_worker_of_four_is_named() {
             "--sample-every",
             "200ms",
             "--duration",
-            "60s",
+            "30s",
         ])
         .args(["--", "sh", "-c", &script])
         .output()
@@ -337,7 +337,7 @@ fn a_python_leak_started_through_a_shell_wrapper_is_diagnosed_as_cpython() {
             "--detail-every",
             "500ms",
             "--duration",
-            "60s",
+            "30s",
         ],
         &["sh", "-c", &format!("{shim} -c \"$0\"",), PY_LEAK],
     );
@@ -394,7 +394,7 @@ fn what_the_snapshot_hook_makes_the_target_open_is_not_a_finding() {
             "--detail-every",
             "500ms",
             "--duration",
-            "60s",
+            "30s",
             "--on-leak",
             "kill -USR1 {pid}; sleep 1",
         ],
