@@ -398,7 +398,7 @@ fn report_attribute_on_a_live_run_diffs_a_snapshot_now_with_the_baseline() {
         .args(["--", "python3", &script, "leak", "1000"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let sentinel = common::Kill(run.spawn().expect("runs"));
+    let sentinel = common::Interrupt(run.spawn().expect("runs"));
     // The baseline is stored right after warm-up; ask once it is there.
     // Generous: on a busy machine the baseline and a snapshot take tens of seconds; the run is
     // interrupted as soon as the site is named.

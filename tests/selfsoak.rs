@@ -16,7 +16,7 @@ use std::time::Duration;
 fn a_second_sentinel_finds_no_leak_in_the_first() {
     let first_state = tempfile::tempdir().expect("tempdir");
     let second_state = tempfile::tempdir().expect("tempdir");
-    let mut first = common::Kill(
+    let first = common::Interrupt(
         Command::new(bin())
             .arg("--state-dir")
             .arg(first_state.path())
@@ -72,8 +72,8 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
             .unwrap_or_default(),
     )
     .unwrap_or_default();
-    let _ = first.0.kill();
-    let _ = first.0.wait();
+    // Interrupted, not killed: it stops its target too.
+    drop(first);
     if let Some(p) = status["pid"].as_i64() {
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(p as i32),

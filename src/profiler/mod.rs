@@ -271,6 +271,35 @@ pub fn run_bounded(mut cmd: Command, what: &str, limit: Duration) -> Result<Outp
     })
 }
 
+/// Runs a summariser (`cmd`: the target's own interpreter on one of our scripts) over a snapshot
+/// file `file` in the run's attribution directory `dir`, within what is left of `limit` since
+/// `start` (at least 5 s), removes the file, and parses the summariser's entry lines; an error
+/// carries the summariser's last line of stderr.
+pub fn summarise(
+    cmd: Command,
+    what: &str,
+    dir: &crate::files::Dir,
+    file: &str,
+    start: Instant,
+    limit: Duration,
+) -> Result<Vec<crate::attribution::Entry>> {
+    let left = limit
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_secs(5));
+    let out = run_bounded(cmd, what, left);
+    let _ = dir.remove_own_file(file);
+    let out = out?;
+    crate::attribution::parse_entry_lines(&out.stdout).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}{}",
+            match last_line(&out.stderr) {
+                s if s.is_empty() => String::new(),
+                s => format!(" ({s})"),
+            }
+        )
+    })
+}
+
 /// The last non-empty line of a helper's error output, for a one-line note.
 pub fn last_line(s: &str) -> String {
     s.lines()

@@ -8,7 +8,7 @@
 //! constructor; closures, strings, arrays and the engine's own objects by kind) and removes it.
 
 use super::Place;
-use crate::attribution::{Entry, parse_entry_lines};
+use crate::attribution::Entry;
 use crate::files::Dir;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -118,21 +118,7 @@ pub fn snapshot(place: &Place, limit: Duration) -> Result<Vec<Entry>> {
     cmd.env_remove("NODE_OPTIONS")
         .arg(place.dir.join("summarize.js"))
         .arg(place.dir.join(&file));
-    let left = limit
-        .saturating_sub(start.elapsed())
-        .max(Duration::from_secs(5));
-    let out = super::run_bounded(cmd, "the heap snapshot summary", left);
-    let _ = dir.remove_own_file(&file);
-    let out = out?;
-    parse_entry_lines(&out.stdout).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}{}",
-            match super::last_line(&out.stderr) {
-                s if s.is_empty() => String::new(),
-                s => format!(" ({s})"),
-            }
-        )
-    })
+    super::summarise(cmd, "the heap snapshot summary", &dir, &file, start, limit)
 }
 
 #[cfg(test)]

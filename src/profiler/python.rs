@@ -14,7 +14,7 @@
 //! opens the snapshot with `O_NOFOLLOW`.
 
 use super::Place;
-use crate::attribution::{Entry, parse_entry_lines};
+use crate::attribution::Entry;
 use crate::files::Dir;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -254,21 +254,7 @@ pub fn snapshot(place: &Place, tag: &str, limit: Duration) -> Result<Vec<Entry>>
     cmd.arg("-I")
         .arg(place.dir.join("summarize.py"))
         .arg(place.dir.join(&snap));
-    let left = limit
-        .saturating_sub(start.elapsed())
-        .max(Duration::from_secs(5));
-    let out = super::run_bounded(cmd, "the tracemalloc summary", left);
-    let _ = dir.remove_own_file(&snap);
-    let out = out?;
-    parse_entry_lines(&out.stdout).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}{}",
-            match super::last_line(&out.stderr) {
-                s if s.is_empty() => String::new(),
-                s => format!(" ({s})"),
-            }
-        )
-    })
+    super::summarise(cmd, "the tracemalloc summary", &dir, &snap, start, limit)
 }
 
 #[cfg(test)]

@@ -34,6 +34,26 @@ impl Drop for Kill {
     }
 }
 
+/// A sentinel the test started, stopped when the test ends even on failure the way a user stops
+/// it — SIGINT, so it stops its own target too (a SIGKILL would leave the target running) —
+/// and killed if it has not ended within 15 s.
+pub struct Interrupt(pub Child);
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `run` of a built-in workload with fast settings (warm-up 2 s, a check every 2 s, a sample
 /// every 200 ms, plain output); `extra` go before `--`, `workload` after
 /// `-- leak-sentinel workload`.
