@@ -117,6 +117,11 @@ fn a_goroutine_leak_fails_on_the_services_own_gauge() {
         "the failure names the gauge: {}",
         r["failure_reason"]
     );
+    let d = r["diagnosis"].to_string();
+    assert!(
+        d.contains("go_goroutines grows: the target's own count") && d.contains("pprof/goroutine"),
+        "the diagnosis tells the gauge and where to look: {d}"
+    );
     // /proc saw no thread growth: the evidence is the gauge's.
     assert_ne!(
         r["metrics"]["threads"]["verdict"], "leak",

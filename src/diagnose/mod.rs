@@ -714,9 +714,26 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
     d.new_processes = inp.procs.and_then(|(b, n)| new_processes(b, n));
     let leaking = |m: &str| inp.leaking.iter().any(|l| l == m);
     // The FD gate is the total or the descriptors that outlived the churn: either is an FD leak.
-    let fds_leak = leaking("fds") || leaking("fds_surviving");
-    let mem_leak = inp.leaking.iter().any(|l| l.ends_with("_bytes"));
+    // The target's own gauges (`gauge:…`) that grow: evidence of their kind, told as theirs.
+    use crate::gauges::{Kind, kind_of};
+    let gauge_kind = |k: Kind| inp.leaking.iter().any(|l| kind_of(l) == Some(k));
+    let fds_leak = leaking("fds") || leaking("fds_surviving") || gauge_kind(Kind::Fds);
+    let mem_leak = inp
+        .leaking
+        .iter()
+        .any(|l| l.ends_with("_bytes") && kind_of(l).is_none())
+        || gauge_kind(Kind::Memory);
     let thr_leak = leaking("threads");
+    let gauge_lines: Vec<String> = inp
+        .leaking
+        .iter()
+        .filter_map(|l| {
+            let selector = l.strip_prefix(crate::gauges::PREFIX)?;
+            Some(format!(
+                "{selector} grows: the target's own count, read from its metrics endpoint"
+            ))
+        })
+        .collect();
     // Findings in order of what failed the run.
     let mut fd_lines: Vec<String> = d.fd_groups.iter().take(5).map(|g| g.text.clone()).collect();
     let mut mem_lines: Vec<String> = d.memory.iter().take(4).map(|m| m.text.clone()).collect();
@@ -750,6 +767,10 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
             .procs_t
             .map_or(1.0, |t| ((inp.now - t) / 60.0).max(1e-3));
         for m in inp.leaking {
+            // The target's gauges are its own, not per process.
+            if kind_of(m).is_some() {
+                continue;
+            }
             // Per process only the total is known: survivors are judged, totals attributed.
             let m = if m == "fds_surviving" {
                 "fds"
@@ -765,6 +786,7 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
     if let Some(p) = appearing {
         tree_lines.push(p.text.clone());
     }
+    d.findings.extend(gauge_lines);
     if fds_leak {
         d.findings.append(&mut fd_lines);
     }
@@ -783,6 +805,25 @@ pub fn diagnose(inp: &Input<'_>) -> Diagnosis {
         for g in d.fd_groups.iter().take(3) {
             d.suggestions.push(suggestion_for_group(g, rt));
         }
+    }
+    for l in inp
+        .leaking
+        .iter()
+        .filter(|l| kind_of(l) == Some(Kind::Threads))
+    {
+        if l.contains("goroutines") {
+            d.suggestions.push("goroutines grow: goroutines blocked for good (a channel nobody closes or reads, a context never cancelled, a ticker never stopped) — /debug/pprof/goroutine?debug=1 groups them by the stack they wait in".into());
+        }
+    }
+    for l in inp
+        .leaking
+        .iter()
+        .filter(|l| kind_of(l) == Some(Kind::Other))
+    {
+        let selector = l.trim_start_matches(crate::gauges::PREFIX);
+        d.suggestions.push(format!(
+            "{selector} grows: what it counts is kept and never released (entries added to a pool, cache or registry and never removed) — find where the application adds to it and what should remove"
+        ));
     }
     if thr_leak {
         d.suggestions.push(match rt {
@@ -1275,6 +1316,44 @@ mod tests {
         let d = diagnose(&bare);
         assert!(
             d.suggestions.iter().any(|s| s.contains("tracemalloc")),
+            "{:?}",
+            d.suggestions
+        );
+    }
+
+    #[test]
+    fn a_growing_gauge_of_the_target_is_told_as_its_own_count_not_per_process() {
+        let leaking = vec!["gauge:go_goroutines".to_string()];
+        let inp = Input {
+            runtime: Some(Runtime::Go),
+            leaking: &leaking,
+            ..Input::default()
+        };
+        let d = diagnose(&inp);
+        assert!(
+            d.findings
+                .iter()
+                .any(|f| f.starts_with("go_goroutines grows: the target's own count")),
+            "{:?}",
+            d.findings
+        );
+        assert!(
+            d.suggestions
+                .iter()
+                .any(|s| s.contains("/debug/pprof/goroutine")),
+            "{:?}",
+            d.suggestions
+        );
+        assert!(d.culprits.is_empty());
+        let pool = vec!["gauge:app_sessions{pool=\"main\"}".to_string()];
+        let d = diagnose(&Input {
+            leaking: &pool,
+            ..Input::default()
+        });
+        assert!(
+            d.suggestions
+                .iter()
+                .any(|s| s.starts_with("app_sessions{pool=\"main\"} grows")),
             "{:?}",
             d.suggestions
         );
