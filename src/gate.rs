@@ -665,8 +665,9 @@ pub struct Replay {
 }
 
 /// Replays a soak run over `columns` sampled at `t` (seconds from the first sample): a check
-/// every `check_every_s` after warm-up, each judging the gate columns on all data up to it
-/// with [`analyze::judge_column`] (as [`judge_run`] does live) and recorded by the same
+/// every `check_every_s` after warm-up, each judging the gate columns on all data up to it,
+/// thinned as a live run's are ([`crate::thinned::column`]), with [`analyze::judge_column`] (as
+/// [`judge_run`] does live) and recorded by the same
 /// [`CheckGate`] the live session uses.
 pub fn replay(
     t: &[f64],
@@ -720,8 +721,9 @@ pub fn replay(
             .iter()
             .filter(|(_, v)| v[..k.min(v.len())].iter().any(|x| x.is_finite()))
             .map(|(name, v)| {
-                let k = k.min(v.len());
-                analyze::judge_column(name, &t[..k], &v[..k], settings, schedule.warmup_s)
+                // The series a live run's checks judge: thinned to bounded memory.
+                let (tt, vv) = crate::thinned::column(&t[..k.min(v.len())], &v[..k.min(v.len())]);
+                analyze::judge_column(name, &tt, &vv, settings, schedule.warmup_s)
             })
             .collect();
         let decision = gate.record(at, &results);

@@ -8,7 +8,7 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `observed`, `baseline`, `compare`, `history`, `diagnose`, `attribution`, `gauges` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); observed time; baselines, comparisons and the nights of a tag (change-points) as data → data; the diagnosis diff; the attribution diff; the target's gauges (selectors, exposition text) |
+//! | core (pure: no I/O, no clock) | `units`, `exit`, `sample`, `settings`, `detect`, `analyze`, `gate`, `observed`, `baseline`, `compare`, `history`, `diagnose`, `attribution`, `gauges`, `thinned` | units and exit codes; a sample and its metrics; validated settings; the detector; judging columns and a run's checks (the gate: checks → outcome); observed time; baselines, comparisons and the nights of a tag (change-points) as data → data; the diagnosis diff; the attribution diff; the target's gauges (selectors, exposition text); a run's series thinned to bounded memory |
 //! | edges (OS, database, network) | `clock`, `files`, `recording`, `rundir`, `probe`, `target`, `store`, `publish`, `fleet`, `hook`, `workload`, `profiler` | the injected clock; files and the run directory's lock; reading recordings for `analyze` (files, pipes, procpath's SQLite database); /proc readers; spawned/attached/cgroup targets and signals; the SQLite store; the /metrics server, webhooks and Grafana; PromQL queries; the snapshot hook; built-in workloads; attribution snapshots (jcmd, tracemalloc, V8, heaptrack, pprof); the target's metrics endpoint (`probe::scrape`) |
 //! | render (data in, bytes out) | `render` | terminal text, JSON, CSV, HTML/SVG, Grafana files |
 //! | session (run / resume) | `session` | the live loop: ticker, sampler, check, diagnosis tracking, publishers, status and final report, a short driver |
@@ -30,6 +30,7 @@ pub mod history;
 pub mod observed;
 pub mod sample;
 pub mod settings;
+pub mod thinned;
 pub mod units;
 // edges
 pub mod clock;

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "diagnose",
             "attribution",
             "gauges",
+            "thinned",
         ],
     ),
     (

@@ -1,6 +1,8 @@
 //! The sentinel must not leak: a second sentinel soak-tests the first while the first samples a
-//! workload 20 times a second, and judges its private memory not to be leaking; the first stays
-//! under 30 MiB RSS. (Samples live in the store; the session keeps only the last few.)
+//! workload 20 times a second, for 10 minutes of judged time at the default threshold (0.1
+//! MiB/min), and must pass it — private memory proven flat, not merely "not a leak"; the first
+//! stays under 30 MiB RSS. (The first keeps its samples in the store and, for its checks, a
+//! thinned series in a buffer allocated once; SQLite's page cache is bounded to 512 KiB.)
 
 mod common;
 
@@ -29,7 +31,7 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
                 "--detail-every",
                 "5s",
             ])
-            .args(["--duration", "10m", "--"])
+            .args(["--duration", "30m", "--"])
             .arg(bin())
             .args(["workload", "clean"])
             .stdout(Stdio::null())
@@ -56,13 +58,13 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
         ])
         .args([
             "--warmup",
-            "20s",
+            "60s",
             "--check-every",
-            "10s",
+            "30s",
             "--sample-every",
             "500ms",
         ])
-        .args(["--duration", "70s"])
+        .args(["--duration", "10m"])
         .output()
         .expect("second sentinel");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -80,9 +82,14 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{text}");
+    assert_eq!(out.status.code(), Some(0), "the second sentinel passes the first: {text}");
     let r = report_json(second_state.path(), "second");
-    assert_ne!(r["metrics"]["rss_anon_bytes"]["verdict"], "leak", "{text}");
+    let m = &r["metrics"]["rss_anon_bytes"];
+    println!(
+        "the first sentinel's private memory: {} at {} MiB/min, interval [{}, {}] ({})",
+        m["verdict"], m["slope_per_min"], m["ci_low"], m["ci_high"], m["reason"]
+    );
+    assert_eq!(m["verdict"], "clean", "{text}");
     let store = leak_sentinel::store::Store::open(second_state.path()).expect("store");
     let run = store.find_run("second").expect("q").expect("run");
     let samples = store.samples(run.id).expect("samples");
@@ -98,6 +105,17 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
         })
         .collect();
     let max_rss = rss.iter().map(|r| r.1).fold(0.0, f64::max);
+    let anon: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s.get(leak_sentinel::sample::Metric::RssAnonBytes))
+        .map(|v| v / 1048576.0)
+        .collect();
+    println!(
+        "the first sentinel: RSS peak {max_rss:.1} MiB; private memory {:.2} MiB at the first sample, {:.2} at the last ({} samples)",
+        anon.first().unwrap_or(&f64::NAN),
+        anon.last().unwrap_or(&f64::NAN),
+        anon.len()
+    );
     assert!(
         max_rss < 30.0,
         "the first sentinel peaked at {max_rss:.1} MiB RSS: (t, MiB, processes) {rss:?}"

@@ -293,16 +293,18 @@ fn partial_report(store: &Store, row: &RunRow) -> Result<serde_json::Value> {
     use crate::sample::Metric;
     let s: crate::settings::RunSettings =
         serde_json::from_str(&row.settings).context("reading the run's settings")?;
-    let samples = store.samples(row.id)?;
+    // Judged as the run's checks judge: on the series thinned to bounded memory.
+    let all = store.samples(row.id)?;
+    let samples = crate::thinned::samples(&all);
     let readings = crate::sample::Readings::of(&samples);
     let gate = crate::gate::gate_metrics(&s, &readings);
-    let gauges = store.gauges(row.id)?;
+    let gauges = crate::thinned::gauges(&store.gauges(row.id)?);
     let mut results = crate::gate::judge_gate(&samples, &gauges, row.started_at, &s);
     // The run-level rule as a check would apply it now: a leak it holds back is not reported
     // as a leak here either, and the clean streak is the gate's own.
     let checks = store.checks(row.id)?;
     let pairs: Vec<(f64, bool)> = checks.iter().map(|c| (c.t, c.failed)).collect();
-    let mut check_gate = crate::gate::CheckGate::new(&s, row.started_at, &samples, &pairs);
+    let mut check_gate = crate::gate::CheckGate::new(&s, row.started_at, &all, &pairs);
     let streak = check_gate.streak();
     let last_t = samples.last().map_or(row.started_at, |x| x.t);
     if last_t > check_gate.warmup_end {

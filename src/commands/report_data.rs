@@ -44,7 +44,8 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
         Metric::Fds,
         Metric::Threads,
     ];
-    let results = judge_run(&samples, start, &s, &judged);
+    // Judged as the run's checks judge: on the series thinned to bounded memory.
+    let results = judge_run(&crate::thinned::samples(&samples), start, &s, &judged);
     let find = |m: Metric| {
         results
             .iter()
@@ -191,7 +192,7 @@ pub fn run_report(store: &Store, row: &RunRow) -> Result<Report> {
     });
     // The target's own gauges (--target-metrics), each judged as the checks judge it.
     let gauges = store.gauges(row.id)?;
-    for r in crate::gate::judge_gauges(&gauges, start, &s) {
+    for r in crate::gate::judge_gauges(&crate::thinned::gauges(&gauges), start, &s) {
         let Some(g) = gauges.iter().find(|g| g.column == r.name) else {
             continue;
         };

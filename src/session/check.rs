@@ -1,4 +1,4 @@
-//! One check of a live run: the gate metrics judged on all data after warm-up, the decision of
+//! One check of a live run: the gate metrics judged on the run's thinned series after warm-up, the decision of
 //! the check gate, and what follows from it — the check row, the log line, the failure event and
 //! notification, the exporter's figures and the status file.
 
@@ -12,9 +12,14 @@ use serde_json::{Value, json};
 impl<C: Clock> Session<'_, C> {
     /// Judges the gate metrics at `now` (wall time); `Some` when the run ends here.
     pub(super) fn check(&mut self, now: f64) -> Result<Option<Outcome>> {
-        let samples = self.store.samples(self.run_id)?;
-        let gauges = self.store.gauges(self.run_id)?;
-        let mut results = judge_gate(&samples, &gauges, self.started_at, &self.s);
+        // The thinned series kept in memory: nothing is read back, whatever the run's length.
+        let gauges = self.recent.gauge_series();
+        let mut results = judge_gate(
+            self.recent.judged.points(),
+            &gauges,
+            self.started_at,
+            &self.s,
+        );
         let decision = self.gate.record(now, &results);
         // A leak the run-level rule holds back shows as inconclusive, with its reason.
         decision.apply(&mut results);

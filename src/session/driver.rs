@@ -11,6 +11,7 @@ use crate::sample::Sample;
 use crate::settings::RunSettings;
 use crate::store::Store;
 use crate::target::{Target, TargetExit};
+use crate::thinned::Thinned;
 use anyhow::Result;
 use std::path::Path;
 use std::sync::mpsc;
@@ -73,9 +74,11 @@ impl End {
     }
 }
 
-/// The samples a session keeps in memory: the last few, how many there were, and which metrics
-/// have been read at all.
-#[derive(Debug, Default)]
+/// The samples a session keeps in memory, in room fixed when it starts: the last few, how many
+/// there were, which metrics have been read at all, and the series its checks judge — every
+/// sample and gauge reading thinned to at most [`crate::thinned::CAP`] points, so a check
+/// reads nothing back and costs the same at any length of the run.
+#[derive(Debug)]
 pub(super) struct Recent {
     /// The last [`Recent::KEEP`] samples, oldest first.
     pub(super) last: Vec<Sample>,
@@ -83,16 +86,45 @@ pub(super) struct Recent {
     pub(super) count: usize,
     /// How many samples had a reading of each metric (what decides the gate metrics).
     pub(super) readings: crate::sample::Readings,
+    /// Every sample, thinned: what the checks and the end judge.
+    pub(super) judged: Thinned<Sample>,
+    /// Each target gauge's readings (column, series), thinned, in the settings' order.
+    pub(super) gauges: Vec<(String, Thinned<(f64, f64)>)>,
 }
 
 impl Recent {
     const KEEP: usize = 16;
 
-    /// From the samples a resumed run already has.
-    pub(super) fn from_samples(samples: &[Sample]) -> Recent {
-        let mut r = Recent::default();
+    /// Empty, for a run whose target gauges have these columns.
+    pub(super) fn new(gauge_columns: impl IntoIterator<Item = String>) -> Recent {
+        Recent {
+            last: Vec::with_capacity(Self::KEEP + 1),
+            count: 0,
+            readings: Default::default(),
+            judged: Thinned::new(Sample::at(f64::NAN)),
+            gauges: gauge_columns
+                .into_iter()
+                .map(|c| (c, Thinned::new((f64::NAN, f64::NAN))))
+                .collect(),
+        }
+    }
+
+    /// With what a resumed run already has: its samples and gauge series (from the store).
+    pub(super) fn resumed(
+        s: &RunSettings,
+        samples: &[Sample],
+        gauges: &[crate::gauges::Series],
+    ) -> Recent {
+        let mut r = Recent::new(s.target_gauges.iter().map(|g| g.column()));
         for x in samples {
             r.push(x.clone());
+        }
+        for (column, th) in &mut r.gauges {
+            if let Some(g) = gauges.iter().find(|g| &g.column == column) {
+                for (t, v) in g.t.iter().zip(&g.v) {
+                    th.push((*t, *v));
+                }
+            }
         }
         r
     }
@@ -101,10 +133,32 @@ impl Recent {
     pub(super) fn push(&mut self, s: Sample) {
         self.readings.push(&s);
         self.count += 1;
+        self.judged.push(s.clone());
         self.last.push(s);
         if self.last.len() > Self::KEEP {
             self.last.remove(0);
         }
+    }
+
+    /// Adds the target's gauges read at `t` (`(column, value)`).
+    pub(super) fn push_gauges(&mut self, t: f64, read: &[(String, f64)]) {
+        for (column, v) in read {
+            if let Some((_, series)) = self.gauges.iter_mut().find(|(c, _)| c == column) {
+                series.push((t, *v));
+            }
+        }
+    }
+
+    /// The thinned gauge series, as the gate judges them.
+    pub(super) fn gauge_series(&self) -> Vec<crate::gauges::Series> {
+        self.gauges
+            .iter()
+            .map(|(column, th)| crate::gauges::Series {
+                column: column.clone(),
+                t: th.points().iter().map(|p| p.0).collect(),
+                v: th.points().iter().map(|p| p.1).collect(),
+            })
+            .collect()
     }
 }
 
@@ -117,9 +171,8 @@ pub(super) struct Session<'a, C: Clock> {
     pub(super) s: RunSettings,
     pub(super) target: Target,
     pub(super) started_at: f64,
-    /// The last few samples (current values, the live view). The checks and the end judge
-    /// every sample, read back from the store, so the sentinel's memory does not grow with the
-    /// length of the run.
+    /// The last few samples (current values, the live view) and the thinned series the checks
+    /// and the end judge, in memory fixed at the start: nothing grows with the run.
     pub(super) recent: Recent,
     pub(super) gate: CheckGate,
     /// The gate metrics' results of the last check.

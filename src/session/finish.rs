@@ -27,25 +27,14 @@ impl<C: Clock> Session<'_, C> {
         // The end is decided: a sentinel killed from here on is finished by `resume` with it.
         self.event(crate::store::EventKind::Ending, &end.to_json().to_string());
         let now = self.now();
-        // Every sample, read back from the store (the session keeps only the last few). A store
-        // that cannot be read still ends the run, judged on what is in memory.
-        let samples = match self.store.samples(self.run_id) {
-            Ok(v) => v,
-            Err(e) => {
-                self.view
-                    .log(&format!("warning: reading the samples back: {e:#}"));
-                self.recent.last.clone()
-            }
-        };
+        // The series the checks judged (thinned to bounded memory, nothing read back), so the
+        // final verdict rests on what the last check saw plus the samples since.
+        let samples = self.recent.judged.points().to_vec();
         let readings = crate::sample::Readings::of(&samples);
         let gate = gate_metrics(&self.s, &readings);
         // The gate as the checks judge it (a gate metric without readings is inconclusive),
         // then every other metric as information — counts, flags and counters are never judged.
-        let gauges = self.store.gauges(self.run_id).unwrap_or_else(|e| {
-            self.view
-                .log(&format!("warning: reading the target's gauges back: {e:#}"));
-            Vec::new()
-        });
+        let gauges = self.recent.gauge_series();
         let mut results = judge_gate(&samples, &gauges, self.started_at, &self.s);
         // What grows, held back or not, is what the diagnosis looks at.
         let leaking: Vec<String> = results
@@ -188,8 +177,8 @@ impl<C: Clock> Session<'_, C> {
                 "include_children": self.target.info.include_children,
                 "exit": target_exit,
             },
-            "samples": samples.len(),
-            "sample_span_s": samples.last().map_or(0.0, |s| s.t - self.started_at),
+            "samples": self.recent.count,
+            "sample_span_s": self.recent.last.last().map_or(0.0, |s| s.t - self.started_at),
             "metrics": metrics,
             "checks": {
                 "total": checks.len(),

@@ -127,6 +127,7 @@ impl<C: Clock> Session<'_, C> {
             self.view
                 .log(&format!("warning: the target's gauges not recorded: {e:#}"));
         }
+        self.recent.push_gauges(t, &read);
         if let Some(e) = &self.publishers.exporter {
             e.gauges(&read);
         }

@@ -53,6 +53,7 @@ impl<'a, C: Clock> Session<'a, C> {
         target: Target,
         started_at: f64,
         samples: Vec<crate::sample::Sample>,
+        gauges: Vec<crate::gauges::Series>,
         checks: &[crate::store::CheckRow],
         view: View,
     ) -> Self {
@@ -67,6 +68,7 @@ impl<'a, C: Clock> Session<'a, C> {
             .max(samples.last().map_or(f64::MIN, |x| x.t + 1e-3));
         let anchor = (wall, clock.mono());
         let last_awake = clock.awake();
+        let recent = super::driver::Recent::resumed(&s, &samples, &gauges);
         Session {
             state,
             anchor,
@@ -83,7 +85,7 @@ impl<'a, C: Clock> Session<'a, C> {
             s,
             target,
             started_at,
-            recent: super::driver::Recent::from_samples(&samples),
+            recent,
             last_results: Vec::new(),
             last_check_words,
             publishers: Publishers::default(),
@@ -247,6 +249,7 @@ pub fn run_with<C: Clock>(
         target,
         started_at,
         Vec::new(),
+        Vec::new(),
         &[],
         view,
     );
@@ -400,6 +403,7 @@ pub fn resume_with<C: Clock>(
         ),
     };
     let lost = remote_write_losses(state, &s, &samples);
+    let gauges = store.gauges(row.id)?;
     let mut live = Session::new(
         state,
         clock,
@@ -409,6 +413,7 @@ pub fn resume_with<C: Clock>(
         target,
         row.started_at,
         samples,
+        gauges,
         &checks,
         view,
     );
