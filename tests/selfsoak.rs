@@ -82,7 +82,11 @@ fn a_second_sentinel_finds_no_leak_in_the_first() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    assert_eq!(out.status.code(), Some(0), "the second sentinel passes the first: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the second sentinel passes the first: {text}"
+    );
     let r = report_json(second_state.path(), "second");
     let m = &r["metrics"]["rss_anon_bytes"];
     println!(

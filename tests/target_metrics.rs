@@ -221,6 +221,13 @@ fn gauges_without_an_endpoint_or_with_a_bad_selector_are_usage_errors() {
         (
             vec![
                 "--target-metrics",
+                "http://scraper:s3cret@127.0.0.1:9/metrics",
+            ],
+            "carries credentials",
+        ),
+        (
+            vec![
+                "--target-metrics",
                 "http://127.0.0.1:9/metrics",
                 "--target-gauge",
                 "app_sessions",
@@ -245,5 +252,9 @@ fn gauges_without_an_endpoint_or_with_a_bad_selector_are_usage_errors() {
             .expect("runs");
         let err = common::assert_error(&o, 2, says);
         assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            !err.contains("s3cret"),
+            "the error shows no password: {err}"
+        );
     }
 }

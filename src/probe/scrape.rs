@@ -131,6 +131,13 @@ pub fn validate_url(url: &str) -> Result<(), String> {
             crate::publish::notify::redact_url(url)
         ));
     }
+    // The URL is stored with the run's settings (and shown by `report`): no secrets in it.
+    if host.contains('@') {
+        return Err(
+            "--target-metrics: the URL carries credentials, which would be stored with the run: serve the metrics on a loopback or private address instead"
+                .into(),
+        );
+    }
     Ok(())
 }
 
@@ -224,6 +231,7 @@ mod tests {
             "http:///metrics",
             "http://a b/",
             "http://x/#m",
+            "http://user:pw@x/metrics",
         ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }
