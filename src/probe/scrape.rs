@@ -6,7 +6,6 @@
 
 use crate::gauges::{self, GaugeSpec};
 use crate::publish::tls::{self, CaBundle};
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,13 +100,9 @@ pub fn fetch(agent: &ureq::Agent, url: &str) -> Result<String, String> {
     if !status.is_success() {
         return Err(format!("{shown} answered HTTP {}", status.as_u16()));
     }
-    let mut body = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .take(gauges::MAX_BODY + 1)
-        .read_to_end(&mut body)
+    let (body, over) = tls::body_bounded(&mut resp, gauges::MAX_BODY)
         .map_err(|e| format!("reading {shown}: {e}"))?;
-    if body.len() as u64 > gauges::MAX_BODY {
+    if over {
         return Err(format!(
             "the page of {shown} is larger than {} MiB: not read",
             gauges::MAX_BODY >> 20
@@ -147,7 +142,7 @@ mod tests {
 
     /// Serves each of `answers` (status line and body) to one connection, in order.
     fn serve(answers: Vec<(&'static str, String)>) -> String {
-        use std::io::Write;
+        use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
         std::thread::spawn(move || {

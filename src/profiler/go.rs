@@ -14,7 +14,6 @@ use super::Place;
 use crate::attribution::{Entry, bound};
 use anyhow::{Result, anyhow};
 use std::collections::HashMap;
-use std::io::Read;
 use std::time::Duration;
 
 /// The mechanism, in the report's words: Go's pprof heap profile, its in-use space.
@@ -112,13 +111,9 @@ fn fetch(url: &str, ca_file: Option<&std::path::Path>, limit: Duration) -> Resul
             "{url} answered HTTP {status}: does the target serve its heap profile there (import _ \"net/http/pprof\")?"
         );
     }
-    let mut body = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .take(super::MAX_OUTPUT + 1)
-        .read_to_end(&mut body)
+    let (mut body, over) = tls::body_bounded(&mut resp, super::MAX_OUTPUT)
         .map_err(|e| anyhow!("reading the heap profile from {url}: {e}"))?;
-    if body.len() as u64 > super::MAX_OUTPUT {
+    if over {
         // A record ends with an empty line: what follows the last one is cut short.
         let end = body
             .windows(2)

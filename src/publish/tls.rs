@@ -112,6 +112,25 @@ pub fn agent(ca: Option<&CaBundle>, timeout: std::time::Duration) -> ureq::Agent
         .into()
 }
 
+/// The body of an answer, at most `max` bytes, and whether the answer had more (left unread):
+/// a scraped page or a profile never takes more memory than its bound.
+pub fn body_bounded(
+    resp: &mut ureq::http::Response<ureq::Body>,
+    max: u64,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    resp.body_mut()
+        .as_reader()
+        .take(max + 1)
+        .read_to_end(&mut body)?;
+    let over = body.len() as u64 > max;
+    if over {
+        body.truncate(max as usize);
+    }
+    Ok((body, over))
+}
+
 /// A server whose certificate was not trusted: what to show instead of the TLS library's error.
 #[derive(Debug, thiserror::Error)]
 #[error("the certificate of {origin} was not trusted: {why}; {hint}")]
