@@ -107,21 +107,22 @@ impl<C: Clock> Session<'_, C> {
             Reading::Values(v) => v,
         };
         let mut read = Vec::new();
-        for (g, v) in self.s.target_gauges.clone().iter().zip(values) {
+        let mut missing = Vec::new();
+        for (g, v) in self.s.target_gauges.iter().zip(values) {
             match v {
                 Some(v) => read.push((g.column(), v)),
-                None if g.named => {
-                    let column = g.column();
-                    self.warn_once(
-                        &column,
-                        &format!(
-                            "the target's metrics have no {} (or not a finite value): not read",
-                            column.trim_start_matches(crate::gauges::PREFIX)
-                        ),
-                    );
-                }
+                None if g.named => missing.push(g.column()),
                 None => {}
             }
+        }
+        for column in missing {
+            self.warn_once(
+                &column,
+                &format!(
+                    "the target's metrics have no {} (or not a finite value): not read",
+                    column.trim_start_matches(crate::gauges::PREFIX)
+                ),
+            );
         }
         if let Err(e) = self.store.append_gauges(self.run_id, t, &read) {
             self.view

@@ -883,16 +883,20 @@ impl Store {
 
     /// Appends one sample (committed on return).
     pub fn append_sample(&self, id: i64, s: &Sample) -> Result<()> {
-        let placeholders: Vec<String> = (0..Metric::ALL.len())
-            .map(|i| format!("?{}", i + 3))
-            .collect();
-        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-        let sql = format!(
-            "INSERT INTO samples (run_id, t, {}) VALUES (?1, ?2, {})",
-            names.join(", "),
-            placeholders.join(", ")
-        );
-        let mut st = self.conn.prepare_cached(&sql)?;
+        // The statement's text is built once per process, not at every sample.
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            let placeholders: Vec<String> = (0..Metric::ALL.len())
+                .map(|i| format!("?{}", i + 3))
+                .collect();
+            let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+            format!(
+                "INSERT INTO samples (run_id, t, {}) VALUES (?1, ?2, {})",
+                names.join(", "),
+                placeholders.join(", ")
+            )
+        });
+        let mut st = self.conn.prepare_cached(sql)?;
         let mut values: Vec<rusqlite::types::Value> = vec![id.into(), s.t.into()];
         values.extend(Metric::ALL.iter().map(|m| match s.get(*m) {
             Some(x) => rusqlite::types::Value::Real(x),
