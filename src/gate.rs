@@ -419,6 +419,17 @@ impl CheckGate {
         samples: &[Sample],
         checks: &[(f64, bool)],
     ) -> CheckGate {
+        let mut g = CheckGate::resuming(s, started_at, checks);
+        let mut fails = checks.iter().filter(|c| c.1).map(|c| c.0).peekable();
+        for x in samples {
+            g.replay(x, &mut fails);
+        }
+        g
+    }
+
+    /// As [`CheckGate::new`] before any sample: feed it the run's stored samples in order with
+    /// [`CheckGate::replay`] (one at a time, nothing kept per sample).
+    pub fn resuming(s: &RunSettings, started_at: f64, checks: &[(f64, bool)]) -> CheckGate {
         let schedule = Schedule {
             warmup_s: s.warmup_s,
             check_every_s: s.check_every_s,
@@ -426,10 +437,20 @@ impl CheckGate {
             max_failed: s.max_failed_checks,
             confidence: s.confidence,
         };
-        let mut g = CheckGate::for_schedule(&schedule, started_at, checks)
-            .with_sample_every(s.sample_every_s);
-        g.replay_history(samples, checks);
-        g
+        CheckGate::for_schedule(&schedule, started_at, checks).with_sample_every(s.sample_every_s)
+    }
+
+    /// Replays one stored sample; `fails` are the times of the failed checks not yet passed
+    /// (a failed check restarts the streak).
+    pub fn replay(
+        &mut self,
+        x: &Sample,
+        fails: &mut std::iter::Peekable<impl Iterator<Item = f64>>,
+    ) {
+        self.observe(x.t, x.get(Metric::TargetStopped) != Some(1.0));
+        while fails.next_if(|f| *f <= x.t).is_some() {
+            self.streak_base = Some(self.observed.total());
+        }
     }
 
     /// A gate for `schedule` of a run started at `started_at`, continuing after `checks`
@@ -458,16 +479,6 @@ impl CheckGate {
 
     /// Replays recorded `samples` and `checks` through [`CheckGate::observe`]: the streak
     /// restarts at every failed check, in observed time.
-    fn replay_history(&mut self, samples: &[Sample], checks: &[(f64, bool)]) {
-        let mut fails = checks.iter().filter(|c| c.1).map(|c| c.0).peekable();
-        for x in samples {
-            self.observe(x.t, x.get(Metric::TargetStopped) != Some(1.0));
-            while fails.next_if(|f| *f <= x.t).is_some() {
-                self.streak_base = Some(self.observed.total());
-            }
-        }
-    }
-
     /// Adds a sample at `t` taken while the target was `running` (or stopped/frozen); returns
     /// the stretch it ends that was not watched, if any.
     pub fn observe(&mut self, t: f64, running: bool) -> Option<Gap> {

@@ -394,6 +394,10 @@ fn a_clean_churning_tree_passes() {
             j["verdict"], j["slope_per_min"], j["ci_low"], j["ci_high"]
         );
     }
-    assert_eq!(out.status.code(), Some(0), "the clean churning tree passes: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the clean churning tree passes: {text}"
+    );
     assert_eq!(fd_gate, "fds_surviving", "survivors gate the FDs: {text}");
 }

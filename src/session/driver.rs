@@ -109,26 +109,6 @@ impl Recent {
         }
     }
 
-    /// With what a resumed run already has: its samples and gauge series (from the store).
-    pub(super) fn resumed(
-        s: &RunSettings,
-        samples: &[Sample],
-        gauges: &[crate::gauges::Series],
-    ) -> Recent {
-        let mut r = Recent::new(s.target_gauges.iter().map(|g| g.column()));
-        for x in samples {
-            r.push(x.clone());
-        }
-        for (column, th) in &mut r.gauges {
-            if let Some(g) = gauges.iter().find(|g| &g.column == column) {
-                for (t, v) in g.t.iter().zip(&g.v) {
-                    th.push((*t, *v));
-                }
-            }
-        }
-        r
-    }
-
     /// Adds a sample.
     pub(super) fn push(&mut self, s: Sample) {
         self.readings.push(&s);

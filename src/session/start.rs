@@ -52,8 +52,7 @@ impl<'a, C: Clock> Session<'a, C> {
         s: RunSettings,
         target: Target,
         started_at: f64,
-        samples: Vec<crate::sample::Sample>,
-        gauges: Vec<crate::gauges::Series>,
+        history: History,
         checks: &[crate::store::CheckRow],
         view: View,
     ) -> Self {
@@ -61,31 +60,29 @@ impl<'a, C: Clock> Session<'a, C> {
             let detail = serde_json::from_str(&c.detail).unwrap_or_default();
             crate::gate::check_words(c.failed, &detail)
         });
-        let checks: Vec<(f64, bool)> = checks.iter().map(|c| (c.t, c.failed)).collect();
         // Never before the last stored sample, whatever the wall clock says now.
         let wall = clock
             .wall()
-            .max(samples.last().map_or(f64::MIN, |x| x.t + 1e-3));
+            .max(history.last_t.map_or(f64::MIN, |t| t + 1e-3));
         let anchor = (wall, clock.mono());
         let last_awake = clock.awake();
-        let recent = super::driver::Recent::resumed(&s, &samples, &gauges);
         Session {
             state,
             anchor,
             wall_offset: clock.wall() - wall,
             last_awake,
             was_running: true,
-            resumed: !samples.is_empty(),
+            resumed: history.last_t.is_some(),
             clock,
             store,
             run_id,
-            gate: CheckGate::new(&s, started_at, &samples, &checks),
+            gate: history.gate,
             diag: DiagnosisTracker::new(run_id, started_at + s.warmup_s, s.detail_every_s),
             attrib: Default::default(),
             s,
             target,
             started_at,
-            recent,
+            recent: history.recent,
             last_results: Vec::new(),
             last_check_words,
             publishers: Publishers::default(),
@@ -240,6 +237,7 @@ pub fn run_with<C: Clock>(
         }
     };
     let view = View::new(plain, &s);
+    let history = History::empty(&s, started_at);
     let mut live = Session::new(
         state,
         clock,
@@ -248,8 +246,7 @@ pub fn run_with<C: Clock>(
         s,
         target,
         started_at,
-        Vec::new(),
-        Vec::new(),
+        history,
         &[],
         view,
     );
@@ -340,17 +337,17 @@ pub fn resume_with<C: Clock>(
     let s: RunSettings =
         serde_json::from_str(&row.settings).context("reading the run's settings")?;
     let info: TargetInfo = serde_json::from_str(&row.target).context("reading the run's target")?;
-    let samples = store.samples(row.id)?;
+    let checks = store.checks(row.id)?;
+    let history = History::read(state, &store, &row, &s, &checks)?;
     let now = clock
         .wall()
-        .max(samples.last().map_or(f64::MIN, |x| x.t + 1e-3));
-    let checks = store.checks(row.id)?;
+        .max(history.last_t.map_or(f64::MIN, |t| t + 1e-3));
     // A sentinel killed while finishing had decided the end: resume completes that end.
     let unfinished = match row.status {
         RunStatus::Running => End::unfinished(&store.events(row.id)?),
         _ => None,
     };
-    let last_t = samples.last().map_or(row.started_at, |x| x.t);
+    let last_t = history.last_t.unwrap_or(row.started_at);
     let attached = match info.kind {
         TargetKind::Cgroup => info
             .cgroup
@@ -402,8 +399,7 @@ pub fn resume_with<C: Clock>(
             }),
         ),
     };
-    let lost = remote_write_losses(state, &s, &samples);
-    let gauges = store.gauges(row.id)?;
+    let lost = history.losses.iter().map(Loss::words).collect::<Vec<_>>();
     let mut live = Session::new(
         state,
         clock,
@@ -412,8 +408,7 @@ pub fn resume_with<C: Clock>(
         s,
         target,
         row.started_at,
-        samples,
-        gauges,
+        history,
         &checks,
         view,
     );
@@ -450,41 +445,118 @@ pub fn resume_with<C: Clock>(
     live.drive(&wake)
 }
 
-/// What a sentinel that died took with it of each remote-write queue: the samples it had
-/// recorded after the last one its endpoint accepted (its progress file says which), in words.
-fn remote_write_losses(
-    state: &Path,
-    s: &RunSettings,
-    samples: &[crate::sample::Sample],
-) -> Vec<String> {
-    use crate::publish::remote_write::{progress_path, read_progress};
-    let mut out = Vec::new();
-    for (i, url) in s.remote_write.iter().enumerate() {
-        let shown = crate::publish::notify::redact_url(url);
-        let until = match read_progress(&progress_path(state, &s.name, i)) {
-            Some((u, until)) if u == shown => until,
-            _ => None,
-        };
-        let lost: Vec<f64> = samples
+/// What a run's store already holds, read in one pass that keeps no sample: the session's
+/// in-memory series (the last few samples, the thinned series the checks judge), the check gate
+/// replayed over every sample, the last sample's time, and what each remote-write queue of the
+/// sentinel that stopped had not delivered. A run of a week resumes in the same memory as a run
+/// of a minute.
+struct History {
+    recent: super::driver::Recent,
+    gate: CheckGate,
+    last_t: Option<f64>,
+    losses: Vec<Loss>,
+}
+
+impl History {
+    /// A new run's: nothing yet.
+    fn empty(s: &RunSettings, started_at: f64) -> History {
+        History {
+            recent: super::driver::Recent::new(s.target_gauges.iter().map(|g| g.column())),
+            gate: CheckGate::new(s, started_at, &[], &[]),
+            last_t: None,
+            losses: Vec::new(),
+        }
+    }
+
+    /// A stored run's, from its samples, gauge readings and `checks`.
+    fn read(
+        state: &Path,
+        store: &Store,
+        row: &RunRow,
+        s: &RunSettings,
+        checks: &[crate::store::CheckRow],
+    ) -> Result<History> {
+        let pairs: Vec<(f64, bool)> = checks.iter().map(|c| (c.t, c.failed)).collect();
+        let mut h = History::empty(s, row.started_at);
+        h.gate = CheckGate::resuming(s, row.started_at, &pairs);
+        h.losses = Loss::of_queues(state, s);
+        let mut fails = pairs.iter().filter(|c| c.1).map(|c| c.0).peekable();
+        store.for_each_sample(row.id, |x| {
+            h.gate.replay(&x, &mut fails);
+            for l in &mut h.losses {
+                l.sample(x.t);
+            }
+            h.last_t = Some(x.t);
+            h.recent.push(x);
+        })?;
+        store.for_each_gauge(row.id, |column, t, v| {
+            h.recent.push_gauges(t, &[(column.to_string(), v)]);
+        })?;
+        Ok(h)
+    }
+}
+
+/// What a sentinel that died took with it of one remote-write queue: the samples it had
+/// recorded after the last one the queue's progress file says was delivered (a killed sentinel
+/// cannot send them; the store keeps them).
+struct Loss {
+    shown: String,
+    until: Option<f64>,
+    lost: usize,
+    first: Option<f64>,
+    last: Option<f64>,
+}
+
+impl Loss {
+    /// One per remote-write URL of the run, from its progress file.
+    fn of_queues(state: &Path, s: &RunSettings) -> Vec<Loss> {
+        use crate::publish::remote_write::{progress_path, read_progress};
+        s.remote_write
             .iter()
-            .map(|x| x.t)
-            .filter(|t| until.is_none_or(|u| *t > u + 1e-3))
-            .collect();
-        let since = match until {
+            .enumerate()
+            .map(|(i, url)| {
+                let shown = crate::publish::notify::redact_url(url);
+                let until = match read_progress(&progress_path(state, &s.name, i)) {
+                    Some((u, until)) if u == shown => until,
+                    _ => None,
+                };
+                Loss {
+                    shown,
+                    until,
+                    lost: 0,
+                    first: None,
+                    last: None,
+                }
+            })
+            .collect()
+    }
+
+    /// Counts a stored sample at `t` if it came after the last delivery.
+    fn sample(&mut self, t: f64) {
+        if self.until.is_none_or(|u| t > u + 1e-3) {
+            self.lost += 1;
+            self.first.get_or_insert(t);
+            self.last = Some(t);
+        }
+    }
+
+    /// The message `resume` prints (a warning when samples were lost).
+    fn words(&self) -> String {
+        let shown = &self.shown;
+        let since = match self.until {
             Some(u) => format!("after {}", rr::rfc3339(u)),
             None => "at all (it recorded no delivery)".to_string(),
         };
-        out.push(match (lost.first(), lost.last()) {
+        match (self.first, self.last) {
             (Some(a), Some(b)) => format!(
                 "remote write to {shown}: the sentinel that stopped had delivered nothing {since}; {} samples recorded from {} to {} (and the checks with them) were lost with its queue; they stay in the store (report --csv)",
-                lost.len(),
-                rr::rfc3339(*a),
-                rr::rfc3339(*b)
+                self.lost,
+                rr::rfc3339(a),
+                rr::rfc3339(b)
             ),
             _ => format!(
                 "remote write to {shown}: nothing was lost while the sentinel was stopped (every recorded sample had been delivered)"
             ),
-        });
+        }
     }
-    out
 }

@@ -908,21 +908,28 @@ impl Store {
 
     /// All samples of a run, in time order.
     pub fn samples(&self, id: i64) -> Result<Vec<Sample>> {
+        let mut out = Vec::new();
+        self.for_each_sample(id, |s| out.push(s))?;
+        Ok(out)
+    }
+
+    /// Each sample of a run in time order, one at a time: nothing is held per sample (`resume`
+    /// rebuilds a session from them).
+    pub fn for_each_sample(&self, id: i64, mut f: impl FnMut(Sample)) -> Result<()> {
         let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
         let mut st = self.conn.prepare(&format!(
             "SELECT t, {} FROM samples WHERE run_id = ?1 ORDER BY t",
             names.join(", ")
         ))?;
-        let rows = st
-            .query_map([id], |r| {
-                let mut s = Sample::at(r.get(0)?);
-                for (i, m) in Metric::ALL.iter().enumerate() {
-                    s.set(*m, r.get::<_, Option<f64>>(i + 1)?);
-                }
-                Ok(s)
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        let mut rows = st.query([id])?;
+        while let Some(r) = rows.next()? {
+            let mut s = Sample::at(r.get(0)?);
+            for (i, m) in Metric::ALL.iter().enumerate() {
+                s.set(*m, r.get::<_, Option<f64>>(i + 1)?);
+            }
+            f(s);
+        }
+        Ok(())
     }
 
     /// Appends the target's gauges read at `t` (`(column, value)`, one transaction).
@@ -945,29 +952,37 @@ impl Store {
 
     /// The target's gauges of a run, one series per column in the order first read.
     pub fn gauges(&self, id: i64) -> Result<Vec<crate::gauges::Series>> {
-        let mut st = self.conn.prepare(
-            "SELECT t, name, value FROM gauge_samples WHERE run_id = ?1 ORDER BY t, rowid",
-        )?;
         let mut out: Vec<crate::gauges::Series> = Vec::new();
-        let mut rows = st.query([id])?;
-        while let Some(r) = rows.next()? {
-            let (t, name, v): (f64, String, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        self.for_each_gauge(id, |name, t, v| {
             let i = match out.iter().position(|s| s.column == name) {
                 Some(i) => i,
                 None if out.len() < crate::gauges::MAX_GAUGES => {
                     out.push(crate::gauges::Series {
-                        column: name,
+                        column: name.to_string(),
                         ..Default::default()
                     });
                     out.len() - 1
                 }
                 // A store written by hand with more gauges than a run reads: the rest ignored.
-                None => continue,
+                None => return,
             };
             out[i].t.push(t);
             out[i].v.push(v);
-        }
+        })?;
         Ok(out)
+    }
+
+    /// Each gauge reading of a run (column, time, value) in time order, one at a time.
+    pub fn for_each_gauge(&self, id: i64, mut f: impl FnMut(&str, f64, f64)) -> Result<()> {
+        let mut st = self.conn.prepare(
+            "SELECT t, name, value FROM gauge_samples WHERE run_id = ?1 ORDER BY t, rowid",
+        )?;
+        let mut rows = st.query([id])?;
+        while let Some(r) = rows.next()? {
+            let (t, name, v): (f64, String, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            f(&name, t, v);
+        }
+        Ok(())
     }
 
     /// Appends a check.
