@@ -342,7 +342,8 @@ fn attached_tree_membership_is_exact_under_churn() {
 /// move the blocks' medians; FD inventories every 2 s, so that the descriptors that survive the
 /// churn gate the FDs. Counts get 0.5/min: a count that stays flat for 10 minutes bounds its
 /// growth only to about one unit per 10 minutes (0.1/min, the default), and a verdict on that
-/// edge flips between checks.
+/// edge flips between checks. Runs beside the rest of the suite in `.ci/run` (it nearly only
+/// waits).
 #[test]
 #[cfg_attr(
     not(feature = "live"),
