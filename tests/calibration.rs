@@ -3,7 +3,7 @@
 //! zero failed checks tolerated) is replayed through the live runner's check gate
 //! (`gate::replay`) on the synthetic families, and on the labelled real traces in
 //! tests/data/traces. Fewer runs than the bench (`cargo bench --bench calibrate`, ≥ 1,000 per
-//! family) and samples every 30 s instead of 5 s (5 s instead of 1 s in the quick profile) so the file stays under a minute in
+//! family) and samples every 30 s instead of 5 s (10 s instead of 1 s in the quick profile) so the file stays under a minute in
 //! release; the seeds are fixed, so a result never flickers.
 
 use leak_sentinel::analyze::{self, Settings};
@@ -29,8 +29,8 @@ fn schedule(p: Profile) -> Schedule {
 
 fn run(f: Family, mult: f64, sch: &Schedule, seed: u64) -> Replay {
     // The quick profile samples every second and checks every minute: 30 s samples would leave
-    // two per check, so it gets 5 s.
-    let dt = if sch.duration_s <= 3600.0 { 5.0 } else { DT_S };
+    // two per check, so it gets 10 s (six per check, a block or two of the detector's 15 s).
+    let dt = if sch.duration_s <= 3600.0 { 10.0 } else { DT_S };
     run_at(f, mult, sch, seed, dt)
 }
 
@@ -73,9 +73,16 @@ fn outcomes(f: Family, mult: f64, sch: &Schedule, first: u64, count: u64) -> Vec
 
 #[test]
 fn run_level_false_alarm_at_most_one_percent_per_profile() {
-    let n = 100;
     for profile in [Profile::Quick, Profile::Standard, Profile::Production] {
         let sch = schedule(profile);
+        // The default profile on twice the runs: at 100, one family's two alarms are 2 % while
+        // its rate is 0.3 % (recycled workers at 30-s samples: 3 of 1,000). The fast tier's two
+        // minutes do not leave room for 200 everywhere.
+        let n = if profile == Profile::Standard {
+            200
+        } else {
+            100
+        };
         for f in Family::ALL {
             let alarms = outcomes(f, 0.0, &sch, 0, n)
                 .iter()
@@ -114,6 +121,7 @@ fn clean_runs_pass_in_the_standard_profile() {
         Family::Gaps,
         Family::SlowSawtooth,
         Family::LoadCycle,
+        Family::ArenaTrimHourly,
         Family::RandomGc,
         Family::FdPool,
         Family::ThreadPool,

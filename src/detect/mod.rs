@@ -15,11 +15,13 @@
 //!    which the autocorrelation first reaches zero; a series that has not come back once (half
 //!    a slow cycle, a rise that stopped) has the whole span as its scale;
 //! 3. cuts the span into **batches** of that length (batch means: Conway 1963, Schmeiser 1982)
-//!    and takes the median of each: batches this long are nearly independent, whatever the
-//!    shape inside them;
+//!    and takes the mean of each batch's block summaries: batches this long are nearly
+//!    independent, whatever the shape inside them (the blocks' medians already shed spikes; a
+//!    batch's median would jump between the two levels of a square wave or the two ends of
+//!    an arena's sawtooth as the share of each in the batch crosses one half);
 //! 4. fits a line through the batches and bounds its slope with Student's t on `batches − 2`
 //!    degrees of freedom (widened by the batch residuals' AR(1) factor, and for counts by the
-//!    medians' rounding): an interval that is always finite and widens honestly when the span
+//!    whole counts' rounding): an interval that is always finite and widens honestly when the span
 //!    holds few of the series' own fluctuations;
 //! 5. decides only with at least [`MIN_BATCHES`] batches: `leak` when the lower bound exceeds
 //!    the threshold, the later half still grows faster than the threshold and the rise exceeds
@@ -329,11 +331,15 @@ fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     let late_from = n_b / 2;
     let (g, cycle) = scale_of(&b.t, &b.y);
     let whole = batch_fit(&b.t, &b.y, (g, cycle), &fine, p.quantum);
+    // The later half is judged as a series of its own: its own fluctuation scale (a fill's
+    // curve that set the whole span's scale may be gone from it) and its own line.
+    let (late_t, late_y) = (&b.t[late_from..], &b.y[late_from..]);
+    let late_fine = stats::line_fit(late_t, late_y).unwrap_or(fine);
     let late = batch_fit(
-        &b.t[late_from..],
-        &b.y[late_from..],
-        (g, cycle),
-        &fine,
+        late_t,
+        late_y,
+        scale_of(late_t, late_y),
+        &late_fine,
         p.quantum,
     );
     let per_min = 60.0;
@@ -399,13 +405,21 @@ fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
             j.ci_low,
             p.confidence * 100.0
         );
-        if let Some(bend) = stats::bend(bt, by) {
-            let (r0, r1) = (bend.rate_first * per_min, bend.rate_last * per_min);
-            let bends = bend.t_curvature < -stats::student_t_quantile(SETTLING_CONFIDENCE, bend.df);
-            // Unless the later half by itself proves growth above the threshold: a steady leak
-            // under a fill that settles (or arrived) in the span still fails.
-            let late_leaks = late.m >= 3 && bounds(&late).0 > thr;
-            if bends && r0 > 0.0 && r1 < SETTLING_RATIO * r0 && !late_leaks {
+        // Growth that bends down significantly: the rates at the start and the end of the
+        // batches.
+        let bends_down = |bt: &[f64], by: &[f64]| {
+            let bend = stats::bend(bt, by)?;
+            let down = bend.t_curvature < -stats::student_t_quantile(SETTLING_CONFIDENCE, bend.df);
+            down.then_some((bend.rate_first * per_min, bend.rate_last * per_min))
+        };
+        let settling = bends_down(bt, by).filter(|(r0, r1)| *r0 > 0.0 && *r1 < SETTLING_RATIO * r0);
+        if let Some((r0, r1)) = settling {
+            // Unless the later half by itself proves steady growth above the threshold: a
+            // steady leak under a fill that settled (or arrived) in the span still fails, a
+            // fill whose later half still slows down does not.
+            let late_leaks =
+                late.m >= 3 && bounds(&late).0 > thr && bends_down(&late.bt, &late.by).is_none();
+            if !late_leaks {
                 j.verdict = Verdict::Inconclusive;
                 j.evidence.settling = Some((r0, r1));
                 j.reason = format!(
@@ -489,16 +503,16 @@ struct BatchFit {
     se: f64,
     /// Degrees of freedom of the interval.
     df: usize,
-    /// Batch times and medians.
+    /// Batch times and means.
     bt: Vec<f64>,
     by: Vec<f64>,
 }
 
 /// Cuts blocks `(t, y)` into as many batches of at least `g` blocks as they hold, takes the
-/// median of each and fits a line through them. With fewer than three batches the slope and
+/// mean of each (of its blocks' summaries) and fits a line through them. With fewer than three batches the slope and
 /// its error come from `fine` (the line through every block of the span) with the error scaled
 /// to the `g` blocks each independent stretch holds, on one degree of freedom. For counts
-/// (`quantum` above 0) each batch median carries a rounding error of variance q²/12
+/// (`quantum` above 0) each batch mean carries a rounding error of variance q²/12
 /// (Sheppard): whole numbers, few of them can lie exactly on a line.
 fn batch_fit(
     t: &[f64],
@@ -525,8 +539,8 @@ fn batch_fit(
         .map(|k| {
             let r = edge(k)..edge(k + 1);
             let tm = t[r.clone()].iter().sum::<f64>() / r.len() as f64;
-            let mut v = y[r].to_vec();
-            (tm, stats::median_in_place(&mut v).unwrap_or(f64::NAN))
+            let v = &y[r];
+            (tm, v.iter().sum::<f64>() / v.len() as f64)
         })
         .unzip();
     let (slope, mut se, df) = match stats::line_fit(&bt, &by) {

@@ -263,11 +263,16 @@ pub fn fluctuation_scale(resid: &[f64]) -> (usize, bool) {
     let Some(k0) = (1..=max_lag).find(|&k| acf(k) <= 0.0) else {
         return (n, false);
     };
+    // The first lobe that climbs back above CYCLE_MIN_ACF, and its top: the cycle's own
+    // period, not a multiple of it (an irregular cycle's autocorrelation at two or three
+    // periods can top its first peak by chance).
     let mut peak = (0usize, f64::MIN);
     for k in (k0 + 1)..=max_lag {
         let r = acf(k);
-        if r > peak.1 {
+        if r >= CYCLE_MIN_ACF && r > peak.1 {
             peak = (k, r);
+        } else if peak.1 >= CYCLE_MIN_ACF && r < CYCLE_MIN_ACF {
+            break;
         }
     }
     if peak.1 >= CYCLE_MIN_ACF && peak.0 > 2 * k0 {

@@ -50,6 +50,10 @@ pub enum Family {
     /// 20–100 MiB above its base and is trimmed back to the base every 20–120 min (each
     /// interval ±30 %), plus 0.1–1 MiB of noise.
     ArenaTrim,
+    /// The same arena trimmed within the hour: every 20–60 min (±30 %), so the standard
+    /// profile's six hours see six or more trims (the part of [`Family::ArenaTrim`] whose
+    /// fluctuation turns within an hour, reported on its own).
+    ArenaTrimHourly,
     /// A collector with random (exponential) periods of mean 30–300 s whose collections are
     /// partial: each frees 50–100 % of the garbage accumulated (allocated at 0.5–5 MiB/min
     /// above a live set), so the floor wanders; plus 0.2 MiB of noise.
@@ -74,11 +78,17 @@ pub enum Family {
     /// Held out of tuning: a bounded cache filled in random bursts whose entries expire after a
     /// TTL of 5–20 min (the level is the sum of unexpired bursts), plus 0.2 MiB of noise.
     BurstyExpiry,
+    /// Held out of tuning (added after the rule was fixed, looked at once): a pre-forking
+    /// server that recycles its workers (gunicorn's `max_requests`, php-fpm's
+    /// `pm.max_requests`): 3–8 workers each grow 0.2–2 MiB/min while serving and are replaced
+    /// by a fresh one after 10–60 min (each lifetime ±50 %), so the tree's memory is a sum of
+    /// sawtooths out of phase; plus 0.2–1 MiB of noise.
+    RecycledWorkers,
 }
 
 impl Family {
     /// Every family, in report order.
-    pub const ALL: [Family; 20] = [
+    pub const ALL: [Family; 22] = [
         Family::White,
         Family::Ar1Heavy,
         Family::Sawtooth,
@@ -92,6 +102,7 @@ impl Family {
         Family::PausedLeak,
         Family::LoadCycle,
         Family::ArenaTrim,
+        Family::ArenaTrimHourly,
         Family::RandomGc,
         Family::CacheFill,
         Family::FdPool,
@@ -99,10 +110,13 @@ impl Family {
         Family::HeavyTail,
         Family::SquareLoad,
         Family::BurstyExpiry,
+        Family::RecycledWorkers,
     ];
 
     /// Families kept out of the rule's tuning: reported separately by the calibration bench.
-    pub const HELD_OUT: [Family; 2] = [Family::SquareLoad, Family::BurstyExpiry];
+    /// (The square-wave load was held out until the batch summary changed from the median to
+    /// the mean, a change its results prompted: it is reported with the others since.)
+    pub const HELD_OUT: [Family; 2] = [Family::BurstyExpiry, Family::RecycledWorkers];
 
     /// Families whose leak hides in a way that made older rules pass it: a run on them must
     /// fail or end inconclusive, never pass.
@@ -124,6 +138,7 @@ impl Family {
             Family::PausedLeak => "paused-leak",
             Family::LoadCycle => "load-cycle",
             Family::ArenaTrim => "arena-trim",
+            Family::ArenaTrimHourly => "arena-trim-hourly",
             Family::RandomGc => "random-gc",
             Family::CacheFill => "cache-fill",
             Family::FdPool => "fd-pool",
@@ -131,6 +146,7 @@ impl Family {
             Family::HeavyTail => "heavy-tail",
             Family::SquareLoad => "square-load",
             Family::BurstyExpiry => "bursty-expiry",
+            Family::RecycledWorkers => "recycled-workers",
         }
     }
 
@@ -147,6 +163,8 @@ impl Family {
             self,
             Family::LoadCycle
                 | Family::ArenaTrim
+                | Family::ArenaTrimHourly
+                | Family::RecycledWorkers
                 | Family::ThreadPool
                 | Family::HeapSteps
                 | Family::CacheFill
@@ -389,10 +407,15 @@ pub fn generate(
                 y.push(base + cyc + leak(ts) + sigma * gauss(&mut rng));
             }
         }
-        Family::ArenaTrim => {
+        Family::ArenaTrim | Family::ArenaTrimHourly => {
             let grow = (1.0 + 4.0 * rng.random::<f64>()) / 60.0;
             let cap = 20.0 + 80.0 * rng.random::<f64>();
-            let every = 1200.0 + 6000.0 * rng.random::<f64>();
+            let slowest = if family == Family::ArenaTrim {
+                7200.0
+            } else {
+                3600.0
+            };
+            let every = 1200.0 + (slowest - 1200.0) * rng.random::<f64>();
             let sigma = 0.1 + 0.9 * rng.random::<f64>();
             let mut last_trim = -every * rng.random::<f64>();
             let mut next_trim = last_trim + every * (0.7 + 0.6 * rng.random::<f64>());
@@ -548,6 +571,35 @@ pub fn generate(
                 let level: f64 = live.iter().map(|(_, v)| v).sum();
                 t.push(ts);
                 y.push(base + level + leak(ts) + 0.2 * gauss(&mut rng));
+            }
+        }
+        Family::RecycledWorkers => {
+            let workers = rng.random_range(3..=8);
+            let sigma = 0.2 + 0.8 * rng.random::<f64>();
+            let life = 600.0 + 3000.0 * rng.random::<f64>();
+            let lifetime = |rng: &mut StdRng| life * (0.5 + rng.random::<f64>());
+            // Per worker: growth per second, start of its current life, its end. The first
+            // lives started before the series did, at random points of a life.
+            let mut w: Vec<(f64, f64, f64)> = (0..workers)
+                .map(|_| {
+                    let grow = (0.2 + 1.8 * rng.random::<f64>()) / 60.0;
+                    let l = lifetime(&mut rng);
+                    let born = -l * rng.random::<f64>();
+                    (grow, born, born + l)
+                })
+                .collect();
+            for i in 0..n {
+                let ts = i as f64 * dt_s;
+                let mut level = 0.0;
+                for (grow, born, dies) in &mut w {
+                    while ts >= *dies {
+                        *born = *dies;
+                        *dies += lifetime(&mut rng);
+                    }
+                    level += *grow * (ts - *born);
+                }
+                t.push(ts);
+                y.push(base + level + leak(ts) + sigma * gauss(&mut rng));
             }
         }
     }
