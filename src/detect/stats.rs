@@ -490,6 +490,17 @@ mod tests {
             "{:?}",
             fluctuation_scale(&half)
         );
+        // An irregular cycle, periods alternating 20 and 28 blocks: the autocorrelation
+        // repeats exactly at 48 (a pair) and only nearly at 20–28; the scale is one cycle, not
+        // the pair.
+        let mut irregular = Vec::new();
+        while irregular.len() < 480 {
+            for period in [20, 28] {
+                irregular.extend((0..period).map(|i| f64::from(i) / f64::from(period)));
+            }
+        }
+        let (g, cycle) = fluctuation_scale(&irregular[..480]);
+        assert!(cycle && (18..=30).contains(&g), "{g} {cycle}");
         // Alternating noise decorrelates at once; a constant has no scale.
         let alt: Vec<f64> = (0..100)
             .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
