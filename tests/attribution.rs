@@ -754,7 +754,13 @@ fn a_go_target_without_pprof_gets_a_note_that_says_to_pass_it() {
         "4s",
         &[&service, "0", "0"],
     );
-    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{text}");
+    // The verdict is not what this test is about: in a 6-s run the Go runtime's own start-up
+    // (its heap's first 3 MiB) can be judged a leak at 1 MiB/min (seen once in CI). The note
+    // must be there whatever the verdict; a usage or environment error must not.
+    assert!(
+        matches!(code, Some(0) | Some(1) | Some(3)),
+        "exit {code:?}\n{text}"
+    );
     let a = &r["attribution"];
     assert_eq!(a["mechanism"], "none", "{a}");
     let note = a["note"].as_str().unwrap_or("");
