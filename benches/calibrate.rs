@@ -14,7 +14,8 @@
 //! `CALIBRATE_SHOW_FAILS` set: print every false alarm's seed, time and reason).
 
 use leak_sentinel::analyze::Settings;
-use leak_sentinel::detect::synth::{Family, generate, recording_len};
+use leak_sentinel::detect::stats;
+use leak_sentinel::detect::synth::{Family, Series, generate, recording_len};
 use leak_sentinel::gate::{self, Outcome, Replay, Schedule};
 use leak_sentinel::settings::Profile;
 use leak_sentinel::units::MIB;
@@ -39,13 +40,22 @@ fn schedule(p: Profile) -> (Schedule, f64) {
 
 /// One run of `family` with a leak of `mult` × the threshold, replayed on `profile`'s schedule.
 fn run(f: Family, mult: f64, sch: &Schedule, dt: f64, seed: u64) -> Replay {
-    let s = generate(
+    replay(f, series(f, mult, sch, dt, seed), sch)
+}
+
+/// The recording of one run of `family` with a leak of `mult` × the threshold.
+fn series(f: Family, mult: f64, sch: &Schedule, dt: f64, seed: u64) -> Series {
+    generate(
         f,
         mult * THRESHOLD,
         recording_len(f, sch.warmup_s, sch.duration_s),
         dt,
         seed,
-    );
+    )
+}
+
+/// `s` replayed as a run on `sch`.
+fn replay(f: Family, s: Series, sch: &Schedule) -> Replay {
     let column = if f.is_count() {
         (f.column().to_string(), s.y)
     } else {
@@ -69,6 +79,7 @@ struct Row {
     leak_passed: usize,
     ttd3: f64,
     ttd10: f64,
+    oracle: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -80,8 +91,11 @@ fn score(profile: Profile, f: Family, n: usize, leak_n: usize) -> Row {
     let (sch, dt) = schedule(profile);
     let (mut false_alarms, mut passed) = (0, 0);
     let show = std::env::var_os("CALIBRATE_SHOW_FAILS").is_some();
+    let mut slopes = Vec::with_capacity(n);
     for seed in 0..n as u64 {
-        let r = run(f, 0.0, &sch, dt, seed);
+        let s = series(f, 0.0, &sch, dt, seed);
+        slopes.extend(judged_slope(&s, &sch));
+        let r = replay(f, s, &sch);
         match r.outcome {
             Some(Outcome::Leak(why)) => {
                 false_alarms += 1;
@@ -172,7 +186,40 @@ fn score(profile: Profile, f: Family, n: usize, leak_n: usize) -> Row {
         leak_passed,
         ttd3: median(ttd3),
         ttd10: median(ttd),
+        oracle: oracle_pass(&slopes),
     }
+}
+
+/// The least-squares slope (unit per minute) of a recording's judged span: warm-up end to
+/// warm-up plus duration.
+fn judged_slope(s: &Series, sch: &Schedule) -> Option<f64> {
+    let to = sch.warmup_s + sch.duration_s;
+    let (t, y): (Vec<f64>, Vec<f64>) =
+        s.t.iter()
+            .zip(&s.y)
+            .filter(|(t, _)| **t >= sch.warmup_s && **t <= to)
+            .unzip();
+    stats::line_fit(&t, &y).map(|f| f.slope * 60.0)
+}
+
+/// The share of clean runs an oracle would pass: one that knows the true spread of the
+/// least-squares slope over the family (its standard deviation over the clean runs, which no
+/// single run can see) and passes a run when its slope plus 1.96 of those deviations is within
+/// the threshold. It bounds what any rule that judges a line through the judged span can prove
+/// on that family; a rule far below it leaves evidence unused, one near it is limited by the
+/// data (fluctuations too slow or too large for the span).
+fn oracle_pass(slopes: &[f64]) -> f64 {
+    let n = slopes.len();
+    if n < 2 {
+        return f64::NAN;
+    }
+    let mean = slopes.iter().sum::<f64>() / n as f64;
+    let sd = (slopes.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let passed = slopes
+        .iter()
+        .filter(|v| **v + 1.96 * sd <= THRESHOLD)
+        .count();
+    passed as f64 / n as f64
 }
 
 fn real_traces() {
@@ -305,10 +352,11 @@ fn main() {
         rows.sort_by_key(|r| r.0);
         let header = || {
             println!(
-                "| {:17} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>11} | {:>9} | {:>10} |",
+                "| {:17} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} | {:>11} | {:>9} | {:>10} |",
                 "family",
                 "fail",
                 "pass",
+                "oracle",
                 "inconcl",
                 "det@2×",
                 "det@3×",
@@ -319,8 +367,8 @@ fn main() {
                 "ttd@10× m"
             );
             println!(
-                "|{:-<19}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<13}|{:-<11}|{:-<12}|",
-                "", "", "", "", "", "", "", "", "", "", ""
+                "|{:-<19}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<9}|{:-<13}|{:-<11}|{:-<12}|",
+                "", "", "", "", "", "", "", "", "", "", "", ""
             );
         };
         header();
@@ -333,10 +381,11 @@ fn main() {
             }
             let pct = |k: usize| 100.0 * k as f64 / r.clean_n.max(1) as f64;
             println!(
-                "| {:17} | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>11} | {:>9.0} | {:>10.0} |",
+                "| {:17} | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>6.1}% | {:>11} | {:>9.0} | {:>10.0} |",
                 r.family,
                 pct(r.false_alarms),
                 pct(r.passed),
+                100.0 * r.oracle,
                 100.0 - pct(r.false_alarms) - pct(r.passed),
                 100.0 * r.det[0],
                 100.0 * r.det[1],

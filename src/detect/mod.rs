@@ -26,7 +26,7 @@
 //! 5. decides only with at least [`MIN_BATCHES`] batches: `leak` when the lower bound exceeds
 //!    the threshold, the later half still grows faster than the threshold and the rise exceeds
 //!    the metric's minimum; `clean` when the upper bound is within it (and the last blocks have
-//!    not just risen); else `inconclusive`;
+//!    not just risen to a level the span has not held); else `inconclusive`;
 //! 6. names settling: a `leak` whose growth decelerates significantly (a quadratic through the
 //!    batches bends down, at 90 % one-sided, and the rate at the end is under
 //!    [`SETTLING_RATIO`] of the rate at the start) is `inconclusive — still settling`, unless
@@ -54,10 +54,6 @@ pub const SETTLING_RATIO: f64 = 0.5;
 /// One-sided confidence that the growth bends down, for `still settling`: it only ever turns a
 /// `leak` into `inconclusive` (a check that waits), so it may be liberal.
 pub const SETTLING_CONFIDENCE: f64 = 0.9;
-/// A `clean` verdict needs the last blocks to sit where the rest of the span does: a rise of
-/// the level in the last few blocks larger than this many robust standard deviations of the
-/// blocks (and than the threshold allows over the span) makes it `inconclusive`.
-pub const LATE_RISE_SIGMAS: f64 = 3.0;
 /// Fewer samples or blocks than this and nothing is decided.
 pub const MIN_BLOCKS: usize = 10;
 /// For integer-valued metrics, a leak must have grown by at least this many units over the
@@ -509,11 +505,11 @@ struct BatchFit {
 }
 
 /// Cuts blocks `(t, y)` into as many batches of at least `g` blocks as they hold, takes the
-/// mean of each (of its blocks' summaries) and fits a line through them. With fewer than three batches the slope and
-/// its error come from `fine` (the line through every block of the span) with the error scaled
-/// to the `g` blocks each independent stretch holds, on one degree of freedom. For counts
-/// (`quantum` above 0) each batch mean carries a rounding error of variance q²/12
-/// (Sheppard): whole numbers, few of them can lie exactly on a line.
+/// mean of each (of its blocks' summaries) and fits a line through them. With fewer than three
+/// batches the slope and its error come from `fine` (the line through every block of the span)
+/// with the error scaled to the `g` blocks each independent stretch holds, on one degree of
+/// freedom. For counts (`quantum` above 0) each batch mean carries a rounding error of variance
+/// q²/12 (Sheppard): whole numbers, few of them can lie exactly on a line.
 fn batch_fit(
     t: &[f64],
     y: &[f64],
@@ -576,10 +572,11 @@ fn batch_fit(
 }
 
 /// A rise of the level in the last blocks that a `clean` fit over `(t, y)` (block times and
-/// values) would hide: the median of the last `k` blocks (3 up to a sixth of them) above the
-/// median of the blocks before by more than [`LATE_RISE_SIGMAS`] robust standard deviations of
-/// those blocks, more than the threshold allows over the span, and more than the minimum rise.
-/// Returns the rise and the time the raised part starts.
+/// values) would hide: the median of the last `k` blocks (3 up to a sixth of them) above every
+/// block before — a level the series has not held in the span, where a load that switched up
+/// again returns to one it has held — and above the median of the blocks before by more than
+/// the threshold allows over the span and the minimum rise. Returns the rise over that median
+/// and the time the raised part starts.
 fn late_rise(
     t: &[f64],
     y: &[f64],
@@ -597,16 +594,13 @@ fn late_rise(
     let mut best: Option<(f64, f64)> = None;
     for k in 3..=(n / 6).max(3) {
         let (before, after) = y.split_at(n - k);
+        let highest = before.iter().copied().fold(f64::MIN, f64::max);
         let mut b = before.to_vec();
         let level = stats::median_in_place(&mut b)?;
-        let mut dev: Vec<f64> = before.iter().map(|v| (v - level).abs()).collect();
-        let sigma = 1.4826 * stats::median_in_place(&mut dev)?;
         let mut a = after.to_vec();
-        let shift = stats::median_in_place(&mut a)? - level;
-        if shift > allowed
-            && shift > LATE_RISE_SIGMAS * sigma
-            && best.is_none_or(|(s, _)| shift > s)
-        {
+        let now = stats::median_in_place(&mut a)?;
+        let shift = now - level;
+        if now > highest && shift > allowed && best.is_none_or(|(s, _)| shift > s) {
             best = Some((shift, t[n - k]));
         }
     }
@@ -827,6 +821,38 @@ mod tests {
             })
             .collect();
         assert_eq!(judge(&t, &y, &p).verdict, Verdict::Clean);
+    }
+
+    #[test]
+    fn a_load_that_switched_up_again_at_the_end_is_clean() {
+        // A square load: 50 min at 100 MiB, 20 min at 150, for 6 h, ending 4 min into a high
+        // stretch, with ±0.5 MiB of noise. The last blocks sit 50 MiB above the median of the
+        // rest, far more than its robust spread (most blocks are at the low level) and than
+        // the threshold allows over the span (33 MiB), but at a level the series has held five
+        // times before: that is its fluctuation, not a step.
+        let t: Vec<f64> = (0..4320).map(|i| f64::from(i) * 5.0).collect();
+        let end = t[t.len() - 1];
+        let y: Vec<f64> = t
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                // Phase so that the series ends 4 min into a high stretch.
+                let phase = (v - end + 4.0 * 60.0).rem_euclid(70.0 * 60.0);
+                let level = if phase < 20.0 * 60.0 { 150.0 } else { 100.0 };
+                level + 0.5 * ((i * 7919 % 1000) as f64 / 500.0 - 1.0)
+            })
+            .collect();
+        let j = judge(&t, &y, &Params::new(0.1));
+        assert_eq!(j.verdict, Verdict::Clean, "{}", j.reason);
+        // The same ending at a level never held before (50 MiB above every earlier block) is
+        // a step that just happened: no proof of `clean`.
+        let n = y.len();
+        let mut stepped = y.clone();
+        for v in &mut stepped[n - 48..] {
+            *v += 50.0;
+        }
+        let j = judge(&t, &stepped, &Params::new(0.1));
+        assert_ne!(j.verdict, Verdict::Clean, "{}", j.reason);
     }
 
     #[test]

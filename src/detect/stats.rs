@@ -241,8 +241,8 @@ pub fn bend(t: &[f64], y: &[f64]) -> Option<Bend> {
 ///
 /// It is the lag of the autocorrelation's first clear peak after it first reaches zero when
 /// there is one (a cycle: a load pattern, a collector, an arena trimmed and regrown, repeating
-/// steps), else twice the lag at which it first reaches zero (the decorrelation time of noise
-/// that wanders). Blocks this long or longer are nearly independent of each other. When the
+/// steps), else the lag at which it first reaches zero (the decorrelation time of noise that
+/// wanders). Blocks this long or longer are nearly independent of each other. When the
 /// autocorrelation stays positive for half the series (one slow swing, a rise that stopped) the
 /// scale is the whole series: it has not shown its own fluctuation yet.
 pub fn fluctuation_scale(resid: &[f64]) -> (usize, bool) {
