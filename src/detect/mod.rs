@@ -327,17 +327,6 @@ fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
     let late_from = n_b / 2;
     let (g, cycle) = scale_of(&b.t, &b.y);
     let whole = batch_fit(&b.t, &b.y, (g, cycle), &fine, p.quantum);
-    // The later half is judged as a series of its own: its own fluctuation scale (a fill's
-    // curve that set the whole span's scale may be gone from it) and its own line.
-    let (late_t, late_y) = (&b.t[late_from..], &b.y[late_from..]);
-    let late_fine = stats::line_fit(late_t, late_y).unwrap_or(fine);
-    let late = batch_fit(
-        late_t,
-        late_y,
-        scale_of(late_t, late_y),
-        &late_fine,
-        p.quantum,
-    );
     let per_min = 60.0;
     let thr = p.threshold_per_min;
     let bounds = |f: &BatchFit| {
@@ -354,7 +343,16 @@ fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
         };
         stats::t_as_z(t_vs, f.df)
     };
-    let persists = whole.m >= MIN_BATCHES && bounds(&whole).0 > thr && late.slope * per_min > thr;
+    // The later half is judged as a series of its own: its own fluctuation scale (a fill's
+    // curve that set the whole span's scale may be gone from it) and its own line. Only a span
+    // that proves growth asks it (a second Sen's slope is most of a check's cost).
+    let late = (whole.m >= MIN_BATCHES && bounds(&whole).0 > thr).then(|| {
+        let (late_t, late_y) = (&b.t[late_from..], &b.y[late_from..]);
+        let late_fine = stats::line_fit(late_t, late_y).unwrap_or(fine);
+        let scale = scale_of(late_t, late_y);
+        batch_fit(late_t, late_y, scale, &late_fine, p.quantum)
+    });
+    let persists = late.as_ref().is_some_and(|l| l.slope * per_min > thr);
     let chosen = &whole;
     let (m, df, slope) = (chosen.m, chosen.df, chosen.slope);
     let (bt, by) = (&chosen.bt, &chosen.by);
@@ -413,8 +411,9 @@ fn judge_span(t: &[f64], y: &[f64], p: &Params) -> Judgement {
             // Unless the later half by itself proves steady growth above the threshold: a
             // steady leak under a fill that settled (or arrived) in the span still fails, a
             // fill whose later half still slows down does not.
-            let late_leaks =
-                late.m >= 3 && bounds(&late).0 > thr && bends_down(&late.bt, &late.by).is_none();
+            let late_leaks = late.as_ref().is_some_and(|late| {
+                late.m >= 3 && bounds(late).0 > thr && bends_down(&late.bt, &late.by).is_none()
+            });
             if !late_leaks {
                 j.verdict = Verdict::Inconclusive;
                 j.evidence.settling = Some((r0, r1));
