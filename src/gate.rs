@@ -210,8 +210,10 @@ pub fn sensitivity_words(j: &Judgement, unit: &str) -> String {
 pub const RUN_ALPHA: f64 = 0.01;
 /// Haybittle–Peto-style cap on the early boundary: evidence this strong fails at once.
 pub const Z_CAP: f64 = 7.0;
-/// The longest minimum judged span before a check may fail, seconds (see [`min_fail_span`]).
-pub const MAX_MIN_FAIL_SPAN_S: f64 = 3600.0;
+/// The longest minimum judged span before a check may fail, seconds (see [`min_fail_span`]):
+/// two hours, the slowest turn the rule assumes (a sawtooth — an arena trimmed, an old
+/// generation collected — rises for its whole period; a load cycle for half of it).
+pub const MAX_MIN_FAIL_SPAN_S: f64 = 7200.0;
 /// Share of the target duration the minimum failing span is, below its cap.
 pub const MIN_FAIL_SHARE: f64 = 1.0;
 
@@ -226,12 +228,13 @@ pub fn boundary(tau: f64, confidence: f64) -> f64 {
 }
 
 /// The shortest judged span (seconds) on which a check may fail: two check intervals, and
-/// [`MIN_FAIL_SHARE`] of the target duration up to [`MAX_MIN_FAIL_SPAN_S`] (30 min in the quick
-/// profile, 1 h in standard and production); never more than the duration. It is the one
-/// assumption the rule makes about what the data has not shown yet: the series' fluctuations
-/// (load cycles, arenas trimmed and regrown) turn within about twice this span, so their rising
-/// half is over before a check may fail on it. Past it, a check fails only on growth that
-/// persists across six of the series' own fluctuation scales.
+/// [`MIN_FAIL_SHARE`] of the target duration up to [`MAX_MIN_FAIL_SPAN_S`] (the whole hour of
+/// the quick profile, 2 h in standard and production); never more than the duration. It is the
+/// one assumption the rule makes about what the data has not shown yet: the series'
+/// fluctuations turn within this span — a sawtooth (an arena trimmed and regrown, an old
+/// generation collected) rises for its whole period, a load cycle for half of it — so a rise
+/// that is only a fluctuation has turned before a check may fail on it. Past it, a check fails
+/// only on growth that persists across the series' own fluctuation scale.
 pub fn min_fail_span(check_every_s: f64, duration_s: f64) -> f64 {
     let d = duration_s.max(0.0);
     (2.0 * check_every_s)
@@ -794,8 +797,9 @@ mod tests {
     #[test]
     fn minimum_span_per_profile() {
         assert_eq!(min_fail_span(60.0, 3600.0), 3600.0);
-        assert_eq!(min_fail_span(300.0, 21600.0), 3600.0);
-        assert_eq!(min_fail_span(600.0, 21600.0), 3600.0);
+        assert_eq!(min_fail_span(300.0, 21600.0), 7200.0);
+        assert_eq!(min_fail_span(600.0, 21600.0), 7200.0);
+        assert_eq!(min_fail_span(60.0, 5400.0), 5400.0);
         assert_eq!(min_fail_span(60.0, 100.0), 100.0);
     }
 
@@ -829,9 +833,9 @@ mod tests {
         assert!(r.failed_at_s.is_none(), "{:?}", r.outcome);
         assert!(r.checks.iter().all(|c| c.verdict != Verdict::Leak));
         // 5 MiB/min (50×) with little noise: fails at the first check past the minimum span
-        // (an hour of judged time), whether it grew through the warm-up or started with the
+        // (two hours of judged time), whether it grew through the warm-up or started with the
         // judged span (a step, a ramp after a collector's drop look like this at first).
-        let t: Vec<f64> = (0..=(7200 / 5)).map(|i| f64::from(i) * 5.0).collect();
+        let t: Vec<f64> = (0..=(10800 / 5)).map(|i| f64::from(i) * 5.0).collect();
         for start in [0.0, 1800.0] {
             let mem: Vec<f64> = t
                 .iter()
@@ -841,7 +845,7 @@ mod tests {
                 })
                 .collect();
             let r = replay(&t, &[("rss_bytes".into(), mem)], &Settings::default(), &sch);
-            assert_eq!(r.failed_at_s, Some(1800.0 + 3600.0), "{:?}", r.outcome);
+            assert_eq!(r.failed_at_s, Some(1800.0 + 7200.0), "{:?}", r.outcome);
             assert!(matches!(r.outcome, Some(Outcome::Leak(_))));
         }
         let mem: Vec<f64> = t

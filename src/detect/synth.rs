@@ -85,14 +85,14 @@ pub enum Family {
     /// by a fresh one after 10–60 min (each lifetime ±50 %), so the tree's memory is a sum of
     /// sawtooths out of phase; plus 0.2–1 MiB of noise.
     RecycledWorkers,
-    /// Held out of tuning (written after the rule was fixed, looked at once): a generational
-    /// collector (a JVM's G1, .NET, V8). The young generation fills at 20–200 MiB/min and is
-    /// collected every 10–60 s; what survives is promoted into the old generation, which grows
-    /// 0.2–3 MiB/min until a mixed collection every 20–90 min frees 80–100 % of it (each
-    /// interval ±30 %); plus 0.2–1 MiB of noise. A leak is live data promoted and never freed.
-    /// Its old generation has no cap, so a collection more than an hour away is a ramp through
-    /// the first judged hour: the rule's one assumption broken (README, "How the verdict is
-    /// reached"), reported as it is.
+    /// A generational collector (a JVM's G1, .NET, V8). The young generation fills at
+    /// 20–200 MiB/min and is collected every 10–60 s; what survives is promoted into the old
+    /// generation, which grows 0.2–3 MiB/min until a mixed collection every 20–90 min frees
+    /// 80–100 % of it (each interval ±30 %); plus 0.2–1 MiB of noise. A leak is live data
+    /// promoted and never freed. Written held out; its first look (9.6 % of clean standard
+    /// runs failed at the first allowed check, an uncapped old generation ramping through the
+    /// whole first judged hour) moved the minimum failing span from one hour to two, so it is
+    /// a tuned family since.
     GenerationalGc,
 }
 
@@ -119,19 +119,15 @@ impl Family {
         Family::ThreadPool,
         Family::HeavyTail,
         Family::SquareLoad,
+        Family::GenerationalGc,
         Family::BurstyExpiry,
         Family::RecycledWorkers,
-        Family::GenerationalGc,
     ];
 
     /// Families kept out of the rule's tuning: reported separately by the calibration bench.
     /// (The square-wave load was held out until the batch summary changed from the median to
     /// the mean, a change its results prompted: it is reported with the others since.)
-    pub const HELD_OUT: [Family; 3] = [
-        Family::BurstyExpiry,
-        Family::RecycledWorkers,
-        Family::GenerationalGc,
-    ];
+    pub const HELD_OUT: [Family; 2] = [Family::BurstyExpiry, Family::RecycledWorkers];
 
     /// Families whose leak hides in a way that made older rules pass it: a run on them must
     /// fail or end inconclusive, never pass.
