@@ -205,9 +205,10 @@ fn judged_slope(s: &Series, sch: &Schedule) -> Option<f64> {
 /// The share of clean runs an oracle would pass: one that knows the true spread of the
 /// least-squares slope over the family (its standard deviation over the clean runs, which no
 /// single run can see) and passes a run when its slope plus 1.96 of those deviations is within
-/// the threshold. It bounds what any rule that judges a line through the judged span can prove
-/// on that family; a rule far below it leaves evidence unused, one near it is limited by the
-/// data (fluctuations too slow or too large for the span).
+/// the threshold. A rough guide, not a bound: the deviation is pooled over the family's random
+/// parameters (it flatters families whose draws differ widely), and a rule that reads more than
+/// a line (a sawtooth's floor) can beat it. A rule far below it leaves evidence unused; one
+/// near it is limited by the data (fluctuations too slow or too large for the span).
 fn oracle_pass(slopes: &[f64]) -> f64 {
     let n = slopes.len();
     if n < 2 {
